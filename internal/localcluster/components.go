@@ -1,0 +1,252 @@
+package localcluster
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+)
+
+// kwokStagesFile is the kwok Stage configuration `make testbin` assembles in
+// bin/ from the Stages the kwok module ships (node/fast,
+// node/heartbeat-with-lease, pod/fast).
+const kwokStagesFile = "kwok-stages.yaml"
+
+// kwokNodeLeaseSeconds keeps node leases alive: without leases the node
+// lifecycle controller marks the fake Nodes NotReady after its grace period
+// and evicts or un-readies their pods.
+const kwokNodeLeaseSeconds = "40"
+
+func (c *Cluster) bin(name string) string { return filepath.Join(c.opts.BinDir, name) }
+
+func (c *Cluster) start(name string, args []string, env ...string) (*process, error) {
+	p, err := startProcess(name, c.bin(name), args, env, c.LogDir)
+	if err != nil {
+		return nil, err
+	}
+	c.processes = append(c.processes, p)
+	return p, nil
+}
+
+// startEtcd runs a single-member etcd on loopback. fsync is off: the data
+// lives as long as the cluster and speed matters more than durability here.
+func (c *Cluster) startEtcd(ctx context.Context, clientPort, peerPort int) (string, error) {
+	clientURL := "http://127.0.0.1:" + strconv.Itoa(clientPort)
+	peerURL := "http://127.0.0.1:" + strconv.Itoa(peerPort)
+	p, err := c.start("etcd", []string{
+		"--name=localcluster",
+		"--data-dir=" + filepath.Join(c.DataDir, "etcd"),
+		"--listen-client-urls=" + clientURL,
+		"--advertise-client-urls=" + clientURL,
+		"--listen-peer-urls=" + peerURL,
+		"--initial-advertise-peer-urls=" + peerURL,
+		"--initial-cluster=localcluster=" + peerURL,
+		"--unsafe-no-fsync=true",
+		"--log-level=warn",
+	})
+	if err != nil {
+		return "", err
+	}
+	plain := &http.Client{Timeout: 2 * time.Second}
+	return clientURL, waitFor(ctx, "etcd /health", p, func() error {
+		return httpOK(plain, clientURL+"/health")
+	})
+}
+
+func (c *Cluster) startAPIServer(ctx context.Context, etcdURL string, port int) error {
+	c.serverURL = "https://127.0.0.1:" + strconv.Itoa(port)
+	p, err := c.start("kube-apiserver", []string{
+		"--etcd-servers=" + etcdURL,
+		"--bind-address=127.0.0.1",
+		"--advertise-address=127.0.0.1",
+		// Everything runs out of cluster, so the "kubernetes" Service needs
+		// no endpoints; the reconciler would refuse a loopback address.
+		"--endpoint-reconciler-type=none",
+		"--secure-port=" + strconv.Itoa(port),
+		"--cert-dir=" + filepath.Join(c.DataDir, "apiserver-certs"),
+		"--tls-cert-file=" + c.pki.servingCertFile(),
+		"--tls-private-key-file=" + c.pki.servingKeyFile(),
+		"--client-ca-file=" + c.pki.caCertFile(),
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file=" + c.pki.saPubFile(),
+		"--service-account-signing-key-file=" + c.pki.saKeyFile(),
+		"--service-cluster-ip-range=" + serviceCIDR,
+		// The production settings that isolation depends on: RBAC, not
+		// AlwaysAllow; the default admission chain (PodSecurity,
+		// ResourceQuota, LimitRanger, NamespaceLifecycle, ...); and
+		// privileged containers allowed globally so that Pod Security
+		// admission, per namespace, is what refuses them.
+		"--authorization-mode=Node,RBAC",
+		"--allow-privileged=true",
+	})
+	if err != nil {
+		return err
+	}
+	if err := c.writeAdminKubeconfig(); err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		return err
+	}
+	return waitFor(ctx, "kube-apiserver /readyz", p, func() error {
+		body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		if err != nil {
+			return fmt.Errorf("%w: %s", err, body)
+		}
+		return nil
+	})
+}
+
+// startControllers starts kube-controller-manager, kube-scheduler and kwok
+// together (they do not depend on each other) and waits for all three.
+func (c *Cluster) startControllers(ctx context.Context, cmPort, schedPort, kwokPort int) error {
+	servingCert, servingKey, err := c.writeServingCert("components")
+	if err != nil {
+		return err
+	}
+	cmConfig, err := c.writeComponentKubeconfig("kube-controller-manager", "system:kube-controller-manager")
+	if err != nil {
+		return err
+	}
+	cm, err := c.start("kube-controller-manager", []string{
+		"--kubeconfig=" + cmConfig,
+		"--authentication-kubeconfig=" + cmConfig,
+		"--authorization-kubeconfig=" + cmConfig,
+		"--bind-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(cmPort),
+		"--tls-cert-file=" + servingCert,
+		"--tls-private-key-file=" + servingKey,
+		"--leader-elect=false",
+		// Every controller runs under its own service account, as in a
+		// production cluster, so RBAC applies to them too.
+		"--use-service-account-credentials=true",
+		"--service-account-private-key-file=" + c.pki.saKeyFile(),
+		"--root-ca-file=" + c.pki.caCertFile(),
+		"--cluster-signing-cert-file=" + c.pki.caCertFile(),
+		"--cluster-signing-key-file=" + c.pki.caKeyFile(),
+		"--service-cluster-ip-range=" + serviceCIDR,
+		"--controllers=*",
+	})
+	if err != nil {
+		return err
+	}
+
+	schedConfig, err := c.writeComponentKubeconfig("kube-scheduler", "system:kube-scheduler")
+	if err != nil {
+		return err
+	}
+	sched, err := c.start("kube-scheduler", []string{
+		"--kubeconfig=" + schedConfig,
+		"--authentication-kubeconfig=" + schedConfig,
+		"--authorization-kubeconfig=" + schedConfig,
+		"--bind-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(schedPort),
+		"--tls-cert-file=" + servingCert,
+		"--tls-private-key-file=" + servingKey,
+		"--leader-elect=false",
+	})
+	if err != nil {
+		return err
+	}
+
+	// kwok plays the kubelet of every fake Node; like the node agents of a
+	// real cluster it acts with cluster-wide rights.
+	kwokConfig, err := c.writeComponentKubeconfig("kwok", "kwok", "system:masters")
+	if err != nil {
+		return err
+	}
+	kwokAddr := "127.0.0.1:" + strconv.Itoa(kwokPort)
+	kwok, err := c.start("kwok", []string{
+		"--kubeconfig=" + kwokConfig,
+		"--config=" + c.bin(kwokStagesFile),
+		"--manage-all-nodes=false",
+		"--manage-nodes-with-annotation-selector=" + kwokNodeAnnotation + "=fake",
+		"--node-lease-duration-seconds=" + kwokNodeLeaseSeconds,
+		"--server-address=" + kwokAddr,
+		"--cidr=10.244.0.0/16",
+		"--node-ip=127.0.0.1",
+	})
+	if err != nil {
+		return err
+	}
+
+	pool := x509.NewCertPool()
+	pool.AddCert(c.pki.caCert)
+	verified := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+	}}
+	plain := &http.Client{Timeout: 2 * time.Second}
+	checks := []struct {
+		p   *process
+		url string
+		hc  *http.Client
+	}{
+		{cm, fmt.Sprintf("https://127.0.0.1:%d/healthz", cmPort), verified},
+		{sched, fmt.Sprintf("https://127.0.0.1:%d/healthz", schedPort), verified},
+		{kwok, "http://" + kwokAddr + "/healthz", plain},
+	}
+	for _, check := range checks {
+		if err := waitFor(ctx, check.p.name+" /healthz", check.p, func() error {
+			return httpOK(check.hc, check.url)
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeServingCert issues a loopback serving certificate for the components
+// that serve health endpoints, so checks verify TLS against the cluster CA.
+func (c *Cluster) writeServingCert(name string) (certFile, keyFile string, err error) {
+	certPEM, keyPEM, err := c.pki.issue(servingTemplate())
+	if err != nil {
+		return "", "", err
+	}
+	certFile = filepath.Join(c.pki.dir, name+".crt")
+	keyFile = filepath.Join(c.pki.dir, name+".key")
+	if err := writeFiles(map[string][]byte{certFile: certPEM, keyFile: keyPEM}); err != nil {
+		return "", "", err
+	}
+	return certFile, keyFile, nil
+}
+
+// waitFor polls check until it succeeds, the context ends, or p exits.
+func waitFor(ctx context.Context, what string, p *process, check func() error) error {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var last error
+	for {
+		if p != nil {
+			if err := p.running(); err != nil {
+				return err
+			}
+		}
+		if last = check(); last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s: %w (last error: %v)", what, ctx.Err(), last)
+		case <-tick.C:
+		}
+	}
+}
+
+func httpOK(client *http.Client, url string) error {
+	resp, err := client.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return nil
+}

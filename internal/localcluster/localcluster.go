@@ -1,0 +1,296 @@
+// Package localcluster starts and stops a real Kubernetes control plane on
+// loopback from binaries built into bin/ by `make testbin`: etcd,
+// kube-apiserver, kube-controller-manager, kube-scheduler and kwok, which
+// simulates Nodes so that pods are scheduled and reach Running without a
+// container runtime.
+//
+// It is the embedded default for Tenantry's tests, demo and benchmarks: RBAC,
+// Pod Security admission, quota admission and garbage collection all run for
+// real, with no Docker and no kind.
+package localcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/rest"
+)
+
+// Options configure a local cluster. The zero value is usable.
+type Options struct {
+	// BinDir holds the component binaries. Default: $TENANTRY_BIN_DIR, else
+	// bin/ at the root of the Tenantry checkout containing the working directory.
+	BinDir string
+	// DataDir holds PKI, etcd data, kubeconfigs and logs. Default: a new
+	// temporary directory, removed by Stop. A given DataDir is emptied first
+	// and kept after Stop so its logs can be read.
+	DataDir string
+	// Nodes is the number of simulated kwok Nodes. Default 3; negative means none.
+	Nodes int
+	// StartTimeout bounds the whole start-up. Default 2 minutes, generous for
+	// a busy 2-core machine; a healthy start takes seconds.
+	StartTimeout time.Duration
+	// Progress, if set, receives one line per start-up step.
+	Progress io.Writer
+}
+
+// Cluster is a running local control plane.
+type Cluster struct {
+	// Config is an admin (system:masters) client configuration.
+	Config *rest.Config
+	// KubeconfigPath is an admin kubeconfig file for kubectl and other tools.
+	KubeconfigPath string
+	// DataDir and LogDir are where state and component logs live.
+	DataDir string
+	LogDir  string
+	// StartupTimes records how long each step of Start took, in order.
+	StartupTimes []StepTime
+
+	opts        Options
+	removeData  bool
+	pki         *pki
+	serverURL   string
+	processes   []*process
+	fakeNodeNum int
+}
+
+// StepTime is the duration of one start-up step, measured from the step
+// before it.
+type StepTime struct {
+	Step    string
+	Elapsed time.Duration
+}
+
+// serviceCIDR is the Service ClusterIP range; its first address is the
+// in-cluster "kubernetes" Service, which the serving certificate covers.
+const serviceCIDR = "10.0.0.0/24"
+
+var kubernetesServiceIP = net.IPv4(10, 0, 0, 1)
+
+// Start brings up a control plane and waits until it is ready to serve:
+// the API server answers /readyz, the controller manager, scheduler and kwok
+// report healthy, every fake Node is Ready and the default ServiceAccount
+// exists. On error everything already started is stopped again and the
+// error names the log to read.
+func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
+	opts, err = withDefaults(opts)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
+	defer cancel()
+
+	c = &Cluster{opts: opts, fakeNodeNum: opts.Nodes}
+	if err := c.prepareDataDir(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			// Keep the data dir: its logs say why the start failed.
+			c.removeData = false
+			err = fmt.Errorf("%w (component logs: %s)", err, c.LogDir)
+			_ = c.Stop()
+		}
+	}()
+
+	begin := time.Now()
+	last := begin
+	step := func(name string) {
+		now := time.Now()
+		c.StartupTimes = append(c.StartupTimes, StepTime{Step: name, Elapsed: now.Sub(last)})
+		c.progressf("%-28s %6.2fs (total %.2fs)", name, now.Sub(last).Seconds(), now.Sub(begin).Seconds())
+		last = now
+	}
+
+	if c.pki, err = newPKI(filepath.Join(c.DataDir, "pki"), kubernetesServiceIP); err != nil {
+		return c, err
+	}
+	step("pki generated")
+	ports, err := freePorts(8)
+	if err != nil {
+		return c, err
+	}
+	etcdURL, err := c.startEtcd(ctx, ports[0], ports[1])
+	if err != nil {
+		return c, err
+	}
+	step("etcd ready")
+	if err := c.startAPIServer(ctx, etcdURL, ports[2]); err != nil {
+		return c, err
+	}
+	step("kube-apiserver ready")
+	if err := c.startControllers(ctx, ports[3], ports[4], ports[5]); err != nil {
+		return c, err
+	}
+	step("controllers healthy")
+	if err := c.createNodes(ctx); err != nil {
+		return c, err
+	}
+	step(fmt.Sprintf("%d kwok nodes ready", max(opts.Nodes, 0)))
+	if err := c.waitDefaultServiceAccount(ctx); err != nil {
+		return c, err
+	}
+	step("default service account")
+	return c, nil
+}
+
+// StartupTotal is the whole start-up time.
+func (c *Cluster) StartupTotal() time.Duration {
+	var total time.Duration
+	for _, s := range c.StartupTimes {
+		total += s.Elapsed
+	}
+	return total
+}
+
+// APIServerReadyAfter is the time from the start until kube-apiserver
+// answered /readyz.
+func (c *Cluster) APIServerReadyAfter() time.Duration {
+	var total time.Duration
+	for _, s := range c.StartupTimes {
+		total += s.Elapsed
+		if s.Step == "kube-apiserver ready" {
+			return total
+		}
+	}
+	return 0
+}
+
+// Stop ends every process the cluster started, newest first, and removes a
+// temporary data dir. It is safe to call more than once.
+func (c *Cluster) Stop() error {
+	var errs []error
+	for i := len(c.processes) - 1; i >= 0; i-- {
+		errs = append(errs, c.processes[i].stop())
+	}
+	c.processes = nil
+	if c.removeData && c.DataDir != "" {
+		errs = append(errs, os.RemoveAll(c.DataDir))
+		c.DataDir = ""
+	}
+	return errors.Join(errs...)
+}
+
+// PIDs are the process IDs of the running components.
+func (c *Cluster) PIDs() []int {
+	pids := make([]int, 0, len(c.processes))
+	for _, p := range c.processes {
+		pids = append(pids, p.cmd.Process.Pid)
+	}
+	return pids
+}
+
+// DumpLogs writes the last lines of every component's log to w, for a test
+// that failed and wants to show why.
+func (c *Cluster) DumpLogs(w io.Writer, lines int) {
+	for _, p := range c.processes {
+		data, err := os.ReadFile(p.logPath)
+		if err != nil {
+			fmt.Fprintf(w, "=== %s: %v\n", p.name, err)
+			continue
+		}
+		all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+		if len(all) > lines {
+			all = all[len(all)-lines:]
+		}
+		fmt.Fprintf(w, "=== last %d lines of %s\n%s\n", len(all), p.logPath, strings.Join(all, "\n"))
+	}
+}
+
+func (c *Cluster) prepareDataDir() error {
+	if c.opts.DataDir == "" {
+		dir, err := os.MkdirTemp("", "tenantry-localcluster-")
+		if err != nil {
+			return err
+		}
+		c.DataDir, c.removeData = dir, true
+	} else {
+		abs, err := filepath.Abs(c.opts.DataDir)
+		if err != nil {
+			return err
+		}
+		if err := os.RemoveAll(abs); err != nil {
+			return fmt.Errorf("emptying data dir: %w", err)
+		}
+		c.DataDir = abs
+	}
+	c.LogDir = filepath.Join(c.DataDir, "logs")
+	return os.MkdirAll(c.LogDir, 0o755)
+}
+
+func (c *Cluster) progressf(format string, args ...any) {
+	if c.opts.Progress != nil {
+		fmt.Fprintf(c.opts.Progress, "localcluster: "+format+"\n", args...)
+	}
+}
+
+func withDefaults(opts Options) (Options, error) {
+	if opts.BinDir == "" {
+		dir, err := DefaultBinDir()
+		if err != nil {
+			return opts, err
+		}
+		opts.BinDir = dir
+	}
+	for _, name := range Binaries {
+		if _, err := os.Stat(filepath.Join(opts.BinDir, name)); err != nil {
+			return opts, fmt.Errorf("%s not found in %s: run `make testbin` to build the local control plane", name, opts.BinDir)
+		}
+	}
+	if opts.Nodes == 0 {
+		opts.Nodes = 3
+	}
+	if opts.StartTimeout == 0 {
+		opts.StartTimeout = 2 * time.Minute
+	}
+	return opts, nil
+}
+
+// Binaries are the files Start needs in BinDir.
+var Binaries = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", kwokStagesFile}
+
+// DefaultBinDir is $TENANTRY_BIN_DIR, or bin/ in the nearest directory at
+// or above the working directory that holds the Tenantry go.mod. Tests run
+// in their package directory, so this finds the checkout's bin/ from any of them.
+func DefaultBinDir() (string, error) {
+	if dir := os.Getenv("TENANTRY_BIN_DIR"); dir != "" {
+		return filepath.Abs(dir)
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && strings.HasPrefix(string(data), "module github.com/tenantry/tenantry\n") {
+			return filepath.Join(dir, "bin"), nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("cannot find the Tenantry checkout above the working directory: set TENANTRY_BIN_DIR to the directory `make testbin` built")
+		}
+		dir = parent
+	}
+}
+
+// freePorts reserves n distinct loopback ports by listening on them all at
+// once, then releases them for the components to bind.
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("finding a free port: %w", err)
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
