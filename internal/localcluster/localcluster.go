@@ -78,22 +78,37 @@ var kubernetesServiceIP = net.IPv4(10, 0, 0, 1)
 // the API server answers /readyz, the controller manager, scheduler and kwok
 // report healthy, every fake Node is Ready and the default ServiceAccount
 // exists. On error everything already started is stopped again and the
-// error names the log to read.
-func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
-	opts, err = withDefaults(opts)
+// error names the logs to read (the data dir is kept for them).
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	opts, err := withDefaults(opts)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
 	defer cancel()
+	// Ports are probed free and then released for the components to bind;
+	// another process can take one in between. That is worth a fresh try,
+	// nothing else is.
+	for attempt := 1; ; attempt++ {
+		c, err := start(ctx, opts)
+		if !errors.Is(err, errPortTaken) || attempt == maxStartAttempts {
+			return c, err
+		}
+		if opts.Progress != nil {
+			fmt.Fprintf(opts.Progress, "localcluster: %v; retrying with new ports\n", err)
+		}
+	}
+}
 
-	c = &Cluster{opts: opts, fakeNodeNum: opts.Nodes}
+const maxStartAttempts = 3
+
+func start(ctx context.Context, opts Options) (_ *Cluster, err error) {
+	c := &Cluster{opts: opts, fakeNodeNum: max(opts.Nodes, 0)}
 	if err := c.prepareDataDir(); err != nil {
 		return nil, err
 	}
 	defer func() {
 		if err != nil {
-			// Keep the data dir: its logs say why the start failed.
 			c.removeData = false
 			err = fmt.Errorf("%w (component logs: %s)", err, c.LogDir)
 			_ = c.Stop()
@@ -110,36 +125,38 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	}
 
 	if c.pki, err = newPKI(filepath.Join(c.DataDir, "pki"), kubernetesServiceIP); err != nil {
-		return c, err
+		return nil, err
 	}
 	step("pki generated")
-	ports, err := freePorts(8)
+	ports, err := freePorts(6)
 	if err != nil {
-		return c, err
+		return nil, err
 	}
 	etcdURL, err := c.startEtcd(ctx, ports[0], ports[1])
 	if err != nil {
-		return c, err
+		return nil, err
 	}
 	step("etcd ready")
 	if err := c.startAPIServer(ctx, etcdURL, ports[2]); err != nil {
-		return c, err
+		return nil, err
 	}
-	step("kube-apiserver ready")
+	step(stepAPIServerReady)
 	if err := c.startControllers(ctx, ports[3], ports[4], ports[5]); err != nil {
-		return c, err
+		return nil, err
 	}
 	step("controllers healthy")
 	if err := c.createNodes(ctx); err != nil {
-		return c, err
+		return nil, err
 	}
-	step(fmt.Sprintf("%d kwok nodes ready", max(opts.Nodes, 0)))
+	step(fmt.Sprintf("%d kwok nodes ready", c.fakeNodeNum))
 	if err := c.waitDefaultServiceAccount(ctx); err != nil {
-		return c, err
+		return nil, err
 	}
 	step("default service account")
 	return c, nil
 }
+
+const stepAPIServerReady = "kube-apiserver ready"
 
 // StartupTotal is the whole start-up time.
 func (c *Cluster) StartupTotal() time.Duration {
@@ -156,7 +173,7 @@ func (c *Cluster) APIServerReadyAfter() time.Duration {
 	var total time.Duration
 	for _, s := range c.StartupTimes {
 		total += s.Elapsed
-		if s.Step == "kube-apiserver ready" {
+		if s.Step == stepAPIServerReady {
 			return total
 		}
 	}
@@ -202,27 +219,6 @@ func (c *Cluster) DumpLogs(w io.Writer, lines int) {
 		}
 		fmt.Fprintf(w, "=== last %d lines of %s\n%s\n", len(all), p.logPath, strings.Join(all, "\n"))
 	}
-}
-
-func (c *Cluster) prepareDataDir() error {
-	if c.opts.DataDir == "" {
-		dir, err := os.MkdirTemp("", "tenantry-localcluster-")
-		if err != nil {
-			return err
-		}
-		c.DataDir, c.removeData = dir, true
-	} else {
-		abs, err := filepath.Abs(c.opts.DataDir)
-		if err != nil {
-			return err
-		}
-		if err := os.RemoveAll(abs); err != nil {
-			return fmt.Errorf("emptying data dir: %w", err)
-		}
-		c.DataDir = abs
-	}
-	c.LogDir = filepath.Join(c.DataDir, "logs")
-	return os.MkdirAll(c.LogDir, 0o755)
 }
 
 func (c *Cluster) progressf(format string, args ...any) {

@@ -1,6 +1,7 @@
 package localcluster
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -53,15 +54,39 @@ func startProcess(name, binary string, args []string, env []string, logDir strin
 	return p, nil
 }
 
+// errPortTaken marks a component that could not bind its port.
+var errPortTaken = errors.New("port already in use")
+
 // running reports an error if the process has already exited, so a wait for
 // readiness can fail fast instead of timing out.
 func (p *process) running() error {
 	select {
 	case <-p.exited:
-		return fmt.Errorf("%s exited early (%v); see %s", p.name, p.err, p.logPath)
 	default:
 		return nil
 	}
+	err := fmt.Errorf("%s exited early (%v); see %s", p.name, p.err, p.logPath)
+	if logTail, _ := tail(p.logPath, 4096); bytes.Contains(logTail, []byte("address already in use")) {
+		err = fmt.Errorf("%w: %w", errPortTaken, err)
+	}
+	return err
+}
+
+// tail returns up to the last n bytes of a file.
+func tail(path string, n int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	offset := max(info.Size()-n, 0)
+	buf := make([]byte, info.Size()-offset)
+	_, err = f.ReadAt(buf, offset)
+	return buf, err
 }
 
 // stop sends SIGTERM to the process group, then SIGKILL after stopGrace.
