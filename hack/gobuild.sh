@@ -23,7 +23,12 @@ cd "$module_dir"
 # -v names each package as it is compiled (cached ones are silent); count
 # them, pass anything else (compiler errors) through untouched.
 go build -v -ldflags "-s -w $ldflags" -o "$output" "$@" 2>&1 |
-	awk '
-		/^[^ :#]+$/ { n++; if (n % 200 == 0) { printf "   ... %d packages compiled\n", n; fflush() } next }
-		{ print; fflush() }'
+	while IFS= read -r line; do
+		if [[ $line =~ ^[^\ :#]+$ ]]; then
+			n=$((${n:-0} + 1))
+			if ((n % 200 == 0)); then echo "   ... $n packages compiled ($((SECONDS - start))s)"; fi
+		else
+			echo "$line"
+		fi
+	done
 echo ">> built ${names}in $((SECONDS - start))s"

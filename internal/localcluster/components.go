@@ -111,47 +111,46 @@ func (c *Cluster) startControllers(ctx context.Context, cmPort, schedPort, kwokP
 	if err != nil {
 		return err
 	}
-	cmConfig, err := c.writeComponentKubeconfig("kube-controller-manager", "system:kube-controller-manager")
+	// The controller manager and the scheduler share how they reach the API
+	// server and how they serve /healthz.
+	commonArgs := func(name, user string, port int) ([]string, error) {
+		kubeconfig, err := c.writeComponentKubeconfig(name, user)
+		return []string{
+			"--kubeconfig=" + kubeconfig,
+			"--authentication-kubeconfig=" + kubeconfig,
+			"--authorization-kubeconfig=" + kubeconfig,
+			"--bind-address=127.0.0.1",
+			"--secure-port=" + strconv.Itoa(port),
+			"--tls-cert-file=" + servingCert,
+			"--tls-private-key-file=" + servingKey,
+			"--leader-elect=false",
+		}, err
+	}
+
+	cmArgs, err := commonArgs("kube-controller-manager", "system:kube-controller-manager", cmPort)
 	if err != nil {
 		return err
 	}
-	cm, err := c.start("kube-controller-manager", []string{
-		"--kubeconfig=" + cmConfig,
-		"--authentication-kubeconfig=" + cmConfig,
-		"--authorization-kubeconfig=" + cmConfig,
-		"--bind-address=127.0.0.1",
-		"--secure-port=" + strconv.Itoa(cmPort),
-		"--tls-cert-file=" + servingCert,
-		"--tls-private-key-file=" + servingKey,
-		"--leader-elect=false",
+	cm, err := c.start("kube-controller-manager", append(cmArgs,
 		// Every controller runs under its own service account, as in a
 		// production cluster, so RBAC applies to them too.
 		"--use-service-account-credentials=true",
-		"--service-account-private-key-file=" + c.pki.saKeyFile(),
-		"--root-ca-file=" + c.pki.caCertFile(),
-		"--cluster-signing-cert-file=" + c.pki.caCertFile(),
-		"--cluster-signing-key-file=" + c.pki.caKeyFile(),
-		"--service-cluster-ip-range=" + serviceCIDR,
+		"--service-account-private-key-file="+c.pki.saKeyFile(),
+		"--root-ca-file="+c.pki.caCertFile(),
+		"--cluster-signing-cert-file="+c.pki.caCertFile(),
+		"--cluster-signing-key-file="+c.pki.caKeyFile(),
+		"--service-cluster-ip-range="+serviceCIDR,
 		"--controllers=*",
-	})
+	))
 	if err != nil {
 		return err
 	}
 
-	schedConfig, err := c.writeComponentKubeconfig("kube-scheduler", "system:kube-scheduler")
+	schedArgs, err := commonArgs("kube-scheduler", "system:kube-scheduler", schedPort)
 	if err != nil {
 		return err
 	}
-	sched, err := c.start("kube-scheduler", []string{
-		"--kubeconfig=" + schedConfig,
-		"--authentication-kubeconfig=" + schedConfig,
-		"--authorization-kubeconfig=" + schedConfig,
-		"--bind-address=127.0.0.1",
-		"--secure-port=" + strconv.Itoa(schedPort),
-		"--tls-cert-file=" + servingCert,
-		"--tls-private-key-file=" + servingKey,
-		"--leader-elect=false",
-	})
+	sched, err := c.start("kube-scheduler", schedArgs)
 	if err != nil {
 		return err
 	}

@@ -53,11 +53,7 @@ func TestPKIClientCertificates(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			block, _ := pem.Decode(certPEM)
-			cert, err := x509.ParseCertificate(block.Bytes)
-			if err != nil {
-				t.Fatal(err)
-			}
+			cert := parseCert(t, certPEM)
 			if _, err := cert.Verify(x509.VerifyOptions{Roots: roots(p), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 				t.Errorf("client certificate does not chain to the CA: %v", err)
 			}
@@ -82,7 +78,15 @@ func readCert(t *testing.T, path string) *x509.Certificate {
 	if err != nil {
 		t.Fatal(err)
 	}
-	block, _ := pem.Decode(data)
+	return parseCert(t, data)
+}
+
+func parseCert(t *testing.T, certPEM []byte) *x509.Certificate {
+	t.Helper()
+	block, _ := pem.Decode(certPEM)
+	if block == nil {
+		t.Fatal("no PEM block")
+	}
 	cert, err := x509.ParseCertificate(block.Bytes)
 	if err != nil {
 		t.Fatal(err)
