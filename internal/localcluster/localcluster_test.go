@@ -13,6 +13,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -102,6 +103,78 @@ func TestResourceQuotaRefusesPodOverLimit(t *testing.T) {
 	}
 	_, err := admin.CoreV1().Pods(ns).Create(t.Context(), restrictedPod("second"), metav1.CreateOptions{})
 	wantRefusal(t, err, apierrors.IsForbidden, "exceeded quota: pods", "limited: pods=1")
+}
+
+func TestLimitRangeDefaultsAndCapsContainers(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t, "limits", nil)
+	ctx := t.Context()
+	limits := &corev1.LimitRange{
+		ObjectMeta: metav1.ObjectMeta{Name: "containers"},
+		Spec: corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{{
+			Type:           corev1.LimitTypeContainer,
+			Default:        corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
+			DefaultRequest: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")},
+			Max:            corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")},
+		}}},
+	}
+	if _, err := admin.CoreV1().LimitRanges(ns).Create(ctx, limits, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	pod, err := admin.CoreV1().Pods(ns).Create(ctx, restrictedPod("defaulted"), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := pod.Spec.Containers[0].Resources
+	if got.Limits.Cpu().String() != "500m" || got.Requests.Memory().String() != "128Mi" {
+		t.Errorf("LimitRanger did not default the container: limits %v, requests %v", got.Limits, got.Requests)
+	}
+
+	greedy := restrictedPod("greedy")
+	greedy.Spec.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")}
+	_, err = admin.CoreV1().Pods(ns).Create(ctx, greedy, metav1.CreateOptions{})
+	wantRefusal(t, err, apierrors.IsForbidden, "maximum cpu usage per Container is 1, but limit is 2")
+}
+
+// TestServiceAccountTokensAuthenticate proves the service-account signing
+// keys: a TokenRequest token authenticates as the ServiceAccount, and the
+// token controller fills a legacy token Secret.
+func TestServiceAccountTokensAuthenticate(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t, "tokens", nil)
+	ctx := t.Context()
+	token, err := admin.CoreV1().ServiceAccounts(ns).CreateToken(ctx, "default", &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := rest.AnonymousClientConfig(cluster.Config)
+	cfg.BearerToken = token.Status.Token
+	review, err := kubernetes.NewForConfigOrDie(cfg).AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "system:serviceaccount:" + ns + ":default"; review.Status.UserInfo.Username != want {
+		t.Errorf("token authenticates as %q, want %q", review.Status.UserInfo.Username, want)
+	}
+
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "legacy-token", Annotations: map[string]string{corev1.ServiceAccountNameKey: "default"}},
+		Type:       corev1.SecretTypeServiceAccountToken,
+	}
+	if _, err := admin.CoreV1().Secrets(ns).Create(ctx, secret, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, func() error {
+		s, err := admin.CoreV1().Secrets(ns).Get(ctx, "legacy-token", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if len(s.Data[corev1.ServiceAccountTokenKey]) == 0 {
+			return errors.New("token controller has not filled the Secret yet")
+		}
+		return nil
+	})
 }
 
 func TestNamespaceDeletionRemovesEverything(t *testing.T) {
