@@ -25,8 +25,8 @@ const kwokNodeLeaseSeconds = "40"
 
 func (c *Cluster) bin(name string) string { return filepath.Join(c.opts.BinDir, name) }
 
-func (c *Cluster) start(name string, args []string, env ...string) (*process, error) {
-	p, err := startProcess(name, c.bin(name), args, env, c.LogDir)
+func (c *Cluster) start(name string, args []string) (*process, error) {
+	p, err := startProcess(name, c.bin(name), args, c.LogDir)
 	if err != nil {
 		return nil, err
 	}
@@ -91,12 +91,11 @@ func (c *Cluster) startAPIServer(ctx context.Context, etcdURL string, port int) 
 	if err := c.writeAdminKubeconfig(); err != nil {
 		return err
 	}
-	client, err := kubernetes.NewForConfig(c.Config)
-	if err != nil {
+	if c.client, err = kubernetes.NewForConfig(c.Config); err != nil {
 		return err
 	}
 	return waitFor(ctx, "kube-apiserver /readyz", p, func() error {
-		body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		body, err := c.client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
 		if err != nil {
 			return fmt.Errorf("%w: %s", err, body)
 		}

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
 
@@ -54,6 +55,7 @@ type Cluster struct {
 	StartupTimes []StepTime
 
 	opts        Options
+	client      kubernetes.Interface // admin client, for start-up checks
 	removeData  bool
 	pki         *pki
 	serverURL   string

@@ -8,7 +8,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 )
 
 // kwokNodeAnnotation marks the Nodes kwok manages; kwok leaves every other
@@ -20,17 +19,13 @@ func NodeName(i int) string { return fmt.Sprintf("kwok-node-%d", i) }
 
 // createNodes registers the fake Nodes and waits until kwok reports each Ready.
 func (c *Cluster) createNodes(ctx context.Context) error {
-	client, err := kubernetes.NewForConfig(c.Config)
-	if err != nil {
-		return err
-	}
 	for i := range c.fakeNodeNum {
-		if _, err := client.CoreV1().Nodes().Create(ctx, fakeNode(NodeName(i)), metav1.CreateOptions{}); err != nil {
+		if _, err := c.client.CoreV1().Nodes().Create(ctx, fakeNode(NodeName(i)), metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("creating node %s: %w", NodeName(i), err)
 		}
 	}
 	return waitFor(ctx, "kwok nodes Ready", c.processByName("kwok"), func() error {
-		nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		nodes, err := c.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return err
 		}
@@ -90,12 +85,8 @@ func (c *Cluster) waitDefaultServiceAccount(ctx context.Context) error {
 // ServiceAccount exists. Pod creation in a new namespace is refused by the
 // ServiceAccount admission plugin until then.
 func (c *Cluster) WaitForServiceAccount(ctx context.Context, namespace string) error {
-	client, err := kubernetes.NewForConfig(c.Config)
-	if err != nil {
-		return err
-	}
 	return waitFor(ctx, "ServiceAccount "+namespace+"/default", c.processByName("kube-controller-manager"), func() error {
-		_, err := client.CoreV1().ServiceAccounts(namespace).Get(ctx, "default", metav1.GetOptions{})
+		_, err := c.client.CoreV1().ServiceAccounts(namespace).Get(ctx, "default", metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return fmt.Errorf("not created yet")
 		}

@@ -30,7 +30,7 @@ type process struct {
 // logDir/<name>.log. The child gets its own process group, so Stop can signal
 // everything it spawned, and is killed by the kernel if this process dies
 // first (a panicking test must not leave an etcd behind).
-func startProcess(name, binary string, args []string, env []string, logDir string) (*process, error) {
+func startProcess(name, binary string, args []string, logDir string) (*process, error) {
 	logPath := filepath.Join(logDir, name+".log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -39,7 +39,6 @@ func startProcess(name, binary string, args []string, env []string, logDir strin
 	cmd := exec.Command(binary, args...)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
-	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
