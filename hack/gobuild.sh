@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# Builds Go commands from one of the tools/ modules into an output directory,
-# printing what it builds and a progress line now and then: a cold build of
+# Builds Go commands from one of the tools/ modules into bin/, printing what it builds and a progress line now and then: a cold build of
 # the Kubernetes binaries compiles ~2,000 packages and takes minutes, and a
 # silent terminal looks hung.
 #

@@ -53,9 +53,8 @@ func (c *Cluster) startEtcd(ctx context.Context, clientPort, peerPort int) (stri
 	if err != nil {
 		return "", err
 	}
-	plain := &http.Client{Timeout: 2 * time.Second}
 	return clientURL, waitFor(ctx, "etcd /health", p, func() error {
-		return httpOK(plain, clientURL+"/health")
+		return httpOK(plainHTTP, clientURL+"/health")
 	})
 }
 
@@ -180,7 +179,6 @@ func (c *Cluster) startControllers(ctx context.Context, cmPort, schedPort, kwokP
 	verified := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
 	}}
-	plain := &http.Client{Timeout: 2 * time.Second}
 	checks := []struct {
 		p   *process
 		url string
@@ -188,7 +186,7 @@ func (c *Cluster) startControllers(ctx context.Context, cmPort, schedPort, kwokP
 	}{
 		{cm, fmt.Sprintf("https://127.0.0.1:%d/healthz", cmPort), verified},
 		{sched, fmt.Sprintf("https://127.0.0.1:%d/healthz", schedPort), verified},
-		{kwok, "http://" + kwokAddr + "/healthz", plain},
+		{kwok, "http://" + kwokAddr + "/healthz", plainHTTP},
 	}
 	for _, check := range checks {
 		if err := waitFor(ctx, check.p.name+" /healthz", check.p, func() error {
@@ -236,6 +234,9 @@ func waitFor(ctx context.Context, what string, p *process, check func() error) e
 		}
 	}
 }
+
+// plainHTTP checks the health of components that serve plain HTTP on loopback.
+var plainHTTP = &http.Client{Timeout: 2 * time.Second}
 
 func httpOK(client *http.Client, url string) error {
 	resp, err := client.Get(url)

@@ -54,14 +54,16 @@ type Cluster struct {
 	// StartupTimes records how long each step of Start took, in order.
 	StartupTimes []StepTime
 
-	opts        Options
-	client      kubernetes.Interface // admin client, for start-up checks
-	removeData  bool
-	pki         *pki
-	serverURL   string
-	processes   []*process
-	fakeNodeNum int
+	opts       Options
+	client     kubernetes.Interface // admin client, for start-up checks
+	removeData bool
+	pki        *pki
+	serverURL  string
+	processes  []*process
 }
+
+// nodeCount is the number of fake Nodes to create; a negative Options.Nodes means none.
+func (c *Cluster) nodeCount() int { return max(c.opts.Nodes, 0) }
 
 // StepTime is the duration of one start-up step, measured from the step
 // before it.
@@ -92,8 +94,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	// another process can take one in between. That is worth a fresh try,
 	// nothing else is.
 	for attempt := 1; ; attempt++ {
-		c, err := start(ctx, opts)
-		if !errors.Is(err, errPortTaken) || attempt == maxStartAttempts {
+		lastAttempt := attempt == maxStartAttempts
+		c, err := start(ctx, opts, lastAttempt)
+		if !errors.Is(err, errPortTaken) || lastAttempt {
 			return c, err
 		}
 		if opts.Progress != nil {
@@ -104,14 +107,18 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 
 const maxStartAttempts = 3
 
-func start(ctx context.Context, opts Options) (_ *Cluster, err error) {
-	c := &Cluster{opts: opts, fakeNodeNum: max(opts.Nodes, 0)}
+// start makes one attempt. A failed attempt keeps its data dir for the logs,
+// unless it will be retried.
+func start(ctx context.Context, opts Options, lastAttempt bool) (_ *Cluster, err error) {
+	c := &Cluster{opts: opts}
 	if err := c.prepareDataDir(); err != nil {
 		return nil, err
 	}
 	defer func() {
 		if err != nil {
-			c.removeData = false
+			if lastAttempt || !errors.Is(err, errPortTaken) {
+				c.removeData = false
+			}
 			err = fmt.Errorf("%w (component logs: %s)", err, c.LogDir)
 			_ = c.Stop()
 		}
@@ -150,7 +157,7 @@ func start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err := c.createNodes(ctx); err != nil {
 		return nil, err
 	}
-	step(fmt.Sprintf("%d kwok nodes ready", c.fakeNodeNum))
+	step(fmt.Sprintf("%d kwok nodes ready", c.nodeCount()))
 	if err := c.waitDefaultServiceAccount(ctx); err != nil {
 		return nil, err
 	}
@@ -210,7 +217,8 @@ func (c *Cluster) PIDs() []int {
 // that failed and wants to show why.
 func (c *Cluster) DumpLogs(w io.Writer, lines int) {
 	for _, p := range c.processes {
-		data, err := os.ReadFile(p.logPath)
+		// A long-running API server logs megabytes; the end is what matters.
+		data, err := tail(p.logPath, 256<<10)
 		if err != nil {
 			fmt.Fprintf(w, "=== %s: %v\n", p.name, err)
 			continue

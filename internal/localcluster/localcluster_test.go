@@ -419,7 +419,7 @@ func userClient(t *testing.T, user string, groups ...string) kubernetes.Interfac
 	if err != nil {
 		t.Fatal(err)
 	}
-	return kubernetes.NewForConfigOrDie(rest.CopyConfig(cfg))
+	return kubernetes.NewForConfigOrDie(cfg)
 }
 
 func bindRole(t *testing.T, ns, name, clusterRole string, subject rbacv1.Subject) {

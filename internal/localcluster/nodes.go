@@ -19,7 +19,7 @@ func NodeName(i int) string { return fmt.Sprintf("kwok-node-%d", i) }
 
 // createNodes registers the fake Nodes and waits until kwok reports each Ready.
 func (c *Cluster) createNodes(ctx context.Context) error {
-	for i := range c.fakeNodeNum {
+	for i := range c.nodeCount() {
 		if _, err := c.client.CoreV1().Nodes().Create(ctx, fakeNode(NodeName(i)), metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("creating node %s: %w", NodeName(i), err)
 		}
@@ -35,8 +35,8 @@ func (c *Cluster) createNodes(ctx context.Context) error {
 				ready++
 			}
 		}
-		if ready < c.fakeNodeNum {
-			return fmt.Errorf("%d of %d nodes Ready", ready, c.fakeNodeNum)
+		if ready < c.nodeCount() {
+			return fmt.Errorf("%d of %d nodes Ready", ready, c.nodeCount())
 		}
 		return nil
 	})
