@@ -23,8 +23,12 @@ help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: demo
-demo: testbin ## Start a local control plane and keep it running until Ctrl-C.
+demo: testbin operator ## Run the operator and the example tenants on a local control plane until Ctrl-C.
 	go run ./hack/demo --data-dir $(BIN)/demo
+
+.PHONY: operator
+operator: ## Build bin/tenantry-operator.
+	go build -o $(BIN)/tenantry-operator ./cmd/tenantry-operator
 
 .PHONY: test
 test: testbin ## Build what is missing in bin/, then run every test on the local control plane.
@@ -50,8 +54,18 @@ $(BIN)/kwok: tools/kwok/go.mod tools/kwok/go.sum
 $(BIN)/kwok-stages.yaml: tools/kwok/go.mod hack/kwok-stages.sh
 	hack/kwok-stages.sh $@
 
+$(BIN)/controller-gen: tools/codegen/go.mod tools/codegen/go.sum
+	hack/gobuild.sh tools/codegen $@ "" sigs.k8s.io/controller-tools/cmd/controller-gen
+
 $(BIN)/staticcheck: tools/lint/go.mod tools/lint/go.sum
 	hack/gobuild.sh tools/lint $@ "" honnef.co/go/tools/cmd/staticcheck
+
+.PHONY: generate
+generate: $(BIN)/controller-gen ## Regenerate deepcopy code, CRDs and the operator's RBAC from the Go markers.
+	$(BIN)/controller-gen object paths=./api/...
+	$(BIN)/controller-gen crd paths=./api/... output:crd:artifacts:config=charts/tenantry/crds
+	$(BIN)/controller-gen rbac:roleName=tenantry-operator paths=./internal/controller/... \
+		output:rbac:artifacts:config=charts/tenantry/templates
 
 .PHONY: lint
 lint: $(BIN)/staticcheck ## gofmt, go vet and staticcheck.

@@ -1,7 +1,9 @@
-// Command demo runs Tenantry's local control plane until interrupted: a real
-// etcd, kube-apiserver, kube-controller-manager and kube-scheduler with kwok
-// Nodes, all on loopback. `make demo` runs it; later milestones add the
-// operator and sample tenants on top.
+// Command demo shows Tenantry's main job on a local control plane: it starts
+// a real etcd, kube-apiserver, kube-controller-manager and kube-scheduler
+// with kwok Nodes, installs the CRDs, runs the operator as a process, applies
+// the example plans and tenants from gitops/, prints how fast each tenant
+// became Ready, proves one tenant cannot read another's secrets, and keeps
+// everything running until Ctrl-C. `make demo` runs it.
 package main
 
 import (
@@ -10,54 +12,214 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
+	"text/tabwriter"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tenantry/tenantry/api/v1alpha1"
+	"github.com/tenantry/tenantry/gitops"
+	"github.com/tenantry/tenantry/internal/install"
 	"github.com/tenantry/tenantry/internal/localcluster"
 )
+
+const operatorUser = "tenantry-operator"
 
 func main() {
 	dataDir := flag.String("data-dir", "", "directory for PKI, etcd data, kubeconfig and logs (emptied at start, kept at exit); default: a temporary directory removed at exit")
 	nodes := flag.Int("nodes", 3, "number of simulated kwok Nodes")
+	operator := flag.String("operator", "", "tenantry-operator binary (default: tenantry-operator in the control plane's bin directory)")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "Usage: %s [flags]\n\nStarts a local Kubernetes control plane from bin/ and keeps it running until Ctrl-C.\n\n", os.Args[0])
+		fmt.Fprintf(flag.CommandLine.Output(), "Usage: %s [flags]\n\nStarts a local control plane with the Tenantry operator and the example tenants, and keeps it running until Ctrl-C.\n\n", os.Args[0])
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	if err := run(*dataDir, *nodes); err != nil {
+	if err := run(*dataDir, *nodes, *operator); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dataDir string, nodes int) error {
+func run(dataDir string, nodes int, operator string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	if operator == "" {
+		binDir, err := localcluster.DefaultBinDir()
+		if err != nil {
+			return err
+		}
+		operator = filepath.Join(binDir, "tenantry-operator")
+	}
 	cluster, err := localcluster.Start(ctx, localcluster.Options{DataDir: dataDir, Nodes: nodes, Progress: os.Stderr})
 	if err != nil {
 		return err
 	}
 	defer func() {
-		fmt.Fprintln(os.Stderr, "\nstopping the local control plane ...")
+		fmt.Fprintln(os.Stderr, "\nstopping the operator and the local control plane ...")
 		if err := cluster.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "demo: stop:", err)
 		}
 		fmt.Fprintln(os.Stderr, "stopped.")
 	}()
 
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	admin, err := client.New(cluster.Config, client.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+	step(">> installing the CRDs and the operator's RBAC")
+	if err := install.CRDs(ctx, admin); err != nil {
+		return err
+	}
+	if err := install.OperatorRBAC(ctx, admin, operatorUser); err != nil {
+		return err
+	}
+	step(">> starting %s as user %s (log: %s)", operator, operatorUser, filepath.Join(cluster.LogDir, "tenantry-operator.log"))
+	if err := cluster.StartAddon("tenantry-operator", operator, operatorUser,
+		"--metrics-bind-address=0", "--health-probe-bind-address=0"); err != nil {
+		return err
+	}
+
+	step(">> applying gitops/plans and gitops/tenants")
+	if _, err := install.Apply(ctx, admin, gitops.Examples, "plans/*.yaml"); err != nil {
+		return err
+	}
+	tenants, err := install.Apply(ctx, admin, gitops.Examples, "tenants/*.yaml")
+	if err != nil {
+		return err
+	}
+	if err := waitReady(ctx, admin, len(tenants)); err != nil {
+		return err
+	}
+	if err := printTenants(ctx, admin); err != nil {
+		return err
+	}
+	if err := proveIsolation(ctx, cluster, scheme); err != nil {
+		return err
+	}
+
 	fmt.Printf(`
-Local control plane ready in %.1fs (kube-apiserver ready after %.1fs).
+Local control plane ready in %.1fs; operator and example tenants running.
 
   kubeconfig: %s
   logs:       %s
 
 Try it:
-  kubectl --kubeconfig %s get nodes
+  export KUBECONFIG=%s
+  kubectl get tenants            # or: kubectl get tnt
+  kubectl get tenantplans
+  kubectl describe tenant acme
+  kubectl get networkpolicies,resourcequota -n acme-prod
+  kubectl auth can-i list secrets -n acme-prod --as hank@globex.com   # no
 
 Press Ctrl-C to stop.
-`, cluster.StartupTotal().Seconds(), cluster.APIServerReadyAfter().Seconds(),
-		cluster.KubeconfigPath, cluster.LogDir, cluster.KubeconfigPath)
+`, cluster.StartupTotal().Seconds(), cluster.KubeconfigPath, cluster.LogDir, cluster.KubeconfigPath)
 
 	<-ctx.Done()
+	return nil
+}
+
+func step(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+
+// waitReady waits until n tenants are Ready, saying which are not yet.
+func waitReady(ctx context.Context, c client.Client, n int) error {
+	start := time.Now()
+	lastReport := time.Now()
+	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		var list v1alpha1.TenantList
+		if err := c.List(ctx, &list); err != nil {
+			return false, err
+		}
+		var pending []string
+		for _, t := range list.Items {
+			if t.Status.Phase != v1alpha1.PhaseReady {
+				pending = append(pending, fmt.Sprintf("%s (%s)", t.Name, t.Status.Phase))
+			}
+		}
+		if len(list.Items) == n && len(pending) == 0 {
+			return true, nil
+		}
+		if time.Since(lastReport) > 5*time.Second {
+			step("   waiting for %v (%s)", pending, time.Since(start).Truncate(time.Second))
+			lastReport = time.Now()
+		}
+		return false, nil
+	})
+}
+
+func printTenants(ctx context.Context, c client.Client) error {
+	var list v1alpha1.TenantList
+	if err := c.List(ctx, &list); err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "\nTENANT\tPLAN\tPHASE\tNAMESPACES\tREADY AFTER")
+	for _, t := range list.Items {
+		took := "-"
+		if t.Status.OnboardingDuration != nil {
+			took = t.Status.OnboardingDuration.Duration.String()
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%v\t%s\n", t.Name, t.Spec.Plan, t.Status.Phase, t.Status.Namespaces, took)
+	}
+	return w.Flush()
+}
+
+// proveIsolation acts as Globex's admin, authenticated by a client
+// certificate, and shows what the API server allows and refuses.
+func proveIsolation(ctx context.Context, cluster *localcluster.Cluster, scheme *runtime.Scheme) error {
+	const user = "hank@globex.com"
+	cfg, err := cluster.UserConfig(user)
+	if err != nil {
+		return err
+	}
+	hank, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\nIsolation, as %s (admin of tenant globex):\n", user)
+	checks := []struct {
+		what      string
+		err       error
+		wantAllow bool
+	}{
+		{"list secrets in its own namespace globex", hank.List(ctx, &corev1.SecretList{}, client.InNamespace("globex")), true},
+		{"read its own Tenant globex", hank.Get(ctx, client.ObjectKey{Name: "globex"}, &v1alpha1.Tenant{}), true},
+		{"list secrets in acme-prod (tenant acme)", hank.List(ctx, &corev1.SecretList{}, client.InNamespace("acme-prod")), false},
+		{"list namespaces cluster-wide", hank.List(ctx, &corev1.NamespaceList{}), false},
+		{"read its own ResourceQuota", hank.Get(ctx, client.ObjectKey{Namespace: "globex", Name: "tenantry-quota"}, &corev1.ResourceQuota{}), false},
+	}
+	failed := 0
+	for _, ch := range checks {
+		verdict := "allowed"
+		if apierrors.IsForbidden(ch.err) {
+			verdict = "denied"
+		} else if ch.err != nil {
+			verdict = "error: " + ch.err.Error()
+		}
+		ok := (ch.wantAllow && ch.err == nil) || (!ch.wantAllow && apierrors.IsForbidden(ch.err))
+		mark := "ok"
+		if !ok {
+			mark = "UNEXPECTED"
+			failed++
+		}
+		fmt.Printf("  %-44s %-8s %s\n", ch.what, verdict, mark)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d isolation checks did not hold", failed)
+	}
 	return nil
 }

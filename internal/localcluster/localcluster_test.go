@@ -24,6 +24,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/tenantry/tenantry/internal/localcluster"
+	"github.com/tenantry/tenantry/internal/testutil"
 )
 
 // The package shares one control plane, started once; each test works in
@@ -69,7 +70,7 @@ func TestPodSecurityRestrictedRefusesPrivilegedPod(t *testing.T) {
 	privileged := restrictedPod("privileged")
 	privileged.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
 	_, err := alice.CoreV1().Pods(ns).Create(t.Context(), privileged, metav1.CreateOptions{})
-	wantRefusal(t, err, apierrors.IsForbidden, `violates PodSecurity "restricted:latest"`, `privileged (container "app" must not set securityContext.privileged=true)`)
+	testutil.WantRefusal(t, err, apierrors.IsForbidden, `violates PodSecurity "restricted:latest"`, `privileged (container "app" must not set securityContext.privileged=true)`)
 
 	if _, err := alice.CoreV1().Pods(ns).Create(t.Context(), restrictedPod("compliant"), metav1.CreateOptions{}); err != nil {
 		t.Fatalf("compliant pod refused: %v", err)
@@ -88,7 +89,7 @@ func TestResourceQuotaRefusesPodOverLimit(t *testing.T) {
 	}
 	// Quota admission refuses everything until the quota controller has
 	// filled in status.hard; wait for that, as a real client would see it.
-	eventually(t, 30*time.Second, func() error {
+	testutil.Eventually(t, 30*time.Second, func() error {
 		q, err := admin.CoreV1().ResourceQuotas(ns).Get(t.Context(), "pods", metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -102,7 +103,7 @@ func TestResourceQuotaRefusesPodOverLimit(t *testing.T) {
 		t.Fatalf("first pod refused: %v", err)
 	}
 	_, err := admin.CoreV1().Pods(ns).Create(t.Context(), restrictedPod("second"), metav1.CreateOptions{})
-	wantRefusal(t, err, apierrors.IsForbidden, "exceeded quota: pods", "limited: pods=1")
+	testutil.WantRefusal(t, err, apierrors.IsForbidden, "exceeded quota: pods", "limited: pods=1")
 }
 
 func TestLimitRangeDefaultsAndCapsContainers(t *testing.T) {
@@ -134,7 +135,7 @@ func TestLimitRangeDefaultsAndCapsContainers(t *testing.T) {
 	greedy := restrictedPod("greedy")
 	greedy.Spec.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")}
 	_, err = admin.CoreV1().Pods(ns).Create(ctx, greedy, metav1.CreateOptions{})
-	wantRefusal(t, err, apierrors.IsForbidden, "maximum cpu usage per Container is 1, but limit is 2")
+	testutil.WantRefusal(t, err, apierrors.IsForbidden, "maximum cpu usage per Container is 1, but limit is 2")
 }
 
 // TestServiceAccountTokensAuthenticate proves the service-account signing
@@ -165,7 +166,7 @@ func TestServiceAccountTokensAuthenticate(t *testing.T) {
 	if _, err := admin.CoreV1().Secrets(ns).Create(ctx, secret, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, func() error {
+	testutil.Eventually(t, 30*time.Second, func() error {
 		s, err := admin.CoreV1().Secrets(ns).Get(ctx, "legacy-token", metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -195,7 +196,7 @@ func TestNamespaceDeletionRemovesEverything(t *testing.T) {
 	// The namespace controller empties the namespace (the garbage collector
 	// removes the ReplicaSet's pods, kwok confirms their deletion) and only
 	// then removes it.
-	eventually(t, 90*time.Second, func() error {
+	testutil.Eventually(t, 90*time.Second, func() error {
 		_, err := admin.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return nil
@@ -215,7 +216,7 @@ func TestGarbageCollectorRemovesOrphanedReplicaSets(t *testing.T) {
 	if err := admin.AppsV1().Deployments(ns).Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, func() error {
+	testutil.Eventually(t, 60*time.Second, func() error {
 		rs, err := admin.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return err
@@ -286,16 +287,16 @@ func TestRBACGatesCertificateUsers(t *testing.T) {
 	ctx := t.Context()
 
 	_, err := bob.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-	wantRefusal(t, err, apierrors.IsForbidden, `User "bob" cannot list resource "pods"`)
+	testutil.WantRefusal(t, err, apierrors.IsForbidden, `User "bob" cannot list resource "pods"`)
 
 	bindRole(t, ns, "developers-view", "view", rbacv1.Subject{Kind: rbacv1.GroupKind, Name: "acme-developers"})
-	eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		_, err := bob.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 		return err
 	})
 	// The binding is namespaced: the rest of the cluster stays closed.
 	_, err = bob.CoreV1().Pods(metav1.NamespaceSystem).List(ctx, metav1.ListOptions{})
-	wantRefusal(t, err, apierrors.IsForbidden, `cannot list resource "pods"`, `in the namespace "kube-system"`)
+	testutil.WantRefusal(t, err, apierrors.IsForbidden, `cannot list resource "pods"`, `in the namespace "kube-system"`)
 }
 
 // TestTwoClustersSideBySide starts a second, node-less control plane next to
@@ -368,7 +369,7 @@ func TestPanicLeavesNoProcessBehind(t *testing.T) {
 		t.Fatalf("helper printed %q, want its data dir and 5 PIDs; stderr:\n%s", lines, exit.Stderr)
 	}
 	t.Cleanup(func() { os.RemoveAll(lines[0]) })
-	eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		for _, pid := range lines[1:] {
 			n, err := strconv.Atoi(pid)
 			if err != nil {
@@ -477,7 +478,7 @@ func deployment(name string, replicas int32) *appsv1.Deployment {
 
 func waitAvailable(t *testing.T, ns, name string, replicas int32) {
 	t.Helper()
-	eventually(t, 60*time.Second, func() error {
+	testutil.Eventually(t, 60*time.Second, func() error {
 		d, err := admin.AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -487,38 +488,4 @@ func waitAvailable(t *testing.T, ns, name string, replicas int32) {
 		}
 		return nil
 	})
-}
-
-// wantRefusal checks that err is the expected kind of API refusal and that
-// its message carries every fragment.
-func wantRefusal(t *testing.T, err error, is func(error) bool, fragments ...string) {
-	t.Helper()
-	if err == nil {
-		t.Fatal("request succeeded; want it refused")
-	}
-	if !is(err) {
-		t.Fatalf("refused with the wrong status: %v", err)
-	}
-	for _, f := range fragments {
-		if !strings.Contains(err.Error(), f) {
-			t.Errorf("refusal %q does not mention %q", err.Error(), f)
-		}
-	}
-}
-
-// eventually polls check until it returns nil, failing the test with the
-// last error when timeout passes.
-func eventually(t *testing.T, timeout time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still failing after %s: %v", timeout, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }

@@ -1,0 +1,209 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// SubjectKind is the kind of identity that owns a tenant.
+// +kubebuilder:validation:Enum=User;Group;ServiceAccount
+type SubjectKind string
+
+// Subject kinds, as in RBAC.
+const (
+	SubjectUser           SubjectKind = "User"
+	SubjectGroup          SubjectKind = "Group"
+	SubjectServiceAccount SubjectKind = "ServiceAccount"
+)
+
+// OwnerRole is what an owner may do in the tenant's namespaces.
+// +kubebuilder:validation:Enum=admin;developer;viewer
+type OwnerRole string
+
+// Owner roles, from most to least powerful.
+const (
+	// RoleAdmin runs the tenant: workloads, secrets, its own Roles,
+	// RoleBindings and NetworkPolicies.
+	RoleAdmin OwnerRole = "admin"
+	// RoleDeveloper deploys and operates workloads.
+	RoleDeveloper OwnerRole = "developer"
+	// RoleViewer reads workloads, never secrets.
+	RoleViewer OwnerRole = "viewer"
+)
+
+// Owner is an identity given a role in every namespace of the tenant.
+// +kubebuilder:validation:XValidation:rule="self.kind == 'ServiceAccount' ? has(self.__namespace__) : !has(self.__namespace__)",message="spec.owners[].namespace: set it for kind ServiceAccount, and only for that kind"
+type Owner struct {
+	// Kind is User, Group or ServiceAccount.
+	Kind SubjectKind `json:"kind"`
+
+	// Name is the user, group or service account name, as the API server
+	// authenticates it (e.g. "alice@acme.com", "acme-admins").
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// Namespace is the service account's namespace (kind ServiceAccount only).
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+
+	// Role is admin, developer or viewer.
+	// +kubebuilder:default=admin
+	// +optional
+	Role OwnerRole `json:"role,omitempty"`
+}
+
+// NamespaceMetadata is extra metadata for the tenant's namespaces.
+type NamespaceMetadata struct {
+	// Labels are added to every namespace of the tenant. Keys under
+	// tenantry.dev/ and pod-security.kubernetes.io/ are the platform's.
+	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('tenantry.dev/') && !k.startsWith('pod-security.kubernetes.io/') && k != 'app.kubernetes.io/managed-by' && k != 'kubernetes.io/metadata.name')",message="spec.namespaceMetadata.labels: keys under tenantry.dev/ and pod-security.kubernetes.io/, app.kubernetes.io/managed-by and kubernetes.io/metadata.name are set by the platform; choose another key"
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
+
+	// Annotations are added to every namespace of the tenant. Keys under
+	// tenantry.dev/ are the platform's.
+	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('tenantry.dev/') && !k.startsWith('pod-security.kubernetes.io/'))",message="spec.namespaceMetadata.annotations: keys under tenantry.dev/ and pod-security.kubernetes.io/ are set by the platform; choose another key"
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// TenantSpec is what a customer of the platform gets.
+type TenantSpec struct {
+	// Plan is the name of the TenantPlan that sets the tenant's quotas and guardrails.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Plan string `json:"plan"`
+
+	// DisplayName is the customer's name as people read it, e.g. "Acme Corp".
+	// +kubebuilder:validation:MaxLength=128
+	// +optional
+	DisplayName string `json:"displayName,omitempty"`
+
+	// Owners are the identities given a role in every namespace of the tenant.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:XValidation:rule="self.all(o, self.exists_one(p, p.kind == o.kind && p.name == o.name && (!has(p.__namespace__) || p.__namespace__ == o.__namespace__)))",message="spec.owners: an identity is listed twice; list each owner once with its highest role"
+	Owners []Owner `json:"owners"`
+
+	// Environments are the tenant's stages, e.g. [prod, staging]; each gets
+	// a namespace named <tenant>-<environment>. When empty, the tenant gets
+	// one namespace named after itself.
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=62
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:XValidation:rule="self.all(e, self.exists_one(f, f == e))",message="spec.environments: each environment must be listed once"
+	// +optional
+	Environments []string `json:"environments,omitempty"`
+
+	// Quota raises or lowers the plan's per-namespace quota for this tenant,
+	// up to the plan's quotaCeiling.
+	// +kubebuilder:validation:MaxProperties=32
+	// +optional
+	Quota corev1.ResourceList `json:"quota,omitempty"`
+
+	// NamespaceMetadata adds labels and annotations to the tenant's namespaces.
+	// +optional
+	NamespaceMetadata NamespaceMetadata `json:"namespaceMetadata,omitempty"`
+
+	// Suspended stops new pods from starting in the tenant's namespaces.
+	// +optional
+	Suspended bool `json:"suspended,omitempty"`
+}
+
+// Phase summarises where a tenant is in its life.
+// +kubebuilder:validation:Enum=Pending;Ready;Suspended;Terminating;Failed
+type Phase string
+
+// Tenant phases.
+const (
+	PhasePending     Phase = "Pending"
+	PhaseReady       Phase = "Ready"
+	PhaseSuspended   Phase = "Suspended"
+	PhaseTerminating Phase = "Terminating"
+	PhaseFailed      Phase = "Failed"
+)
+
+// Condition types on a Tenant.
+const (
+	// ConditionReady is true when the tenant can run workloads with every guardrail in force.
+	ConditionReady = "Ready"
+	// ConditionNamespacesReady is true when every namespace of the tenant exists and is active.
+	ConditionNamespacesReady = "NamespacesReady"
+	// ConditionGuardrailsReady is true when quotas, limits, network policies
+	// and RBAC are applied and the quota is being enforced.
+	ConditionGuardrailsReady = "GuardrailsReady"
+)
+
+// TenantStatus is what the operator observed and did.
+type TenantStatus struct {
+	// Phase is Pending, Ready, Suspended, Terminating or Failed.
+	// +optional
+	Phase Phase `json:"phase,omitempty"`
+
+	// ObservedGeneration is the generation of the spec this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions are Ready, NamespacesReady and GuardrailsReady.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// Namespaces are the tenant's namespaces, so its users can find them
+	// without the right to list namespaces.
+	// +listType=set
+	// +optional
+	Namespaces []string `json:"namespaces,omitempty"`
+
+	// ReadyAt is when the tenant first became Ready.
+	// +optional
+	ReadyAt *metav1.Time `json:"readyAt,omitempty"`
+
+	// OnboardingDuration is the time from creation to first Ready.
+	// +optional
+	OnboardingDuration *metav1.Duration `json:"onboardingDuration,omitempty"`
+}
+
+// Tenant is one customer of the platform: its namespaces, quotas, network
+// isolation and owners' access, all derived from this object and its plan.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=tnt,categories=tenantry
+// +kubebuilder:printcolumn:name="Plan",type=string,JSONPath=`.spec.plan`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Namespaces",type=string,JSONPath=`.status.namespaces`
+// +kubebuilder:printcolumn:name="Onboarding",type=string,JSONPath=`.status.onboardingDuration`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$') && size(self.metadata.name) <= 63",message="metadata.name: a tenant name must be a DNS label (lower-case letters, digits and '-', starting with a letter) of at most 63 characters, as it names namespaces"
+// +kubebuilder:validation:XValidation:rule="!(self.metadata.name in ['default', 'kube', 'tenantry', 'argocd']) && !self.metadata.name.startsWith('kube-') && !self.metadata.name.startsWith('openshift')",message="metadata.name: default, kube, kube-*, tenantry and argocd are reserved for the cluster and the platform; choose another tenant name"
+// +kubebuilder:validation:XValidation:rule="!has(self.spec.environments) || self.spec.environments.all(e, size(self.metadata.name) + size(e) < 63)",message="spec.environments: <tenant>-<environment> must fit a 63-character namespace name; shorten the tenant name or the environment"
+type Tenant struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec is the tenant as its provider declares it.
+	Spec TenantSpec `json:"spec"`
+	// Status is what the operator observed.
+	// +optional
+	Status TenantStatus `json:"status,omitempty"`
+}
+
+// TenantList is a list of Tenants.
+// +kubebuilder:object:root=true
+type TenantList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Tenant `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Tenant{}, &TenantList{})
+}

@@ -1,0 +1,124 @@
+// Command tenantry-operator is Tenantry's controller manager: it turns each
+// Tenant into namespaces with quotas, network isolation and RBAC, repairs
+// drift, and offboards deleted tenants.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/tenantry/tenantry/api/v1alpha1"
+	"github.com/tenantry/tenantry/internal/controller"
+	"github.com/tenantry/tenantry/internal/render"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "tenantry-operator:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	defaults := render.DefaultOptions()
+	var (
+		metricsAddr, probeAddr       string
+		leaderElect                  bool
+		leaderElectionNamespace      string
+		concurrency                  int
+		qps                          float64
+		burst                        int
+		pssVersion                   string
+		ingressSelector, monSelector string
+	)
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint listens on; \"0\" turns it off.")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes listen on.")
+	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so only one of several replicas reconciles at a time.")
+	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the pod's own namespace; required out of cluster).")
+	flag.IntVar(&concurrency, "max-concurrent-reconciles", 4, "How many Tenants are reconciled at once.")
+	flag.Float64Var(&qps, "kube-api-qps", 50, "Steady queries per second the operator may send to the API server.")
+	flag.IntVar(&burst, "kube-api-burst", 100, "Queries the operator may send in a burst above --kube-api-qps.")
+	flag.StringVar(&pssVersion, "pod-security-version", defaults.PodSecurityVersion, "Pod Security Standards version pinned on tenant namespaces (e.g. v1.37, or latest).")
+	flag.StringVar(&ingressSelector, "ingress-namespace-selector", labels.FormatLabels(defaults.IngressNamespaceSelector),
+		"Labels (k=v,...) of the ingress controller's namespace, whose pods may reach tenant pods; empty allows none.")
+	flag.StringVar(&monSelector, "monitoring-namespace-selector", labels.FormatLabels(defaults.MonitoringNamespaceSelector),
+		"Labels (k=v,...) of the monitoring namespace, whose pods may scrape tenant pods; empty allows none.")
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "Usage: tenantry-operator [flags]\n\n"+
+			"Reconciles Tenants (tenantry.dev/v1alpha1) into isolated namespaces. It connects to the\n"+
+			"cluster it runs in, or to the one --kubeconfig or $KUBECONFIG names.\n\nFlags:\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+
+	renderOpts := render.Options{PodSecurityVersion: pssVersion}
+	var err error
+	if renderOpts.IngressNamespaceSelector, err = parseSelector("--ingress-namespace-selector", ingressSelector); err != nil {
+		return err
+	}
+	if renderOpts.MonitoringNamespaceSelector, err = parseSelector("--monitoring-namespace-selector", monSelector); err != nil {
+		return err
+	}
+
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("finding the cluster: %w", err)
+	}
+	cfg.QPS, cfg.Burst = float32(qps), burst
+
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, v1alpha1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			return err
+		}
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme,
+		Cache:                   controller.CacheOptions(),
+		Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
+		HealthProbeBindAddress:  probeAddr,
+		LeaderElection:          leaderElect,
+		LeaderElectionID:        "tenantry-operator.tenantry.dev",
+		LeaderElectionNamespace: leaderElectionNamespace,
+		// Give up leadership on shutdown, so a rolling update hands over at once.
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return fmt.Errorf("creating the manager: %w", err)
+	}
+	if err := controller.Setup(mgr, controller.Config{Render: renderOpts, MaxConcurrentReconciles: concurrency}); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+	ctrl.Log.Info("starting tenantry-operator", "concurrency", concurrency, "qps", qps, "burst", burst)
+	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+// parseSelector reads "k=v,k2=v2" into labels; an empty string means none.
+func parseSelector(flagName, s string) (map[string]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	set, err := labels.ConvertSelectorToLabelsMap(s)
+	if err != nil {
+		return nil, fmt.Errorf("%s %q: want labels like key=value,key2=value2: %w", flagName, s, err)
+	}
+	return set, nil
+}

@@ -1,0 +1,140 @@
+package controller
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"reflect"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tenantry/tenantry/api/v1alpha1"
+)
+
+// applier writes desired objects with server-side apply, and skips the write
+// when the cached object already matches, so a resync costs reads only.
+type applier struct {
+	client client.Client
+}
+
+// apply reports whether it wrote. The object is unchanged when the cached
+// copy carries the hash of this desired state (so nothing was dropped from
+// it since) and still holds every field it sets (so no one edited them).
+func (a applier) apply(ctx context.Context, desired client.Object) (bool, error) {
+	u, err := toApplyObject(desired)
+	if err != nil {
+		return false, err
+	}
+	hash, err := hashOf(u.Object)
+	if err != nil {
+		return false, err
+	}
+	annotations := u.GetAnnotations()
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	annotations[v1alpha1.AnnotationSpecHash] = hash
+	u.SetAnnotations(annotations)
+
+	current := desired.DeepCopyObject().(client.Object)
+	err = a.client.Get(ctx, client.ObjectKeyFromObject(desired), current)
+	switch {
+	case err == nil:
+		if current.GetAnnotations()[v1alpha1.AnnotationSpecHash] == hash {
+			have, err := runtime.DefaultUnstructuredConverter.ToUnstructured(current)
+			if err != nil {
+				return false, err
+			}
+			if contains(have, u.Object) {
+				return false, nil
+			}
+		}
+	case !apierrors.IsNotFound(err):
+		return false, fmt.Errorf("reading %s %s: %w", u.GetKind(), client.ObjectKeyFromObject(desired), err)
+	}
+
+	err = a.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldOwner), client.ForceOwnership)
+	if err != nil {
+		return false, fmt.Errorf("applying %s %s: %w", u.GetKind(), client.ObjectKeyFromObject(desired), err)
+	}
+	return true, nil
+}
+
+// toApplyObject converts a typed object to the unstructured form sent with
+// server-side apply, without the empty status and creation timestamp the
+// typed structs always carry.
+func toApplyObject(obj client.Object) (*unstructured.Unstructured, error) {
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return nil, fmt.Errorf("converting %T %s: %w", obj, client.ObjectKeyFromObject(obj), err)
+	}
+	delete(m, "status")
+	unstructured.RemoveNestedField(m, "metadata", "creationTimestamp")
+	return &unstructured.Unstructured{Object: m}, nil
+}
+
+func hashOf(v any) (string, error) {
+	b, err := json.Marshal(v) // maps marshal with sorted keys, so this is stable
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8]), nil
+}
+
+// contains reports whether have holds every field of want with the same
+// value. Lists must match element by element: the operator owns its lists
+// whole, so an extra rule someone added to a NetworkPolicy counts as drift.
+func contains(have, want any) bool {
+	switch w := want.(type) {
+	case map[string]any:
+		h, ok := have.(map[string]any)
+		if !ok {
+			return false
+		}
+		for k, wv := range w {
+			hv, found := h[k]
+			if !found {
+				if isEmpty(wv) {
+					continue
+				}
+				return false
+			}
+			if !contains(hv, wv) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		h, ok := have.([]any)
+		if !ok || len(h) != len(w) {
+			return false
+		}
+		for i := range w {
+			if !contains(h[i], w[i]) {
+				return false
+			}
+		}
+		return true
+	default:
+		return reflect.DeepEqual(have, want)
+	}
+}
+
+// isEmpty is true for the empty maps and lists the API server drops.
+func isEmpty(v any) bool {
+	switch x := v.(type) {
+	case map[string]any:
+		return len(x) == 0
+	case []any:
+		return len(x) == 0
+	case nil:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,125 @@
+package controller_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/tenantry/tenantry/api/v1alpha1"
+	"github.com/tenantry/tenantry/internal/controller"
+	"github.com/tenantry/tenantry/internal/install"
+	"github.com/tenantry/tenantry/internal/localcluster"
+	"github.com/tenantry/tenantry/internal/render"
+)
+
+// operatorUser is the identity the operator runs as in these tests. It
+// holds only the ClusterRole generated from the controller's RBAC markers,
+// so a missing marker fails the tests as it would fail a real install.
+const operatorUser = "tenantry-operator"
+
+// The package shares one control plane and one operator; each test works
+// with Tenants of its own, so tests run in parallel.
+var (
+	cluster *localcluster.Cluster
+	admin   client.Client
+	scheme  = runtime.NewScheme()
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, v1alpha1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			panic(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var err error
+	cluster, err = localcluster.Start(ctx, localcluster.Options{Progress: os.Stderr})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting the local control plane:", err)
+		return 1
+	}
+	defer func() {
+		if err := cluster.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stopping the local control plane:", err)
+		}
+	}()
+	stopOperator, err := startOperator(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting the operator:", err)
+		cluster.DumpLogs(os.Stderr, 40)
+		return 1
+	}
+	code := m.Run()
+	stopOperator()
+	if code != 0 {
+		cluster.DumpLogs(os.Stderr, 40)
+	}
+	return code
+}
+
+// startOperator installs the CRDs and the operator's RBAC, then runs the
+// operator's manager in this process as operatorUser.
+func startOperator(ctx context.Context) (stop func(), err error) {
+	admin, err = client.New(cluster.Config, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, err
+	}
+	if err := install.CRDs(ctx, admin); err != nil {
+		return nil, err
+	}
+	if err := install.OperatorRBAC(ctx, admin, operatorUser); err != nil {
+		return nil, err
+	}
+	cfg, err := cluster.UserConfig(operatorUser)
+	if err != nil {
+		return nil, err
+	}
+	if os.Getenv("TENANTRY_TEST_OPERATOR_LOGS") != "" {
+		ctrl.SetLogger(zap.New(zap.UseDevMode(true)))
+	}
+	mgr, err := newManager(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := controller.Setup(mgr, controller.Config{Render: render.DefaultOptions(), MaxConcurrentReconciles: 4}); err != nil {
+		return nil, err
+	}
+	mgrCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(mgrCtx) }()
+	return func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "operator stopped with:", err)
+			}
+		case <-time.After(30 * time.Second):
+			fmt.Fprintln(os.Stderr, "operator did not stop within 30s")
+		}
+	}, nil
+}
+
+func newManager(cfg *rest.Config) (ctrl.Manager, error) {
+	return ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme,
+		Cache:                  controller.CacheOptions(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+	})
+}

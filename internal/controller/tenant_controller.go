@@ -1,0 +1,214 @@
+// Package controller holds the reconcilers that turn Tenants into running,
+// isolated namespaces: they apply what internal/render returns with
+// server-side apply, prune what is no longer wanted and report status.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/tenantry/tenantry/api/v1alpha1"
+	"github.com/tenantry/tenantry/internal/metrics"
+	"github.com/tenantry/tenantry/internal/render"
+)
+
+// FieldOwner is the server-side apply field manager of everything the operator writes.
+const FieldOwner = "tenantry-operator"
+
+// planIndex indexes Tenants by spec.plan, so a plan change wakes only its tenants.
+const planIndex = "spec.plan"
+
+// TenantReconciler onboards, repairs and offboards Tenants.
+type TenantReconciler struct {
+	// Client reads from the manager's label-selected cache and writes to the API server.
+	client.Client
+	// APIReader reads past the cache: it checks that a namespace the
+	// operator is about to create does not already belong to someone else.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	Options   render.Options
+	// MaxConcurrentReconciles is how many Tenants are reconciled at once.
+	MaxConcurrentReconciles int
+}
+
+// managedKinds are the kinds the operator creates for a tenant, in the order
+// stale ones are pruned: namespaces go first and take their content along.
+func managedKinds() []client.ObjectList {
+	return []client.ObjectList{
+		&corev1.NamespaceList{},
+		&corev1.ResourceQuotaList{},
+		&corev1.LimitRangeList{},
+		&networkingv1.NetworkPolicyList{},
+		&rbacv1.RoleBindingList{},
+		&rbacv1.ClusterRoleBindingList{},
+		&rbacv1.ClusterRoleList{},
+	}
+}
+
+// ManagedObjects are the kinds the operator's cache holds, selected by
+// label, so it never caches the cluster's other namespaces or bindings.
+func ManagedObjects() []client.Object {
+	return []client.Object{
+		&corev1.Namespace{}, &corev1.ResourceQuota{}, &corev1.LimitRange{},
+		&networkingv1.NetworkPolicy{}, &rbacv1.RoleBinding{},
+		&rbacv1.ClusterRoleBinding{}, &rbacv1.ClusterRole{},
+	}
+}
+
+// SetupWithManager registers the reconciler and its watches: the Tenant,
+// its plan, and every object it owns, mapped back by the tenant label.
+func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Tenant{}, planIndex,
+		func(o client.Object) []string { return []string{o.(*v1alpha1.Tenant).Spec.Plan} })
+	if err != nil {
+		return fmt.Errorf("indexing tenants by plan: %w", err)
+	}
+	b := ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.Tenant{}).
+		Named("tenant").
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
+		Watches(&v1alpha1.TenantPlan{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOnPlan))
+	for _, obj := range ManagedObjects() {
+		b = b.Watches(obj, handler.EnqueueRequestsFromMapFunc(tenantOf))
+	}
+	return b.Complete(r)
+}
+
+// tenantOf maps an owned object to its Tenant by the tenant label.
+func tenantOf(_ context.Context, obj client.Object) []reconcile.Request {
+	name := obj.GetLabels()[v1alpha1.LabelTenant]
+	if name == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: name}}}
+}
+
+func (r *TenantReconciler) tenantsOnPlan(ctx context.Context, plan client.Object) []reconcile.Request {
+	var tenants v1alpha1.TenantList
+	if err := r.List(ctx, &tenants, client.MatchingFields{planIndex: plan.GetName()}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing tenants of a plan failed", "plan", plan.GetName())
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(tenants.Items))
+	for _, t := range tenants.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKey{Name: t.Name}})
+	}
+	return reqs
+}
+
+// The operator's RBAC, generated into charts/tenantry by `make generate`:
+// +kubebuilder:rbac:groups=tenantry.dev,resources=tenants,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=tenantry.dev,resources=tenants/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=tenantry.dev,resources=tenants/finalizers,verbs=update
+// +kubebuilder:rbac:groups=tenantry.dev,resources=tenantplans,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=namespaces;resourcequotas;limitranges,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings;clusterroles;clusterrolebindings,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+
+// Reconcile reads top to bottom: the Tenant, its deletion, its plan, the
+// desired objects, apply, prune, status.
+func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	tenant := &v1alpha1.Tenant{}
+	if err := r.Get(ctx, req.NamespacedName, tenant); err != nil {
+		if apierrors.IsNotFound(err) {
+			metrics.ReconcileErrors.DeleteLabelValues(req.Name)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	result, err := r.reconcile(ctx, tenant)
+	if err != nil {
+		metrics.ReconcileErrors.WithLabelValues(tenant.Name).Inc()
+	}
+	return result, err
+}
+
+func (r *TenantReconciler) reconcile(ctx context.Context, tenant *v1alpha1.Tenant) (ctrl.Result, error) {
+	if !tenant.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, tenant)
+	}
+	if err := r.ensureFinalizer(ctx, tenant); err != nil {
+		return ctrl.Result{}, err
+	}
+	obs := observation{}
+
+	plan, err := r.loadPlan(ctx, tenant)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if plan == nil {
+		obs.fail(reasonPlanNotFound, fmt.Sprintf(
+			"TenantPlan %q does not exist; create it or set spec.plan to an existing plan (kubectl get tenantplans)", tenant.Spec.Plan))
+		return ctrl.Result{}, r.updateStatus(ctx, tenant, obs)
+	}
+
+	desired, err := render.Tenant(tenant, plan, r.Options)
+	var violation *render.PlanViolation
+	if errors.As(err, &violation) {
+		obs.fail(reasonPlanLimitExceeded, violation.Error())
+		return ctrl.Result{}, r.updateStatus(ctx, tenant, obs)
+	}
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("rendering tenant %s: %w", tenant.Name, err)
+	}
+
+	if conflict, err := r.namespaceConflict(ctx, tenant); err != nil || conflict != "" {
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		obs.fail(reasonNamespaceConflict, conflict)
+		return ctrl.Result{}, r.updateStatus(ctx, tenant, obs)
+	}
+
+	if err := r.applyDesired(ctx, desired); err != nil {
+		obs.applyErr = err
+		return ctrl.Result{}, errors.Join(err, r.updateStatus(ctx, tenant, obs))
+	}
+	if err := r.pruneStale(ctx, tenant, desired); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.observe(ctx, tenant, &obs); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{}, r.updateStatus(ctx, tenant, obs)
+}
+
+// ensureFinalizer holds the Tenant until reconcileDelete has removed everything it owns.
+func (r *TenantReconciler) ensureFinalizer(ctx context.Context, tenant *v1alpha1.Tenant) error {
+	if controllerutil.ContainsFinalizer(tenant, v1alpha1.Finalizer) {
+		return nil
+	}
+	patch := client.MergeFromWithOptions(tenant.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	controllerutil.AddFinalizer(tenant, v1alpha1.Finalizer)
+	if err := r.Patch(ctx, tenant, patch); err != nil {
+		return fmt.Errorf("adding finalizer to tenant %s: %w", tenant.Name, err)
+	}
+	return nil
+}
+
+// loadPlan returns the tenant's plan, or nil when it does not exist.
+func (r *TenantReconciler) loadPlan(ctx context.Context, tenant *v1alpha1.Tenant) (*v1alpha1.TenantPlan, error) {
+	plan := &v1alpha1.TenantPlan{}
+	err := r.Get(ctx, client.ObjectKey{Name: tenant.Spec.Plan}, plan)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading plan %s of tenant %s: %w", tenant.Spec.Plan, tenant.Name, err)
+	}
+	return plan, nil
+}

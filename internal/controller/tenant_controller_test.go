@@ -1,0 +1,366 @@
+package controller_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tenantry/tenantry/api/v1alpha1"
+	"github.com/tenantry/tenantry/internal/render"
+	"github.com/tenantry/tenantry/internal/testutil"
+)
+
+func TestOnboardingCreatesEveryObjectAndTheTenantCanDeploy(t *testing.T) {
+	t.Parallel()
+	newPlan(t, "onboard-plan", func(s *v1alpha1.TenantPlanSpec) { s.AllowInternetEgress = true })
+	newTenant(t, "onboard", "onboard-plan", "prod", "staging")
+	tenant := waitPhase(t, "onboard", v1alpha1.PhaseReady)
+
+	if got, want := tenant.Status.Namespaces, []string{"onboard-prod", "onboard-staging"}; !slices.Equal(got, want) {
+		t.Errorf("status.namespaces = %v, want %v", got, want)
+	}
+	for _, cond := range []string{v1alpha1.ConditionReady, v1alpha1.ConditionNamespacesReady, v1alpha1.ConditionGuardrailsReady} {
+		c := meta.FindStatusCondition(tenant.Status.Conditions, cond)
+		if c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration != tenant.Generation {
+			t.Errorf("condition %s = %+v, want True at generation %d", cond, c, tenant.Generation)
+		}
+	}
+	if tenant.Status.ReadyAt == nil || tenant.Status.OnboardingDuration == nil {
+		t.Errorf("readyAt/onboardingDuration not set: %+v", tenant.Status)
+	} else {
+		t.Logf("onboarded in %s", tenant.Status.OnboardingDuration.Duration)
+	}
+
+	ctx := t.Context()
+	for _, ns := range tenant.Status.Namespaces {
+		namespace := &corev1.Namespace{}
+		if err := admin.Get(ctx, client.ObjectKey{Name: ns}, namespace); err != nil {
+			t.Fatal(err)
+		}
+		if namespace.Labels[v1alpha1.LabelPSSEnforce] != "restricted" || namespace.Labels[v1alpha1.LabelTenant] != "onboard" {
+			t.Errorf("namespace %s labels = %v", ns, namespace.Labels)
+		}
+		var policies networkingv1.NetworkPolicyList
+		if err := admin.List(ctx, &policies, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		if len(policies.Items) != 6 {
+			t.Errorf("namespace %s has %d network policies, want 6 (deny, same tenant, DNS, ingress, monitoring, internet)", ns, len(policies.Items))
+		}
+		for _, obj := range []client.Object{
+			&corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.QuotaName}},
+			&corev1.LimitRange{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.LimitRangeName}},
+			&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.ClusterRoleName(v1alpha1.RoleAdmin)}},
+			&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.ClusterRoleName(v1alpha1.RoleDeveloper)}},
+		} {
+			if err := admin.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+				t.Errorf("%T %s: %v", obj, client.ObjectKeyFromObject(obj), err)
+			}
+		}
+	}
+
+	// The tenant admin deploys: pods start on the (kwok) nodes.
+	alice := userClient(t, "onboard-admin")
+	ns := "onboard-prod"
+	if err := cluster.WaitForServiceAccount(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	deploy := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](2),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
+				Spec:       restrictedPodSpec(),
+			},
+		},
+	}
+	if err := alice.Create(ctx, deploy); err != nil {
+		t.Fatalf("tenant admin could not create a compliant Deployment: %v", err)
+	}
+	testutil.Eventually(t, readyTimeout, func() error {
+		if err := alice.Get(ctx, client.ObjectKeyFromObject(deploy), deploy); err != nil {
+			return err
+		}
+		if deploy.Status.AvailableReplicas != 2 {
+			return fmt.Errorf("deployment web: %d/2 available", deploy.Status.AvailableReplicas)
+		}
+		return nil
+	})
+
+	// Over quota: the plan caps requests.cpu at 1 per namespace.
+	big := restrictedPod("big")
+	big.Namespace = ns
+	big.Spec.Containers[0].Resources = corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")},
+		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")},
+	}
+	testutil.WantRefusal(t, alice.Create(ctx, big), apierrors.IsForbidden, "exceeded quota: tenantry-quota", "requests.cpu")
+
+	// Privileged: Pod Security restricted refuses it.
+	privileged := restrictedPod("privileged")
+	privileged.Namespace = ns
+	privileged.Spec.Containers[0].SecurityContext.Privileged = ptr.To(true)
+	privileged.Spec.Containers[0].SecurityContext.AllowPrivilegeEscalation = ptr.To(true)
+	testutil.WantRefusal(t, alice.Create(ctx, privileged), apierrors.IsForbidden, `violates PodSecurity "restricted:v1.37"`, "privileged")
+}
+
+func TestTenantUsersAreConfinedToTheirNamespaces(t *testing.T) {
+	t.Parallel()
+	newPlan(t, "iso-plan", nil)
+	newTenant(t, "iso-a", "iso-plan")
+	newTenant(t, "iso-b", "iso-plan")
+	waitPhase(t, "iso-a", v1alpha1.PhaseReady)
+	waitPhase(t, "iso-b", v1alpha1.PhaseReady)
+	ctx := t.Context()
+
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "iso-b", Name: "db"}, StringData: map[string]string{"password": "s3cret"}}
+	if err := admin.Create(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, user := range []struct {
+		name   string
+		client client.Client
+	}{
+		{"admin of iso-a", userClient(t, "iso-a-admin")},
+		{"developer of iso-a", userClient(t, "someone", "iso-a-devs")},
+	} {
+		c := user.client
+		forbidden := []struct {
+			what string
+			err  error
+		}{
+			{"get another tenant's secret", c.Get(ctx, client.ObjectKeyFromObject(secret), &corev1.Secret{})},
+			{"list another tenant's secrets", c.List(ctx, &corev1.SecretList{}, client.InNamespace("iso-b"))},
+			{"list another tenant's pods", c.List(ctx, &corev1.PodList{}, client.InNamespace("iso-b"))},
+			{"create in another tenant's namespace", c.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "iso-b", Name: "x"}})},
+			{"update another tenant's secret", c.Update(ctx, secret.DeepCopy())},
+			{"delete another tenant's secret", c.Delete(ctx, secret.DeepCopy())},
+			{"list namespaces", c.List(ctx, &corev1.NamespaceList{})},
+			{"get its own quota", c.Get(ctx, client.ObjectKey{Namespace: "iso-a", Name: render.QuotaName}, &corev1.ResourceQuota{})},
+			{"update its own quota", c.Update(ctx, &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: "iso-a", Name: render.QuotaName}})},
+			{"delete its own limit range", c.Delete(ctx, &corev1.LimitRange{ObjectMeta: metav1.ObjectMeta{Namespace: "iso-a", Name: render.LimitRangeName}})},
+			{"create a namespace", c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "iso-a-extra"}})},
+			{"create a ClusterRole", c.Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "iso-a-escape"}})},
+			{"list tenants", c.List(ctx, &v1alpha1.TenantList{})},
+			{"get another Tenant", c.Get(ctx, client.ObjectKey{Name: "iso-b"}, &v1alpha1.Tenant{})},
+			{"update its own Tenant", c.Update(ctx, &v1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "iso-a"}})},
+		}
+		for _, f := range forbidden {
+			if !apierrors.IsForbidden(f.err) {
+				t.Errorf("%s could %s: err = %v, want Forbidden", user.name, f.what, f.err)
+			}
+		}
+		own := &v1alpha1.Tenant{}
+		if err := c.Get(ctx, client.ObjectKey{Name: "iso-a"}, own); err != nil {
+			t.Errorf("%s cannot get its own Tenant: %v", user.name, err)
+		} else if !slices.Equal(own.Status.Namespaces, []string{"iso-a"}) {
+			t.Errorf("%s reads namespaces %v from its Tenant, want [iso-a]", user.name, own.Status.Namespaces)
+		}
+	}
+
+	// The admin manages access and network policy in its own namespace.
+	a := userClient(t, "iso-a-admin")
+	if err := a.Create(ctx, &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "iso-a", Name: "reader"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get"}}},
+	}); err != nil {
+		t.Errorf("tenant admin cannot create a Role: %v", err)
+	}
+	if err := a.Create(ctx, &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "iso-a", Name: "allow-web"}}); err != nil {
+		t.Errorf("tenant admin cannot create a NetworkPolicy: %v", err)
+	}
+}
+
+func TestDriftIsRepaired(t *testing.T) {
+	t.Parallel()
+	newPlan(t, "drift-plan", nil)
+	newTenant(t, "drift", "drift-plan")
+	waitPhase(t, "drift", v1alpha1.PhaseReady)
+	ctx := t.Context()
+
+	for _, obj := range []client.Object{
+		&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "drift", Name: render.PolicyDefaultDeny}},
+		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: "drift", Name: render.ClusterRoleName(v1alpha1.RoleAdmin)}},
+		&corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: "drift", Name: render.QuotaName}},
+		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "tenantry:tenant:drift"}},
+	} {
+		if err := admin.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+			t.Fatal(err)
+		}
+		uid := obj.GetUID()
+		if err := admin.Delete(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+		testutil.Eventually(t, readyTimeout, func() error {
+			if err := admin.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+				return err
+			}
+			if obj.GetUID() == uid {
+				return fmt.Errorf("%T %s not deleted yet", obj, obj.GetName())
+			}
+			return nil
+		})
+		t.Logf("%T %s recreated", obj, obj.GetName())
+	}
+
+	// A hand edit of the quota is reverted.
+	quota := &corev1.ResourceQuota{}
+	key := client.ObjectKey{Namespace: "drift", Name: render.QuotaName}
+	if err := admin.Get(ctx, key, quota); err != nil {
+		t.Fatal(err)
+	}
+	quota.Spec.Hard["requests.cpu"] = resource.MustParse("100")
+	if err := admin.Update(ctx, quota); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, readyTimeout, func() error {
+		if err := admin.Get(ctx, key, quota); err != nil {
+			return err
+		}
+		if got := quota.Spec.Hard["requests.cpu"]; got.Cmp(resource.MustParse("1")) != 0 {
+			return fmt.Errorf("quota requests.cpu = %s, want 1", got.String())
+		}
+		return nil
+	})
+}
+
+func TestRemovingAnEnvironmentAndDeletingTheTenant(t *testing.T) {
+	t.Parallel()
+	newPlan(t, "life-plan", nil)
+	tenant := newTenant(t, "life", "life-plan", "prod", "dev")
+	waitPhase(t, "life", v1alpha1.PhaseReady)
+	ctx := t.Context()
+
+	if err := admin.Get(ctx, client.ObjectKeyFromObject(tenant), tenant); err != nil {
+		t.Fatal(err)
+	}
+	tenant.Spec.Environments = []string{"prod"}
+	if err := admin.Update(ctx, tenant); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "life-dev"}})
+	tenant = waitPhase(t, "life", v1alpha1.PhaseReady)
+	if !slices.Equal(tenant.Status.Namespaces, []string{"life-prod"}) {
+		t.Errorf("status.namespaces = %v, want [life-prod]", tenant.Status.Namespaces)
+	}
+
+	if err := admin.Delete(ctx, tenant); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, &v1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "life"}})
+	// The finalizer releases the Tenant only once everything is gone.
+	for _, obj := range []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "life-prod"}},
+		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "tenantry:tenant:life"}},
+		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "tenantry:tenant:life"}},
+	} {
+		err := admin.Get(ctx, client.ObjectKeyFromObject(obj), obj)
+		if !apierrors.IsNotFound(err) {
+			t.Errorf("%T %s left behind after the Tenant went: %v", obj, obj.GetName(), err)
+		}
+	}
+}
+
+func TestProblemsAreReportedOnTheTenant(t *testing.T) {
+	t.Parallel()
+	newPlan(t, "small-plan", func(s *v1alpha1.TenantPlanSpec) { s.MaxEnvironments = 1 })
+	ctx := t.Context()
+	if err := admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "taken"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		tenant     string
+		plan       string
+		envs       []string
+		wantReason string
+		wantText   string
+	}{
+		{"no-plan", "does-not-exist", nil, "PlanNotFound", `TenantPlan "does-not-exist" does not exist`},
+		{"too-many", "small-plan", []string{"a", "b"}, "PlanLimitExceeded", `spec.environments: 2 environments, but plan "small-plan" allows 1`},
+		{"taken", "small-plan", nil, "NamespaceConflict", "namespace taken already exists and is not managed by Tenantry"},
+	}
+	for _, tt := range tests {
+		newTenant(t, tt.tenant, tt.plan, tt.envs...)
+	}
+	for _, tt := range tests {
+		t.Run(tt.tenant, func(t *testing.T) {
+			tenant := waitPhase(t, tt.tenant, v1alpha1.PhaseFailed)
+			ready := meta.FindStatusCondition(tenant.Status.Conditions, v1alpha1.ConditionReady)
+			if ready == nil || ready.Reason != tt.wantReason || !strings.Contains(ready.Message, tt.wantText) {
+				t.Errorf("Ready condition = %+v, want reason %s and message with %q", ready, tt.wantReason, tt.wantText)
+			}
+		})
+	}
+
+	// The unmanaged namespace was not taken over.
+	ns := &corev1.Namespace{}
+	if err := admin.Get(ctx, client.ObjectKey{Name: "taken"}, ns); err != nil {
+		t.Fatal(err)
+	}
+	if ns.Labels[v1alpha1.LabelTenant] != "" {
+		t.Errorf("namespace taken was adopted: labels %v", ns.Labels)
+	}
+
+	// Creating the missing plan heals the tenant waiting for it.
+	newPlan(t, "does-not-exist", nil)
+	waitPhase(t, "no-plan", v1alpha1.PhaseReady)
+}
+
+func TestSuspendedTenantStartsNoPods(t *testing.T) {
+	t.Parallel()
+	newPlan(t, "suspend-plan", nil)
+	tenant := newTenant(t, "paused", "suspend-plan")
+	waitPhase(t, "paused", v1alpha1.PhaseReady)
+	ctx := t.Context()
+	if err := admin.Get(ctx, client.ObjectKeyFromObject(tenant), tenant); err != nil {
+		t.Fatal(err)
+	}
+	tenant.Spec.Suspended = true
+	if err := admin.Update(ctx, tenant); err != nil {
+		t.Fatal(err)
+	}
+	waitPhase(t, "paused", v1alpha1.PhaseSuspended)
+	if err := cluster.WaitForServiceAccount(ctx, "paused"); err != nil {
+		t.Fatal(err)
+	}
+	pod := restrictedPod("late")
+	pod.Namespace = "paused"
+	testutil.WantRefusal(t, userClient(t, "paused-admin").Create(ctx, pod), apierrors.IsForbidden, "exceeded quota", "pods=0")
+}
+
+func restrictedPodSpec() corev1.PodSpec {
+	return corev1.PodSpec{
+		SecurityContext: &corev1.PodSecurityContext{
+			RunAsNonRoot:   ptr.To(true),
+			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
+		Containers: []corev1.Container{{
+			Name:  "app",
+			Image: "registry.example.com/web:1.0",
+			SecurityContext: &corev1.SecurityContext{
+				AllowPrivilegeEscalation: ptr.To(false),
+				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			},
+		}},
+	}
+}
+
+func restrictedPod(name string) *corev1.Pod {
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: restrictedPodSpec()}
+}

@@ -1,0 +1,154 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/tenantry/tenantry/api/v1alpha1"
+	"github.com/tenantry/tenantry/internal/render"
+)
+
+// namespaceConflict returns why the tenant cannot have one of its
+// namespaces, or "". A namespace that exists but is not this tenant's (an
+// unmanaged one, or another tenant's: "acme" + "prod-eu" and "acme-prod" +
+// "eu" collide) is never taken over.
+func (r *TenantReconciler) namespaceConflict(ctx context.Context, tenant *v1alpha1.Tenant) (string, error) {
+	for _, name := range render.NamespaceNames(tenant) {
+		ns := &corev1.Namespace{}
+		err := r.Get(ctx, client.ObjectKey{Name: name}, ns)
+		if apierrors.IsNotFound(err) {
+			// The cache holds managed namespaces only: ask the API server.
+			err = r.APIReader.Get(ctx, client.ObjectKey{Name: name}, ns)
+		}
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("reading namespace %s of tenant %s: %w", name, tenant.Name, err)
+		}
+		if owner := ns.Labels[v1alpha1.LabelTenant]; owner != tenant.Name || ns.Labels[v1alpha1.LabelManagedBy] != v1alpha1.ManagedByValue {
+			if owner != "" {
+				return fmt.Sprintf("namespace %s already belongs to tenant %s; rename an environment or the tenant", name, owner), nil
+			}
+			return fmt.Sprintf("namespace %s already exists and is not managed by Tenantry; rename the environment, or delete or rename that namespace", name), nil
+		}
+	}
+	return "", nil
+}
+
+// applyDesired applies every desired object, namespaces first so the
+// objects inside them can be created.
+func (r *TenantReconciler) applyDesired(ctx context.Context, desired []client.Object) error {
+	a := applier{client: r.Client}
+	for _, obj := range desired {
+		wrote, err := a.apply(ctx, obj)
+		if err != nil {
+			return err
+		}
+		if wrote {
+			ctrl.LoggerFrom(ctx).V(1).Info("applied", "kind", obj.GetObjectKind().GroupVersionKind().Kind,
+				"namespace", obj.GetNamespace(), "name", obj.GetName())
+		}
+	}
+	return nil
+}
+
+// pruneStale deletes the tenant's objects that are no longer desired: the
+// namespace of a removed environment, the binding of a removed role.
+// Objects inside a namespace being deleted go with it.
+func (r *TenantReconciler) pruneStale(ctx context.Context, tenant *v1alpha1.Tenant, desired []client.Object) error {
+	want := map[string]bool{}
+	for _, obj := range desired {
+		want[objectID(obj)] = true
+	}
+	pruned := map[string]bool{} // namespaces deleted in this pass
+	for _, list := range managedKinds() {
+		if err := r.List(ctx, list, client.MatchingLabels(render.Labels(tenant))); err != nil {
+			return fmt.Errorf("listing %T of tenant %s: %w", list, tenant.Name, err)
+		}
+		items, err := meta.ExtractList(list)
+		if err != nil {
+			return err
+		}
+		for _, item := range items {
+			obj := item.(client.Object)
+			if want[objectID(obj)] || pruned[obj.GetNamespace()] || !obj.GetDeletionTimestamp().IsZero() {
+				continue
+			}
+			if err := r.Delete(ctx, obj); client.IgnoreNotFound(err) != nil {
+				return fmt.Errorf("pruning %s of tenant %s: %w", objectID(obj), tenant.Name, err)
+			}
+			if _, isNamespace := obj.(*corev1.Namespace); isNamespace {
+				pruned[obj.GetName()] = true
+				r.Recorder.Eventf(tenant, nil, corev1.EventTypeNormal, reasonNamespaceDeleted, "Delete",
+					"Deleted namespace %s: its environment is no longer in spec.environments", obj.GetName())
+			}
+			ctrl.LoggerFrom(ctx).Info("pruned", "object", objectID(obj))
+		}
+	}
+	return nil
+}
+
+// objectID names an object by kind, namespace and name.
+func objectID(obj client.Object) string {
+	kind := fmt.Sprintf("%T", obj)
+	return kind + "/" + obj.GetNamespace() + "/" + obj.GetName()
+}
+
+// reconcileDelete removes the tenant's namespaces and cluster-wide RBAC,
+// waits until the namespaces are gone, then releases the Tenant.
+func (r *TenantReconciler) reconcileDelete(ctx context.Context, tenant *v1alpha1.Tenant) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(tenant, v1alpha1.Finalizer) {
+		return ctrl.Result{}, nil
+	}
+	if tenant.Status.Phase != v1alpha1.PhaseTerminating {
+		r.Recorder.Eventf(tenant, nil, corev1.EventTypeNormal, reasonTerminating, "Delete",
+			"Deleting namespaces %v and the tenant's bindings", tenant.Status.Namespaces)
+		if err := r.updateStatus(ctx, tenant, observation{terminating: true}); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+
+	remaining := 0
+	for _, list := range managedKinds() {
+		if err := r.List(ctx, list, client.MatchingLabels(render.Labels(tenant))); err != nil {
+			return ctrl.Result{}, fmt.Errorf("listing %T of tenant %s: %w", list, tenant.Name, err)
+		}
+		items, err := meta.ExtractList(list)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		for _, item := range items {
+			obj := item.(client.Object)
+			if _, isNamespace := obj.(*corev1.Namespace); isNamespace {
+				remaining++ // gone only when the namespace controller has emptied it
+			}
+			if obj.GetNamespace() != "" || !obj.GetDeletionTimestamp().IsZero() {
+				continue // namespaced objects go with their namespace
+			}
+			if err := r.Delete(ctx, obj); client.IgnoreNotFound(err) != nil {
+				return ctrl.Result{}, fmt.Errorf("deleting %s of tenant %s: %w", objectID(obj), tenant.Name, err)
+			}
+		}
+	}
+	if remaining > 0 {
+		// Namespace deletion events wake us too; the requeue is a safety net.
+		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+	}
+
+	patch := client.MergeFromWithOptions(tenant.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	controllerutil.RemoveFinalizer(tenant, v1alpha1.Finalizer)
+	if err := r.Patch(ctx, tenant, patch); client.IgnoreNotFound(err) != nil {
+		return ctrl.Result{}, fmt.Errorf("removing finalizer of tenant %s: %w", tenant.Name, err)
+	}
+	ctrl.LoggerFrom(ctx).Info("offboarded tenant", "tenant", tenant.Name)
+	return ctrl.Result{}, nil
+}

@@ -1,0 +1,177 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tenantry/tenantry/api/v1alpha1"
+	"github.com/tenantry/tenantry/internal/metrics"
+	"github.com/tenantry/tenantry/internal/render"
+)
+
+// Condition reasons: CamelCase words to search the docs and logs for.
+const (
+	reasonTenantReady       = "TenantReady"
+	reasonSuspended         = "Suspended"
+	reasonPlanNotFound      = "PlanNotFound"
+	reasonPlanLimitExceeded = "PlanLimitExceeded"
+	reasonNamespaceConflict = "NamespaceConflict"
+	reasonApplyFailed       = "ApplyFailed"
+	reasonNamespacesActive  = "NamespacesActive"
+	reasonNamespacesPending = "NamespacesPending"
+	reasonGuardrailsApplied = "GuardrailsApplied"
+	reasonQuotaPending      = "QuotaNotYetEnforced"
+	reasonTerminating       = "Terminating"
+	reasonNamespaceDeleted  = "NamespaceDeleted"
+)
+
+// observation is what one reconcile found: a failure that stops it, or the
+// state of the tenant's namespaces and guardrails.
+type observation struct {
+	terminating bool
+
+	failReason, failMessage string
+	applyErr                error
+
+	namespacesReady   bool
+	namespacesMessage string
+	guardrailsReady   bool
+	guardrailsMessage string
+}
+
+func (o *observation) fail(reason, message string) { o.failReason, o.failMessage = reason, message }
+
+// observe checks, from the cache, that every namespace is active and that
+// the quota controller enforces each quota: until it has computed a quota's
+// status, quota admission refuses every pod, so the tenant is not Ready yet.
+func (r *TenantReconciler) observe(ctx context.Context, tenant *v1alpha1.Tenant, obs *observation) error {
+	var pendingNS, pendingQuota []string
+	for _, name := range render.NamespaceNames(tenant) {
+		ns := &corev1.Namespace{}
+		err := r.Get(ctx, client.ObjectKey{Name: name}, ns)
+		if client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("reading namespace %s of tenant %s: %w", name, tenant.Name, err)
+		}
+		if apierrors.IsNotFound(err) || ns.Status.Phase != corev1.NamespaceActive {
+			pendingNS = append(pendingNS, name)
+			continue
+		}
+		quota := &corev1.ResourceQuota{}
+		err = r.Get(ctx, client.ObjectKey{Namespace: name, Name: render.QuotaName}, quota)
+		if client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("reading quota of namespace %s: %w", name, err)
+		}
+		if apierrors.IsNotFound(err) || !equality.Semantic.DeepEqual(quota.Spec.Hard, quota.Status.Hard) {
+			pendingQuota = append(pendingQuota, name)
+		}
+	}
+	obs.namespacesReady = len(pendingNS) == 0
+	if !obs.namespacesReady {
+		obs.namespacesMessage = "waiting for namespaces to become active: " + strings.Join(pendingNS, ", ")
+	}
+	obs.guardrailsReady = len(pendingQuota) == 0
+	if !obs.guardrailsReady {
+		obs.guardrailsMessage = "waiting for the quota controller to enforce the quota in " + strings.Join(pendingQuota, ", ") +
+			"; if this lasts, check that kube-controller-manager runs"
+	}
+	return nil
+}
+
+// updateStatus writes the phase and conditions the observation implies,
+// records the first time the tenant became Ready, and emits an event when
+// the phase changes. It writes nothing when nothing changed.
+func (r *TenantReconciler) updateStatus(ctx context.Context, tenant *v1alpha1.Tenant, obs observation) error {
+	before := tenant.DeepCopy()
+	st := &tenant.Status
+	gen := tenant.Generation
+	set := func(condType string, status metav1.ConditionStatus, reason, message string) {
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{
+			Type: condType, Status: status, Reason: reason, Message: message, ObservedGeneration: gen,
+		})
+	}
+
+	switch {
+	case obs.terminating:
+		st.Phase = v1alpha1.PhaseTerminating
+		set(v1alpha1.ConditionReady, metav1.ConditionFalse, reasonTerminating, "the Tenant is being deleted; its namespaces and bindings are being removed")
+	case obs.failReason != "":
+		st.Phase = v1alpha1.PhaseFailed
+		set(v1alpha1.ConditionReady, metav1.ConditionFalse, obs.failReason, obs.failMessage)
+	case obs.applyErr != nil:
+		st.Phase = v1alpha1.PhaseFailed
+		msg := "applying the tenant's objects failed (retrying): " + obs.applyErr.Error()
+		set(v1alpha1.ConditionGuardrailsReady, metav1.ConditionFalse, reasonApplyFailed, msg)
+		set(v1alpha1.ConditionReady, metav1.ConditionFalse, reasonApplyFailed, msg)
+	default:
+		st.Namespaces = render.NamespaceNames(tenant)
+		if obs.namespacesReady {
+			set(v1alpha1.ConditionNamespacesReady, metav1.ConditionTrue, reasonNamespacesActive, fmt.Sprintf("%d namespaces active", len(st.Namespaces)))
+		} else {
+			set(v1alpha1.ConditionNamespacesReady, metav1.ConditionFalse, reasonNamespacesPending, obs.namespacesMessage)
+		}
+		if obs.guardrailsReady {
+			set(v1alpha1.ConditionGuardrailsReady, metav1.ConditionTrue, reasonGuardrailsApplied,
+				"quota, limit range, network policies, Pod Security restricted and RBAC in force")
+		} else {
+			set(v1alpha1.ConditionGuardrailsReady, metav1.ConditionFalse, reasonQuotaPending, obs.guardrailsMessage)
+		}
+		st.Phase = v1alpha1.PhasePending
+		switch {
+		case !obs.namespacesReady:
+			set(v1alpha1.ConditionReady, metav1.ConditionFalse, reasonNamespacesPending, obs.namespacesMessage)
+		case !obs.guardrailsReady:
+			set(v1alpha1.ConditionReady, metav1.ConditionFalse, reasonQuotaPending, obs.guardrailsMessage)
+		case tenant.Spec.Suspended:
+			st.Phase = v1alpha1.PhaseSuspended
+			set(v1alpha1.ConditionReady, metav1.ConditionFalse, reasonSuspended, "spec.suspended is true: no new pods can start; set it to false to resume")
+		default:
+			st.Phase = v1alpha1.PhaseReady
+			set(v1alpha1.ConditionReady, metav1.ConditionTrue, reasonTenantReady, "the tenant can deploy into "+strings.Join(st.Namespaces, ", "))
+		}
+		if st.Phase == v1alpha1.PhaseReady && st.ReadyAt == nil {
+			now := metav1.Now()
+			took := now.Sub(tenant.CreationTimestamp.Time).Truncate(time.Millisecond)
+			st.ReadyAt = &now
+			st.OnboardingDuration = &metav1.Duration{Duration: took}
+			metrics.OnboardingDuration.Observe(took.Seconds())
+		}
+	}
+	st.ObservedGeneration = gen
+
+	if equality.Semantic.DeepEqual(before.Status, tenant.Status) {
+		return nil
+	}
+	if err := r.Status().Patch(ctx, tenant, client.MergeFrom(before)); err != nil {
+		return fmt.Errorf("updating status of tenant %s: %w", tenant.Name, err)
+	}
+	if before.Status.Phase != st.Phase {
+		r.recordPhase(tenant)
+	}
+	return nil
+}
+
+// recordPhase emits an event saying why the tenant entered its phase.
+func (r *TenantReconciler) recordPhase(tenant *v1alpha1.Tenant) {
+	ready := meta.FindStatusCondition(tenant.Status.Conditions, v1alpha1.ConditionReady)
+	if ready == nil {
+		return
+	}
+	eventType := corev1.EventTypeNormal
+	if tenant.Status.Phase == v1alpha1.PhaseFailed {
+		eventType = corev1.EventTypeWarning
+	}
+	note := ready.Message
+	if tenant.Status.Phase == v1alpha1.PhaseReady && tenant.Status.OnboardingDuration != nil {
+		note = fmt.Sprintf("onboarded in %s: %s", tenant.Status.OnboardingDuration.Duration, ready.Message)
+	}
+	r.Recorder.Eventf(tenant, nil, eventType, ready.Reason, string(tenant.Status.Phase), "%s", note)
+}

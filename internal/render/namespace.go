@@ -1,0 +1,82 @@
+package render
+
+import (
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/tenantry/tenantry/api/v1alpha1"
+)
+
+// Namespace is one environment's namespace: labelled for the tenant, with
+// Pod Security "restricted" enforced, audited and warned at a pinned version,
+// and annotated with the plan data the admission policies read.
+func Namespace(t *v1alpha1.Tenant, plan *v1alpha1.TenantPlan, env Environment, opts Options) *corev1.Namespace {
+	meta := objectMeta(t, env.Namespace, "")
+	// The tenant's own metadata goes in first so the platform's keys win;
+	// the API also refuses reserved keys in spec.namespaceMetadata.
+	labels := map[string]string{}
+	for k, v := range t.Spec.NamespaceMetadata.Labels {
+		// A tenant must not pass for the ingress or monitoring namespace,
+		// whose pods every tenant's network policies let in.
+		if _, isSelector := opts.IngressNamespaceSelector[k]; isSelector {
+			continue
+		}
+		if _, isSelector := opts.MonitoringNamespaceSelector[k]; isSelector {
+			continue
+		}
+		labels[k] = v
+	}
+	for k, v := range meta.Labels {
+		labels[k] = v
+	}
+	labels[v1alpha1.LabelEnvironment] = env.Name
+	for _, mode := range [][2]string{
+		{v1alpha1.LabelPSSEnforce, v1alpha1.LabelPSSEnforceVersion},
+		{v1alpha1.LabelPSSAudit, v1alpha1.LabelPSSAuditVersion},
+		{v1alpha1.LabelPSSWarn, v1alpha1.LabelPSSWarnVersion},
+	} {
+		labels[mode[0]] = "restricted"
+		labels[mode[1]] = opts.PodSecurityVersion
+	}
+	meta.Labels = labels
+
+	annotations := map[string]string{}
+	for k, v := range t.Spec.NamespaceMetadata.Annotations {
+		annotations[k] = v
+	}
+	annotations[v1alpha1.AnnotationPlan] = plan.Name
+	annotations[v1alpha1.AnnotationAllowedRegistries] = strings.Join(plan.Spec.AllowedRegistries, ",")
+	annotations[v1alpha1.AnnotationAllowedServiceTypes] = strings.Join(allowedServiceTypes(plan), ",")
+	if t.Spec.DisplayName != "" {
+		annotations[v1alpha1.AnnotationDisplayName] = t.Spec.DisplayName
+	}
+	meta.Annotations = annotations
+
+	return &corev1.Namespace{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
+		ObjectMeta: meta,
+	}
+}
+
+// allowedServiceTypes returns the plan's Service types, ClusterIP when it lists none.
+func allowedServiceTypes(plan *v1alpha1.TenantPlan) []string {
+	if len(plan.Spec.AllowedServiceTypes) == 0 {
+		return []string{string(v1alpha1.ServiceTypeClusterIP)}
+	}
+	types := make([]string, 0, len(plan.Spec.AllowedServiceTypes))
+	for _, st := range plan.Spec.AllowedServiceTypes {
+		types = append(types, string(st))
+	}
+	return types
+}
+
+func allowsServiceType(plan *v1alpha1.TenantPlan, want v1alpha1.ServiceType) bool {
+	for _, st := range allowedServiceTypes(plan) {
+		if st == string(want) {
+			return true
+		}
+	}
+	return false
+}

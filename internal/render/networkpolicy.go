@@ -1,0 +1,104 @@
+package render
+
+import (
+	"maps"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/tenantry/tenantry/api/v1alpha1"
+)
+
+// Names of the network policies in each tenant namespace.
+const (
+	PolicyDefaultDeny    = "tenantry-default-deny"
+	PolicySameTenant     = "tenantry-allow-same-tenant"
+	PolicyDNS            = "tenantry-allow-dns"
+	PolicyIngressCtrl    = "tenantry-allow-ingress-controller"
+	PolicyMonitoring     = "tenantry-allow-monitoring"
+	PolicyInternetEgress = "tenantry-allow-internet-egress"
+)
+
+// privateRanges are the addresses "internet egress" never includes: other
+// pods and services, the nodes, and the cloud metadata endpoint.
+var (
+	privateIPv4 = []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10", "127.0.0.0/8"}
+	privateIPv6 = []string{"fc00::/7", "fe80::/10", "::1/128"}
+)
+
+// NetworkPolicies isolate a tenant namespace: deny everything, then allow
+// traffic between the tenant's own namespaces, DNS, the ingress controller
+// and monitoring in, and the internet out when the plan allows it. Policies
+// are additive, so each allowance is its own object and reads on its own.
+func NetworkPolicies(t *v1alpha1.Tenant, plan *v1alpha1.TenantPlan, namespace string, opts Options) []*networkingv1.NetworkPolicy {
+	both := []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress}
+	ingressOnly := []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}
+	egressOnly := []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}
+	sameTenant := []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{
+		MatchLabels: map[string]string{v1alpha1.LabelTenant: t.Name},
+	}}}
+
+	policies := []*networkingv1.NetworkPolicy{
+		networkPolicy(t, PolicyDefaultDeny, namespace, networkingv1.NetworkPolicySpec{PolicyTypes: both}),
+		networkPolicy(t, PolicySameTenant, namespace, networkingv1.NetworkPolicySpec{
+			PolicyTypes: both,
+			Ingress:     []networkingv1.NetworkPolicyIngressRule{{From: sameTenant}},
+			Egress:      []networkingv1.NetworkPolicyEgressRule{{To: sameTenant}},
+		}),
+		networkPolicy(t, PolicyDNS, namespace, networkingv1.NetworkPolicySpec{
+			PolicyTypes: egressOnly,
+			Egress: []networkingv1.NetworkPolicyEgressRule{{
+				To: []networkingv1.NetworkPolicyPeer{{
+					NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "kube-system"}},
+					PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": "kube-dns"}},
+				}},
+				Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolUDP, 53), port(corev1.ProtocolTCP, 53)},
+			}},
+		}),
+	}
+	for _, from := range []struct {
+		name     string
+		selector map[string]string
+	}{
+		{PolicyIngressCtrl, opts.IngressNamespaceSelector},
+		{PolicyMonitoring, opts.MonitoringNamespaceSelector},
+	} {
+		if len(from.selector) == 0 {
+			continue
+		}
+		policies = append(policies, networkPolicy(t, from.name, namespace, networkingv1.NetworkPolicySpec{
+			PolicyTypes: ingressOnly,
+			Ingress: []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{
+				NamespaceSelector: &metav1.LabelSelector{MatchLabels: maps.Clone(from.selector)},
+			}}}},
+		}))
+	}
+	if plan.Spec.AllowInternetEgress {
+		to := []networkingv1.NetworkPolicyPeer{
+			{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0", Except: slices.Clone(privateIPv4)}},
+			{IPBlock: &networkingv1.IPBlock{CIDR: "::/0", Except: slices.Clone(privateIPv6)}},
+		}
+		policies = append(policies, networkPolicy(t, PolicyInternetEgress, namespace, networkingv1.NetworkPolicySpec{
+			PolicyTypes: egressOnly,
+			Egress:      []networkingv1.NetworkPolicyEgressRule{{To: to}},
+		}))
+	}
+	return policies
+}
+
+// networkPolicy selects every pod of the namespace.
+func networkPolicy(t *v1alpha1.Tenant, name, namespace string, spec networkingv1.NetworkPolicySpec) *networkingv1.NetworkPolicy {
+	return &networkingv1.NetworkPolicy{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
+		ObjectMeta: objectMeta(t, name, namespace),
+		Spec:       spec,
+	}
+}
+
+func port(protocol corev1.Protocol, number int) networkingv1.NetworkPolicyPort {
+	p := intstr.FromInt32(int32(number))
+	return networkingv1.NetworkPolicyPort{Protocol: &protocol, Port: &p}
+}

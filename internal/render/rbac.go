@@ -1,0 +1,167 @@
+package render
+
+import (
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/tenantry/tenantry/api/v1alpha1"
+)
+
+// ClusterRoleName is the ClusterRole a role binds in tenant namespaces.
+func ClusterRoleName(role v1alpha1.OwnerRole) string { return "tenantry:tenant-" + string(role) }
+
+// TenantAccessName names the per-tenant ClusterRole and ClusterRoleBinding
+// that let the tenant's owners read their own Tenant.
+func TenantAccessName(t *v1alpha1.Tenant) string { return "tenantry:tenant:" + t.Name }
+
+// roles lists the owner roles in a fixed order, so bindings render stably.
+var roles = []v1alpha1.OwnerRole{v1alpha1.RoleAdmin, v1alpha1.RoleDeveloper, v1alpha1.RoleViewer}
+
+var (
+	readVerbs  = []string{"get", "list", "watch"}
+	writeVerbs = []string{"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"}
+)
+
+// workloadRules are the namespaced resources tenants run their business with.
+// ResourceQuota and LimitRange are left out on purpose: they are the
+// platform's, and even reading them is not a tenant right (the Tenant status
+// reports usage).
+var workloadRules = []rbacv1.PolicyRule{
+	{APIGroups: []string{""}, Resources: []string{"pods", "services", "configmaps", "persistentvolumeclaims", "serviceaccounts", "replicationcontrollers"}},
+	{APIGroups: []string{"apps"}, Resources: []string{"deployments", "statefulsets", "daemonsets", "replicasets"}},
+	{APIGroups: []string{"batch"}, Resources: []string{"jobs", "cronjobs"}},
+	{APIGroups: []string{"autoscaling"}, Resources: []string{"horizontalpodautoscalers"}},
+	{APIGroups: []string{"policy"}, Resources: []string{"poddisruptionbudgets"}},
+	{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"}},
+	{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}},
+}
+
+// ClusterRoles are the three roles owners get in their namespaces. They
+// hold namespaced rights only and are bound with RoleBindings, so none of
+// them reaches beyond the tenant's namespaces.
+func ClusterRoles() []*rbacv1.ClusterRole {
+	observe := []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"pods/log", "pods/status"}, Verbs: readVerbs},
+		{APIGroups: []string{"", "events.k8s.io"}, Resources: []string{"events"}, Verbs: readVerbs},
+		// Endpoints are read-only: written by hand they can point a Service,
+		// and a shared proxy in front of it, at another tenant's pods
+		// (CVE-2021-25740), which is why Kubernetes' own roles dropped it.
+		{APIGroups: []string{""}, Resources: []string{"endpoints"}, Verbs: readVerbs},
+		{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: readVerbs},
+	}
+	operate := []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: writeVerbs},
+		{APIGroups: []string{""}, Resources: []string{"pods/exec", "pods/portforward", "pods/attach", "pods/eviction"}, Verbs: []string{"create", "get"}},
+		{APIGroups: []string{"apps"}, Resources: []string{"deployments/scale", "statefulsets/scale", "replicasets/scale"}, Verbs: []string{"get", "update", "patch"}},
+	}
+	// Access control and network policy: admins manage their own, developers
+	// and viewers only read them.
+	governance := []rbacv1.PolicyRule{
+		{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"roles", "rolebindings"}},
+		{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"}},
+	}
+
+	admin := concat(withVerbs(workloadRules, writeVerbs), observe, operate, withVerbs(governance, writeVerbs))
+	developer := concat(withVerbs(workloadRules, writeVerbs), observe, operate, withVerbs(governance, readVerbs))
+	// Viewers see workloads but never secrets, as Kubernetes' own "view" role.
+	viewer := concat(withVerbs(workloadRules, readVerbs), observe, withVerbs(governance, readVerbs))
+
+	return []*rbacv1.ClusterRole{
+		clusterRole(ClusterRoleName(v1alpha1.RoleAdmin), admin),
+		clusterRole(ClusterRoleName(v1alpha1.RoleDeveloper), developer),
+		clusterRole(ClusterRoleName(v1alpha1.RoleViewer), viewer),
+	}
+}
+
+func concat(lists ...[]rbacv1.PolicyRule) []rbacv1.PolicyRule {
+	var out []rbacv1.PolicyRule
+	for _, l := range lists {
+		for _, r := range l {
+			out = append(out, *r.DeepCopy())
+		}
+	}
+	return out
+}
+
+func withVerbs(rules []rbacv1.PolicyRule, verbs []string) []rbacv1.PolicyRule {
+	out := make([]rbacv1.PolicyRule, len(rules))
+	for i, r := range rules {
+		out[i] = *r.DeepCopy()
+		out[i].Verbs = verbs
+	}
+	return out
+}
+
+func clusterRole(name string, rules []rbacv1.PolicyRule) *rbacv1.ClusterRole {
+	return &rbacv1.ClusterRole{
+		TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
+			v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue,
+		}},
+		Rules: rules,
+	}
+}
+
+// RoleBindings bind each owner role in use to its owners in one namespace.
+func RoleBindings(t *v1alpha1.Tenant, namespace string) []*rbacv1.RoleBinding {
+	var bindings []*rbacv1.RoleBinding
+	for _, role := range roles {
+		subjects := subjectsWithRole(t, role)
+		if len(subjects) == 0 {
+			continue
+		}
+		bindings = append(bindings, &rbacv1.RoleBinding{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
+			ObjectMeta: objectMeta(t, ClusterRoleName(role), namespace),
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: ClusterRoleName(role)},
+			Subjects:   subjects,
+		})
+	}
+	return bindings
+}
+
+// TenantClusterRole lets its holders get their own Tenant (and so its
+// status and namespaces) and its plan, by name only: no list, no other tenant.
+func TenantClusterRole(t *v1alpha1.Tenant) *rbacv1.ClusterRole {
+	return &rbacv1.ClusterRole{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"},
+		ObjectMeta: objectMeta(t, TenantAccessName(t), ""),
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"tenants"}, ResourceNames: []string{t.Name}, Verbs: []string{"get", "watch"}},
+			{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"tenantplans"}, ResourceNames: []string{t.Spec.Plan}, Verbs: []string{"get"}},
+		},
+	}
+}
+
+// TenantClusterRoleBinding grants TenantClusterRole to every owner.
+func TenantClusterRoleBinding(t *v1alpha1.Tenant) *rbacv1.ClusterRoleBinding {
+	var subjects []rbacv1.Subject
+	for _, role := range roles {
+		subjects = append(subjects, subjectsWithRole(t, role)...)
+	}
+	return &rbacv1.ClusterRoleBinding{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"},
+		ObjectMeta: objectMeta(t, TenantAccessName(t), ""),
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: TenantAccessName(t)},
+		Subjects:   subjects,
+	}
+}
+
+func subjectsWithRole(t *v1alpha1.Tenant, role v1alpha1.OwnerRole) []rbacv1.Subject {
+	var subjects []rbacv1.Subject
+	for _, o := range t.Spec.Owners {
+		r := o.Role
+		if r == "" {
+			r = v1alpha1.RoleAdmin
+		}
+		if r != role {
+			continue
+		}
+		s := rbacv1.Subject{Kind: string(o.Kind), Name: o.Name, Namespace: o.Namespace}
+		if o.Kind != v1alpha1.SubjectServiceAccount {
+			s.APIGroup = rbacv1.GroupName
+		}
+		subjects = append(subjects, s)
+	}
+	return subjects
+}
