@@ -6,17 +6,25 @@
 package v1alpha1
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/scheme"
 )
 
 var (
 	// GroupVersion is the API group and version of Tenantry's kinds.
 	GroupVersion = schema.GroupVersion{Group: "tenantry.dev", Version: "v1alpha1"}
 
-	// SchemeBuilder registers the kinds with a runtime.Scheme.
-	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+	// SchemeBuilder registers the kinds with a runtime.Scheme. It depends on
+	// apimachinery only, so the API stays cheap to import.
+	SchemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)
 
 	// AddToScheme adds the kinds of this group version to a scheme.
 	AddToScheme = SchemeBuilder.AddToScheme
 )
+
+func addKnownTypes(s *runtime.Scheme) error {
+	s.AddKnownTypes(GroupVersion, &Tenant{}, &TenantList{}, &TenantPlan{}, &TenantPlanList{})
+	metav1.AddToGroupVersion(s, GroupVersion)
+	return nil
+}

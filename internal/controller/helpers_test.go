@@ -101,16 +101,6 @@ func waitGone(t *testing.T, obj client.Object) {
 	})
 }
 
-// waitExists waits until obj exists and returns how long that took.
-func waitExists(t *testing.T, obj client.Object) time.Duration {
-	t.Helper()
-	start := time.Now()
-	testutil.Eventually(t, readyTimeout, func() error {
-		return admin.Get(t.Context(), client.ObjectKeyFromObject(obj), obj)
-	})
-	return time.Since(start)
-}
-
 // smallPlanSpec is a plan with room for a few small pods per namespace.
 func smallPlanSpec() v1alpha1.TenantPlanSpec {
 	return v1alpha1.TenantPlanSpec{
