@@ -131,6 +131,11 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	result, err := r.reconcile(ctx, tenant)
+	if apierrors.IsConflict(err) {
+		// The cache was behind the API server; the newer Tenant is on its
+		// way as a watch event and will be reconciled then.
+		return ctrl.Result{}, nil
+	}
 	if err != nil {
 		metrics.ReconcileErrors.WithLabelValues(tenant.Name).Inc()
 	}

@@ -150,7 +150,9 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, tenant *v1alpha1.Te
 	if equality.Semantic.DeepEqual(before.Status, tenant.Status) {
 		return nil
 	}
-	if err := r.Status().Patch(ctx, tenant, client.MergeFrom(before)); err != nil {
+	// The optimistic lock makes a reconcile that worked from a stale copy
+	// fail instead of writing (and announcing) the same transition twice.
+	if err := r.Status().Patch(ctx, tenant, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("updating status of tenant %s: %w", tenant.Name, err)
 	}
 	if before.Status.Phase != st.Phase {
