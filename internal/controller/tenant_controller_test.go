@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -77,17 +76,8 @@ func TestOnboardingCreatesEveryObjectAndTheTenantCanDeploy(t *testing.T) {
 	if err := cluster.WaitForServiceAccount(ctx, ns); err != nil {
 		t.Fatal(err)
 	}
-	deploy := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](2),
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
-				Spec:       restrictedPodSpec(),
-			},
-		},
-	}
+	deploy := testutil.Deployment("web", 2)
+	deploy.Namespace = ns
 	if err := alice.Create(ctx, deploy); err != nil {
 		t.Fatalf("tenant admin could not create a compliant Deployment: %v", err)
 	}
@@ -102,7 +92,7 @@ func TestOnboardingCreatesEveryObjectAndTheTenantCanDeploy(t *testing.T) {
 	})
 
 	// Over quota: the plan caps requests.cpu at 1 per namespace.
-	big := restrictedPod("big")
+	big := testutil.RestrictedPod("big")
 	big.Namespace = ns
 	big.Spec.Containers[0].Resources = corev1.ResourceRequirements{
 		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")},
@@ -111,7 +101,7 @@ func TestOnboardingCreatesEveryObjectAndTheTenantCanDeploy(t *testing.T) {
 	testutil.WantRefusal(t, alice.Create(ctx, big), apierrors.IsForbidden, "exceeded quota: tenantry-quota", "requests.cpu")
 
 	// Privileged: Pod Security restricted refuses it.
-	privileged := restrictedPod("privileged")
+	privileged := testutil.RestrictedPod("privileged")
 	privileged.Namespace = ns
 	privileged.Spec.Containers[0].SecurityContext.Privileged = ptr.To(true)
 	privileged.Spec.Containers[0].SecurityContext.AllowPrivilegeEscalation = ptr.To(true)
@@ -339,28 +329,7 @@ func TestSuspendedTenantStartsNoPods(t *testing.T) {
 	if err := cluster.WaitForServiceAccount(ctx, "paused"); err != nil {
 		t.Fatal(err)
 	}
-	pod := restrictedPod("late")
+	pod := testutil.RestrictedPod("late")
 	pod.Namespace = "paused"
 	testutil.WantRefusal(t, userClient(t, "paused-admin").Create(ctx, pod), apierrors.IsForbidden, "exceeded quota", "pods=0")
-}
-
-func restrictedPodSpec() corev1.PodSpec {
-	return corev1.PodSpec{
-		SecurityContext: &corev1.PodSecurityContext{
-			RunAsNonRoot:   ptr.To(true),
-			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-		},
-		Containers: []corev1.Container{{
-			Name:  "app",
-			Image: "registry.example.com/web:1.0",
-			SecurityContext: &corev1.SecurityContext{
-				AllowPrivilegeEscalation: ptr.To(false),
-				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-			},
-		}},
-	}
-}
-
-func restrictedPod(name string) *corev1.Pod {
-	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: restrictedPodSpec()}
 }

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -67,12 +66,12 @@ func TestPodSecurityRestrictedRefusesPrivilegedPod(t *testing.T) {
 	alice := userClient(t, "alice", "acme-admins")
 	bindRole(t, ns, "alice-admin", "admin", rbacv1.Subject{Kind: rbacv1.UserKind, Name: "alice"})
 
-	privileged := restrictedPod("privileged")
+	privileged := testutil.RestrictedPod("privileged")
 	privileged.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
 	_, err := alice.CoreV1().Pods(ns).Create(t.Context(), privileged, metav1.CreateOptions{})
 	testutil.WantRefusal(t, err, apierrors.IsForbidden, `violates PodSecurity "restricted:latest"`, `privileged (container "app" must not set securityContext.privileged=true)`)
 
-	if _, err := alice.CoreV1().Pods(ns).Create(t.Context(), restrictedPod("compliant"), metav1.CreateOptions{}); err != nil {
+	if _, err := alice.CoreV1().Pods(ns).Create(t.Context(), testutil.RestrictedPod("compliant"), metav1.CreateOptions{}); err != nil {
 		t.Fatalf("compliant pod refused: %v", err)
 	}
 }
@@ -99,10 +98,10 @@ func TestResourceQuotaRefusesPodOverLimit(t *testing.T) {
 		}
 		return nil
 	})
-	if _, err := admin.CoreV1().Pods(ns).Create(t.Context(), restrictedPod("first"), metav1.CreateOptions{}); err != nil {
+	if _, err := admin.CoreV1().Pods(ns).Create(t.Context(), testutil.RestrictedPod("first"), metav1.CreateOptions{}); err != nil {
 		t.Fatalf("first pod refused: %v", err)
 	}
-	_, err := admin.CoreV1().Pods(ns).Create(t.Context(), restrictedPod("second"), metav1.CreateOptions{})
+	_, err := admin.CoreV1().Pods(ns).Create(t.Context(), testutil.RestrictedPod("second"), metav1.CreateOptions{})
 	testutil.WantRefusal(t, err, apierrors.IsForbidden, "exceeded quota: pods", "limited: pods=1")
 }
 
@@ -123,7 +122,7 @@ func TestLimitRangeDefaultsAndCapsContainers(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	pod, err := admin.CoreV1().Pods(ns).Create(ctx, restrictedPod("defaulted"), metav1.CreateOptions{})
+	pod, err := admin.CoreV1().Pods(ns).Create(ctx, testutil.RestrictedPod("defaulted"), metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +131,7 @@ func TestLimitRangeDefaultsAndCapsContainers(t *testing.T) {
 		t.Errorf("LimitRanger did not default the container: limits %v, requests %v", got.Limits, got.Requests)
 	}
 
-	greedy := restrictedPod("greedy")
+	greedy := testutil.RestrictedPod("greedy")
 	greedy.Spec.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")}
 	_, err = admin.CoreV1().Pods(ns).Create(ctx, greedy, metav1.CreateOptions{})
 	testutil.WantRefusal(t, err, apierrors.IsForbidden, "maximum cpu usage per Container is 1, but limit is 2")
@@ -185,7 +184,7 @@ func TestNamespaceDeletionRemovesEverything(t *testing.T) {
 	if _, err := admin.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "settings"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := admin.AppsV1().Deployments(ns).Create(ctx, deployment("web", 2), metav1.CreateOptions{}); err != nil {
+	if _, err := admin.AppsV1().Deployments(ns).Create(ctx, testutil.Deployment("web", 2), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitAvailable(t, ns, "web", 2)
@@ -209,7 +208,7 @@ func TestGarbageCollectorRemovesOrphanedReplicaSets(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t, "gc", nil)
 	ctx := t.Context()
-	if _, err := admin.AppsV1().Deployments(ns).Create(ctx, deployment("web", 1), metav1.CreateOptions{}); err != nil {
+	if _, err := admin.AppsV1().Deployments(ns).Create(ctx, testutil.Deployment("web", 1), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitAvailable(t, ns, "web", 1)
@@ -239,7 +238,7 @@ func TestDeploymentStaysAvailableOnKwokNodes(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t, "available", nil)
 	ctx := t.Context()
-	if _, err := admin.AppsV1().Deployments(ns).Create(ctx, deployment("web", 3), metav1.CreateOptions{}); err != nil {
+	if _, err := admin.AppsV1().Deployments(ns).Create(ctx, testutil.Deployment("web", 3), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitAvailable(t, ns, "web", 3)
@@ -432,47 +431,6 @@ func bindRole(t *testing.T, ns, name, clusterRole string, subject rbacv1.Subject
 	}
 	if _, err := admin.RbacV1().RoleBindings(ns).Create(t.Context(), rb, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// restrictedPod passes Pod Security "restricted".
-func restrictedPod(name string) *corev1.Pod {
-	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec:       restrictedPodSpec(),
-	}
-}
-
-func restrictedPodSpec() corev1.PodSpec {
-	return corev1.PodSpec{
-		SecurityContext: &corev1.PodSecurityContext{
-			RunAsNonRoot:   ptr.To(true),
-			RunAsUser:      ptr.To[int64](65532),
-			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-		},
-		Containers: []corev1.Container{{
-			Name:  "app",
-			Image: "registry.k8s.io/pause:3.10",
-			SecurityContext: &corev1.SecurityContext{
-				AllowPrivilegeEscalation: ptr.To(false),
-				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-			},
-		}},
-	}
-}
-
-func deployment(name string, replicas int32) *appsv1.Deployment {
-	labels := map[string]string{"app": name}
-	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To(replicas),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       restrictedPodSpec(),
-			},
-		},
 	}
 }
 

@@ -168,6 +168,10 @@ func TestClusterRolesPermissions(t *testing.T) {
 		{v1alpha1.RoleViewer, "", "secrets", "get", false},
 		{v1alpha1.RoleViewer, "", "pods/exec", "create", false},
 		{v1alpha1.RoleViewer, netGroup, "networkpolicies", "get", true},
+		// Hand-written Endpoints could aim a Service at another tenant's pods.
+		{v1alpha1.RoleAdmin, "", "endpoints", "create", false},
+		{v1alpha1.RoleDeveloper, "", "endpoints", "update", false},
+		{v1alpha1.RoleAdmin, "", "endpoints", "get", true},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.role)+" "+tt.verb+" "+tt.resource, func(t *testing.T) {

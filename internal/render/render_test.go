@@ -202,6 +202,9 @@ func TestNamespace(t *testing.T) {
 			t.Spec.NamespaceMetadata.Annotations = map[string]string{"tenantry.dev/plan": "enterprise"}
 		}), newPlan(), map[string]string{"tenantry.dev/tenant": "acme", pss + "enforce": "restricted"},
 			map[string]string{"tenantry.dev/plan": "pro"}},
+		{"a tenant label cannot pose as the ingress namespace's", newTenant(func(t *v1alpha1.Tenant) {
+			t.Spec.NamespaceMetadata.Labels = map[string]string{"kubernetes.io/metadata.name": "ingress-nginx"}
+		}), newPlan(), map[string]string{"kubernetes.io/metadata.name": ""}, nil},
 	}
 	opts := DefaultOptions()
 	opts.PodSecurityVersion = "v1.99"

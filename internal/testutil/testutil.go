@@ -6,6 +6,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 )
 
 // Eventually polls check until it returns nil, failing the test with the
@@ -39,5 +44,49 @@ func WantRefusal(t testing.TB, err error, is func(error) bool, fragments ...stri
 		if !strings.Contains(err.Error(), f) {
 			t.Errorf("refusal %q does not mention %q", err.Error(), f)
 		}
+	}
+}
+
+// RestrictedPod passes Pod Security "restricted".
+func RestrictedPod(name string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec:       RestrictedPodSpec(),
+	}
+}
+
+// RestrictedPodSpec runs as non-root with no privileges, as Pod Security
+// "restricted" requires.
+func RestrictedPodSpec() corev1.PodSpec {
+	return corev1.PodSpec{
+		SecurityContext: &corev1.PodSecurityContext{
+			RunAsNonRoot:   ptr.To(true),
+			RunAsUser:      ptr.To[int64](65532),
+			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
+		Containers: []corev1.Container{{
+			Name:  "app",
+			Image: "registry.k8s.io/pause:3.10",
+			SecurityContext: &corev1.SecurityContext{
+				AllowPrivilegeEscalation: ptr.To(false),
+				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			},
+		}},
+	}
+}
+
+// Deployment runs replicas of a restricted pod labelled app=name.
+func Deployment(name string, replicas int32) *appsv1.Deployment {
+	labels := map[string]string{"app": name}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(replicas),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       RestrictedPodSpec(),
+			},
+		},
 	}
 }
