@@ -44,17 +44,21 @@ type observation struct {
 
 	namespacesReady   bool
 	namespacesMessage string
+	// recheckAfter asks for another look at something the operator does not
+	// watch (the default ServiceAccounts).
+	recheckAfter      time.Duration
 	guardrailsReady   bool
 	guardrailsMessage string
 }
 
 func (o *observation) fail(reason, message string) { o.failReason, o.failMessage = reason, message }
 
-// observe checks, from the cache, that every namespace is active and that
-// the quota controller enforces each quota: until it has computed a quota's
-// status, quota admission refuses every pod, so the tenant is not Ready yet.
+// observe checks that every namespace is active, that the quota controller
+// enforces each quota (until it has computed a quota's status, quota
+// admission refuses every pod) and, on the way to first Ready, that each
+// namespace has its default ServiceAccount: Ready means the tenant can deploy.
 func (r *TenantReconciler) observe(ctx context.Context, tenant *v1alpha1.Tenant, obs *observation) error {
-	var pendingNS, pendingQuota []string
+	var pendingNS, pendingQuota, pendingSA []string
 	for _, name := range render.NamespaceNames(tenant) {
 		ns := &corev1.Namespace{}
 		err := r.Get(ctx, client.ObjectKey{Name: name}, ns)
@@ -72,6 +76,18 @@ func (r *TenantReconciler) observe(ctx context.Context, tenant *v1alpha1.Tenant,
 		}
 		if apierrors.IsNotFound(err) || !equality.Semantic.DeepEqual(quota.Spec.Hard, quota.Status.Hard) {
 			pendingQuota = append(pendingQuota, name)
+			continue
+		}
+		if tenant.Status.ReadyAt == nil {
+			// Until the default ServiceAccount exists, the API server refuses
+			// every pod. Checked past the cache, and only until first Ready,
+			// so the operator never caches the cluster's ServiceAccounts.
+			err = r.APIReader.Get(ctx, client.ObjectKey{Namespace: name, Name: "default"}, &corev1.ServiceAccount{})
+			if apierrors.IsNotFound(err) {
+				pendingSA = append(pendingSA, name)
+			} else if err != nil {
+				return fmt.Errorf("reading the default service account of namespace %s: %w", name, err)
+			}
 		}
 	}
 	obs.namespacesReady = len(pendingNS) == 0
@@ -82,6 +98,12 @@ func (r *TenantReconciler) observe(ctx context.Context, tenant *v1alpha1.Tenant,
 	if !obs.guardrailsReady {
 		obs.guardrailsMessage = "waiting for the quota controller to enforce the quota in " + strings.Join(pendingQuota, ", ") +
 			"; if this lasts, check that kube-controller-manager runs"
+	}
+	if len(pendingSA) > 0 {
+		obs.recheckAfter = 500 * time.Millisecond
+		obs.namespacesReady = false
+		obs.namespacesMessage = "waiting for the default ServiceAccount in " + strings.Join(pendingSA, ", ") +
+			" (pods are refused until it exists); if this lasts, check that kube-controller-manager runs"
 	}
 	return nil
 }
