@@ -184,7 +184,7 @@ type TenantStatus struct {
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$') && size(self.metadata.name) <= 63",message="metadata.name: a tenant name must be a DNS label (lower-case letters, digits and '-', starting with a letter) of at most 63 characters, as it names namespaces"
 // +kubebuilder:validation:XValidation:rule="!(self.metadata.name in ['default', 'kube', 'tenantry', 'argocd']) && !self.metadata.name.startsWith('kube-') && !self.metadata.name.startsWith('openshift')",message="metadata.name: default, kube, kube-*, tenantry and argocd are reserved for the cluster and the platform; choose another tenant name"
-// +kubebuilder:validation:XValidation:rule="!has(self.spec.environments) || self.spec.environments.all(e, size(self.metadata.name) + size(e) < 63)",message="spec.environments: <tenant>-<environment> must fit a 63-character namespace name; shorten the tenant name or the environment"
+// +kubebuilder:validation:XValidation:rule="!has(self.spec.environments) || self.spec.environments.all(e, size(self.metadata.name) + size(e) < 63)",message="spec.environments: <tenant>-<environment> must fit a 63-character namespace name; shorten the tenant name or the environment",fieldPath=.spec.environments
 type Tenant struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -44,6 +45,19 @@ func TestOnboardingCreatesEveryObjectAndTheTenantCanDeploy(t *testing.T) {
 	}
 
 	ctx := t.Context()
+	testutil.Eventually(t, readyTimeout, func() error {
+		var events eventsv1.EventList
+		if err := admin.List(ctx, &events, client.InNamespace(metav1.NamespaceDefault)); err != nil {
+			return err
+		}
+		for _, e := range events.Items {
+			if e.Regarding.Kind == "Tenant" && e.Regarding.Name == "onboard" && e.Reason == "TenantReady" && strings.HasPrefix(e.Note, "onboarded in ") {
+				return nil
+			}
+		}
+		return fmt.Errorf("no TenantReady event for tenant onboard among %d events", len(events.Items))
+	})
+
 	for _, ns := range tenant.Status.Namespaces {
 		namespace := &corev1.Namespace{}
 		if err := admin.Get(ctx, client.ObjectKey{Name: ns}, namespace); err != nil {

@@ -1,0 +1,109 @@
+package controller_test
+
+import (
+	"fmt"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/tenantry/tenantry/api/v1alpha1"
+	"github.com/tenantry/tenantry/internal/testutil"
+)
+
+// Not parallel: it counts the tenant controller's reconciles, so it runs
+// before the parallel tests start and nothing else is reconciled meanwhile.
+func TestReconcilingAnUnchangedTenantWritesNothing(t *testing.T) {
+	newPlan(t, "quiet-plan", nil)
+	tenant := newTenant(t, "quiet", "quiet-plan", "prod")
+	waitPhase(t, "quiet", v1alpha1.PhaseReady)
+	ctx := t.Context()
+	before := managedVersions(t, "quiet")
+
+	// A label on the Tenant changes nothing it renders, but wakes a reconcile.
+	reconciles := counter(t, "controller_runtime_reconcile_total", "controller", "tenant")
+	patches := counter(t, "rest_client_requests_total", "method", "PATCH")
+	patch := client.MergeFrom(tenant.DeepCopy())
+	tenant.Labels = map[string]string{"touched": "yes"}
+	if err := admin.Patch(ctx, tenant, patch); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, readyTimeout, func() error {
+		if n := counter(t, "controller_runtime_reconcile_total", "controller", "tenant"); n <= reconciles {
+			return fmt.Errorf("no reconcile since the touch (%v)", n)
+		}
+		return nil
+	})
+
+	// Server-side apply of unchanged objects would leave them as they are
+	// too, but it would still cost a request each: there must be none but
+	// the test's own patch.
+	if n := counter(t, "rest_client_requests_total", "method", "PATCH") - patches; n != 1 {
+		t.Errorf("%v PATCH requests during the reconcile, want only the test's own", n)
+	}
+	after := managedVersions(t, "quiet")
+	for id, rv := range before {
+		if after[id] != rv {
+			t.Errorf("%s was written by a reconcile that had nothing to change (resourceVersion %s -> %s)", id, rv, after[id])
+		}
+	}
+}
+
+// managedVersions maps each object the operator made for a tenant to its
+// resourceVersion. ResourceQuotas are left out: the quota controller writes
+// their status.
+func managedVersions(t *testing.T, tenant string) map[string]string {
+	t.Helper()
+	versions := map[string]string{}
+	for _, list := range []client.ObjectList{
+		&corev1.NamespaceList{}, &corev1.LimitRangeList{}, &networkingv1.NetworkPolicyList{},
+		&rbacv1.RoleBindingList{}, &rbacv1.ClusterRoleList{}, &rbacv1.ClusterRoleBindingList{},
+	} {
+		if err := admin.List(t.Context(), list, client.MatchingLabels{v1alpha1.LabelTenant: tenant}); err != nil {
+			t.Fatal(err)
+		}
+		items, err := meta.ExtractList(list)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, item := range items {
+			obj := item.(client.Object)
+			versions[fmt.Sprintf("%T %s/%s", obj, obj.GetNamespace(), obj.GetName())] = obj.GetResourceVersion()
+		}
+	}
+	// A namespace, its limit range, 5 network policies (no internet egress),
+	// 2 role bindings, the tenant's ClusterRole and ClusterRoleBinding.
+	const want = 11
+	if len(versions) != want {
+		t.Fatalf("found %d objects of tenant %s, want %d: %v", len(versions), tenant, want, versions)
+	}
+	return versions
+}
+
+// counter sums the samples of a counter in controller-runtime's registry
+// (which also holds client-go's request metrics) whose label has value.
+func counter(t *testing.T, name, label, value string) float64 {
+	t.Helper()
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n float64
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return n
+}
