@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"context"
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/labels"
@@ -34,14 +33,12 @@ func CacheOptions() cache.Options {
 	return cache.Options{ByObject: byObject, DefaultTransform: cache.TransformStripManagedFields()}
 }
 
-// Setup registers the operator's controllers, metrics and start-up tasks with a manager.
+// Setup registers the operator's controllers and metrics with a manager.
 func Setup(mgr manager.Manager, cfg Config) error {
 	if err := metrics.Register(mgr.GetClient()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
-	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-		return applyClusterRoles(ctx, mgr.GetClient())
-	})); err != nil {
+	if err := (&ClusterRoleReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	r := &TenantReconciler{
@@ -52,20 +49,4 @@ func Setup(mgr manager.Manager, cfg Config) error {
 		MaxConcurrentReconciles: cfg.MaxConcurrentReconciles,
 	}
 	return r.SetupWithManager(mgr)
-}
-
-// Creating the owner roles and binding them needs escalate and bind on them
-// (RBAC forbids granting rights one does not hold), and on them only:
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind;escalate,resourceNames=tenantry:tenant-admin;tenantry:tenant-developer;tenantry:tenant-viewer
-
-// applyClusterRoles installs the roles owners are bound to, once the
-// operator leads. They are the same for every tenant.
-func applyClusterRoles(ctx context.Context, c client.Client) error {
-	a := applier{client: c}
-	for _, role := range render.ClusterRoles() {
-		if _, err := a.apply(ctx, role); err != nil {
-			return err
-		}
-	}
-	return nil
 }
