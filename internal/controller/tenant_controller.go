@@ -119,7 +119,9 @@ func (r *TenantReconciler) tenantsOnPlan(ctx context.Context, plan client.Object
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings;clusterroles;clusterrolebindings,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// Leader election: the Lease, and the core event announcing a new leader.
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 
 // Reconcile reads top to bottom: the Tenant, its deletion, its plan, the
 // desired objects, apply, prune, status.

@@ -252,7 +252,7 @@ func TestDriftIsRepaired(t *testing.T) {
 	})
 }
 
-func TestRemovingAnEnvironmentAndDeletingTheTenant(t *testing.T) {
+func TestRemovingAnEnvironmentOrAnOwnerAndDeletingTheTenant(t *testing.T) {
 	t.Parallel()
 	newPlan(t, "life-plan", nil)
 	tenant := newTenant(t, "life", "life-plan", "prod", "dev")
@@ -262,11 +262,14 @@ func TestRemovingAnEnvironmentAndDeletingTheTenant(t *testing.T) {
 	if err := admin.Get(ctx, client.ObjectKeyFromObject(tenant), tenant); err != nil {
 		t.Fatal(err)
 	}
+	// Drop an environment and the only developer owner.
 	tenant.Spec.Environments = []string{"prod"}
+	tenant.Spec.Owners = tenant.Spec.Owners[:1]
 	if err := admin.Update(ctx, tenant); err != nil {
 		t.Fatal(err)
 	}
 	waitGone(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "life-dev"}})
+	waitGone(t, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: "life-prod", Name: render.ClusterRoleName(v1alpha1.RoleDeveloper)}})
 	tenant = waitPhase(t, "life", v1alpha1.PhaseReady)
 	if !slices.Equal(tenant.Status.Namespaces, []string{"life-prod"}) {
 		t.Errorf("status.namespaces = %v, want [life-prod]", tenant.Status.Namespaces)

@@ -164,7 +164,6 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, tenant *v1alpha1.Te
 			took := now.Sub(tenant.CreationTimestamp.Time).Truncate(time.Millisecond)
 			st.ReadyAt = &now
 			st.OnboardingDuration = &metav1.Duration{Duration: took}
-			metrics.OnboardingDuration.Observe(took.Seconds())
 		}
 	}
 	st.ObservedGeneration = gen
@@ -176,6 +175,11 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, tenant *v1alpha1.Te
 	// fail instead of writing (and announcing) the same transition twice.
 	if err := r.Status().Patch(ctx, tenant, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("updating status of tenant %s: %w", tenant.Name, err)
+	}
+	// Counted once the write succeeded: a stale reconcile that lost the
+	// optimistic lock must not count the same onboarding twice.
+	if before.Status.ReadyAt == nil && st.ReadyAt != nil {
+		metrics.OnboardingDuration.Observe(st.OnboardingDuration.Seconds())
 	}
 	if before.Status.Phase != st.Phase {
 		r.recordPhase(tenant)
