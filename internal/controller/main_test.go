@@ -8,13 +8,11 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/tenantry/tenantry/api/v1alpha1"
 	"github.com/tenantry/tenantry/internal/controller"
 	"github.com/tenantry/tenantry/internal/install"
 	"github.com/tenantry/tenantry/internal/localcluster"
@@ -31,7 +29,7 @@ const operatorUser = "tenantry-operator"
 var (
 	cluster *localcluster.Cluster
 	admin   client.Client
-	scheme  = runtime.NewScheme()
+	scheme  *runtime.Scheme
 )
 
 func TestMain(m *testing.M) {
@@ -39,14 +37,12 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, v1alpha1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			panic(err)
-		}
+	var err error
+	if scheme, err = install.NewScheme(); err != nil {
+		panic(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var err error
 	cluster, err = localcluster.Start(ctx, localcluster.Options{Progress: os.Stderr})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting the local control plane:", err)

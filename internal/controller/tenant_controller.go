@@ -174,10 +174,11 @@ func (r *TenantReconciler) reconcile(ctx context.Context, tenant *v1alpha1.Tenan
 		return ctrl.Result{}, fmt.Errorf("rendering tenant %s: %w", tenant.Name, err)
 	}
 
-	if conflict, err := r.namespaceConflict(ctx, tenant); err != nil || conflict != "" {
-		if err != nil {
-			return ctrl.Result{}, err
-		}
+	conflict, err := r.namespaceConflict(ctx, tenant)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if conflict != "" {
 		obs.fail(reasonNamespaceConflict, conflict)
 		return ctrl.Result{}, r.updateStatus(ctx, tenant, obs)
 	}

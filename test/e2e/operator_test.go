@@ -18,8 +18,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
@@ -49,11 +47,9 @@ func TestOperatorBinaryOnboardsTheExampleTenants(t *testing.T) {
 		}
 		_ = cluster.Stop()
 	})
-	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, v1alpha1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			t.Fatal(err)
-		}
+	scheme, err := install.NewScheme()
+	if err != nil {
+		t.Fatal(err)
 	}
 	admin, err := client.New(cluster.Config, client.Options{Scheme: scheme})
 	if err != nil {
