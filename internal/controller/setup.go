@@ -27,8 +27,8 @@ type Config struct {
 func CacheOptions() cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue})
 	byObject := map[client.Object]cache.ByObject{}
-	for _, obj := range ManagedObjects() {
-		byObject[obj] = cache.ByObject{Label: managed}
+	for _, kind := range managedKinds {
+		byObject[kind.object] = cache.ByObject{Label: managed}
 	}
 	return cache.Options{ByObject: byObject, DefaultTransform: cache.TransformStripManagedFields()}
 }

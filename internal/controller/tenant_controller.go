@@ -44,28 +44,24 @@ type TenantReconciler struct {
 	MaxConcurrentReconciles int
 }
 
-// managedKinds are the kinds the operator creates for a tenant, in the order
-// stale ones are pruned: namespaces go first and take their content along.
-func managedKinds() []client.ObjectList {
-	return []client.ObjectList{
-		&corev1.NamespaceList{},
-		&corev1.ResourceQuotaList{},
-		&corev1.LimitRangeList{},
-		&networkingv1.NetworkPolicyList{},
-		&rbacv1.RoleBindingList{},
-		&rbacv1.ClusterRoleBindingList{},
-		&rbacv1.ClusterRoleList{},
-	}
+// managedKind is a kind the operator creates for tenants: a prototype for
+// the cache and the watches, and a list type for pruning.
+type managedKind struct {
+	object client.Object
+	list   func() client.ObjectList
 }
 
-// ManagedObjects are the kinds the operator's cache holds, selected by
-// label, so it never caches the cluster's other namespaces or bindings.
-func ManagedObjects() []client.Object {
-	return []client.Object{
-		&corev1.Namespace{}, &corev1.ResourceQuota{}, &corev1.LimitRange{},
-		&networkingv1.NetworkPolicy{}, &rbacv1.RoleBinding{},
-		&rbacv1.ClusterRoleBinding{}, &rbacv1.ClusterRole{},
-	}
+// managedKinds are cached selected by label, so the operator never caches
+// the cluster's other namespaces or bindings. They are in the order stale
+// objects are pruned: namespaces first, taking their content along.
+var managedKinds = []managedKind{
+	{&corev1.Namespace{}, func() client.ObjectList { return &corev1.NamespaceList{} }},
+	{&corev1.ResourceQuota{}, func() client.ObjectList { return &corev1.ResourceQuotaList{} }},
+	{&corev1.LimitRange{}, func() client.ObjectList { return &corev1.LimitRangeList{} }},
+	{&networkingv1.NetworkPolicy{}, func() client.ObjectList { return &networkingv1.NetworkPolicyList{} }},
+	{&rbacv1.RoleBinding{}, func() client.ObjectList { return &rbacv1.RoleBindingList{} }},
+	{&rbacv1.ClusterRoleBinding{}, func() client.ObjectList { return &rbacv1.ClusterRoleBindingList{} }},
+	{&rbacv1.ClusterRole{}, func() client.ObjectList { return &rbacv1.ClusterRoleList{} }},
 }
 
 // SetupWithManager registers the reconciler and its watches: the Tenant,
@@ -81,8 +77,8 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("tenant").
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
 		Watches(&v1alpha1.TenantPlan{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOnPlan))
-	for _, obj := range ManagedObjects() {
-		b = b.Watches(obj, handler.EnqueueRequestsFromMapFunc(tenantOf))
+	for _, kind := range managedKinds {
+		b = b.Watches(kind.object, handler.EnqueueRequestsFromMapFunc(tenantOf))
 	}
 	return b.Complete(r)
 }

@@ -1,6 +1,7 @@
 package controller_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -296,9 +297,11 @@ func TestProblemsAreReportedOnTheTenant(t *testing.T) {
 	t.Parallel()
 	newPlan(t, "small-plan", func(s *v1alpha1.TenantPlanSpec) { s.MaxEnvironments = 1 })
 	ctx := t.Context()
-	if err := admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "taken"}}); err != nil {
+	taken := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "taken"}}
+	if err := admin.Create(ctx, taken); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = admin.Delete(context.Background(), taken) })
 
 	tests := []struct {
 		tenant     string

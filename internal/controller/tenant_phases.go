@@ -62,15 +62,18 @@ func (r *TenantReconciler) applyDesired(ctx context.Context, desired []client.Ob
 }
 
 // pruneStale deletes the tenant's objects that are no longer desired: the
-// namespace of a removed environment, the binding of a removed role.
-// Objects inside a namespace being deleted go with it.
+// namespace of a removed environment, the binding of a removed role. Objects
+// in a namespace that is not desired are left to go with their namespace.
 func (r *TenantReconciler) pruneStale(ctx context.Context, tenant *v1alpha1.Tenant, desired []client.Object) error {
-	want := map[string]bool{}
+	want, wantNamespace := map[string]bool{}, map[string]bool{}
 	for _, obj := range desired {
 		want[objectID(obj)] = true
+		if _, isNamespace := obj.(*corev1.Namespace); isNamespace {
+			wantNamespace[obj.GetName()] = true
+		}
 	}
-	pruned := map[string]bool{} // namespaces deleted in this pass
-	for _, list := range managedKinds() {
+	for _, kind := range managedKinds {
+		list := kind.list()
 		if err := r.List(ctx, list, client.MatchingLabels(render.Labels(tenant))); err != nil {
 			return fmt.Errorf("listing %T of tenant %s: %w", list, tenant.Name, err)
 		}
@@ -80,16 +83,16 @@ func (r *TenantReconciler) pruneStale(ctx context.Context, tenant *v1alpha1.Tena
 		}
 		for _, item := range items {
 			obj := item.(client.Object)
-			if want[objectID(obj)] || pruned[obj.GetNamespace()] || !obj.GetDeletionTimestamp().IsZero() {
+			goesWithNamespace := obj.GetNamespace() != "" && !wantNamespace[obj.GetNamespace()]
+			if want[objectID(obj)] || goesWithNamespace || !obj.GetDeletionTimestamp().IsZero() {
 				continue
 			}
 			if err := r.Delete(ctx, obj); client.IgnoreNotFound(err) != nil {
 				return fmt.Errorf("pruning %s of tenant %s: %w", objectID(obj), tenant.Name, err)
 			}
 			if _, isNamespace := obj.(*corev1.Namespace); isNamespace {
-				pruned[obj.GetName()] = true
 				r.Recorder.Eventf(tenant, nil, corev1.EventTypeNormal, reasonNamespaceDeleted, "Delete",
-					"Deleted namespace %s: its environment is no longer in spec.environments", obj.GetName())
+					"Deleted namespace %s and everything in it", obj.GetName())
 			}
 			ctrl.LoggerFrom(ctx).Info("pruned", "object", objectID(obj))
 		}
@@ -117,30 +120,18 @@ func (r *TenantReconciler) reconcileDelete(ctx context.Context, tenant *v1alpha1
 		}
 	}
 
-	remaining := 0
-	for _, list := range managedKinds() {
-		if err := r.List(ctx, list, client.MatchingLabels(render.Labels(tenant))); err != nil {
-			return ctrl.Result{}, fmt.Errorf("listing %T of tenant %s: %w", list, tenant.Name, err)
-		}
-		items, err := meta.ExtractList(list)
-		if err != nil {
-			return ctrl.Result{}, err
-		}
-		for _, item := range items {
-			obj := item.(client.Object)
-			if _, isNamespace := obj.(*corev1.Namespace); isNamespace {
-				remaining++ // gone only when the namespace controller has emptied it
-			}
-			if obj.GetNamespace() != "" || !obj.GetDeletionTimestamp().IsZero() {
-				continue // namespaced objects go with their namespace
-			}
-			if err := r.Delete(ctx, obj); client.IgnoreNotFound(err) != nil {
-				return ctrl.Result{}, fmt.Errorf("deleting %s of tenant %s: %w", objectID(obj), tenant.Name, err)
-			}
-		}
+	// With nothing desired, pruning deletes the namespaces (their content
+	// goes with them) and the cluster-wide RBAC.
+	if err := r.pruneStale(ctx, tenant, nil); err != nil {
+		return ctrl.Result{}, err
 	}
-	if remaining > 0 {
-		// Namespace deletion events wake us too; the requeue is a safety net.
+	var namespaces corev1.NamespaceList
+	if err := r.List(ctx, &namespaces, client.MatchingLabels(render.Labels(tenant))); err != nil {
+		return ctrl.Result{}, fmt.Errorf("listing namespaces of tenant %s: %w", tenant.Name, err)
+	}
+	if len(namespaces.Items) > 0 {
+		// Gone only once the namespace controller has emptied them. Their
+		// deletion events wake us; the requeue is a safety net.
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
 	}
 

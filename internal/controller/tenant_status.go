@@ -55,10 +55,17 @@ func (o *observation) fail(reason, message string) { o.failReason, o.failMessage
 
 // observe checks that every namespace is active, that the quota controller
 // enforces each quota (until it has computed a quota's status, quota
-// admission refuses every pod) and, on the way to first Ready, that each
-// namespace has its default ServiceAccount: Ready means the tenant can deploy.
+// admission refuses every pod) and, until Ready for the current spec, that
+// each namespace has its default ServiceAccount: Ready means the tenant can
+// deploy.
 func (r *TenantReconciler) observe(ctx context.Context, tenant *v1alpha1.Tenant, obs *observation) error {
 	var pendingNS, pendingQuota, pendingSA []string
+	// Until its default ServiceAccount exists, the API server refuses every
+	// pod in a namespace. It is checked past the cache (the operator never
+	// caches the cluster's ServiceAccounts), so only until the tenant has
+	// been Ready for its current spec: a new environment is checked too.
+	ready := meta.FindStatusCondition(tenant.Status.Conditions, v1alpha1.ConditionReady)
+	checkServiceAccounts := ready == nil || ready.Status != metav1.ConditionTrue || ready.ObservedGeneration != tenant.Generation
 	for _, name := range render.NamespaceNames(tenant) {
 		ns := &corev1.Namespace{}
 		err := r.Get(ctx, client.ObjectKey{Name: name}, ns)
@@ -78,10 +85,7 @@ func (r *TenantReconciler) observe(ctx context.Context, tenant *v1alpha1.Tenant,
 			pendingQuota = append(pendingQuota, name)
 			continue
 		}
-		if tenant.Status.ReadyAt == nil {
-			// Until the default ServiceAccount exists, the API server refuses
-			// every pod. Checked past the cache, and only until first Ready,
-			// so the operator never caches the cluster's ServiceAccounts.
+		if checkServiceAccounts {
 			err = r.APIReader.Get(ctx, client.ObjectKey{Namespace: name, Name: "default"}, &corev1.ServiceAccount{})
 			if apierrors.IsNotFound(err) {
 				pendingSA = append(pendingSA, name)

@@ -27,8 +27,8 @@ import (
 // FieldOwner is the field manager of what this package applies.
 const FieldOwner = "tenantry-install"
 
-// Decode splits multi-document YAML into objects, skipping empty documents.
-func Decode(data []byte) ([]*unstructured.Unstructured, error) {
+// decode splits multi-document YAML into objects, skipping empty documents.
+func decode(data []byte) ([]*unstructured.Unstructured, error) {
 	var objs []*unstructured.Unstructured
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
 	for {
@@ -61,7 +61,7 @@ func Apply(ctx context.Context, c client.Client, fsys fs.FS, glob string) ([]*un
 		if err != nil {
 			return nil, err
 		}
-		objs, err := Decode(data)
+		objs, err := decode(data)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f, err)
 		}

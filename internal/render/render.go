@@ -6,6 +6,8 @@ package render
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -109,7 +111,7 @@ func CheckPlan(t *v1alpha1.Tenant, plan *v1alpha1.TenantPlan) error {
 		return &PlanViolation{Field: "spec.environments", Message: fmt.Sprintf(
 			"%d environments, but plan %q allows %d; remove some or move the tenant to a bigger plan", n, plan.Name, max)}
 	}
-	for _, name := range sortedKeys(t.Spec.Quota) {
+	for _, name := range slices.Sorted(maps.Keys(t.Spec.Quota)) {
 		want := t.Spec.Quota[name]
 		ceiling, ok := plan.Spec.QuotaCeiling[name]
 		if !ok {
@@ -160,13 +162,4 @@ func objectMeta(t *v1alpha1.Tenant, name, namespace string) metav1.ObjectMeta {
 			BlockOwnerDeletion: &yes,
 		}},
 	}
-}
-
-func sortedKeys[K ~string, V any](m map[K]V) []K {
-	keys := make([]K, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
-	return keys
 }
