@@ -4,8 +4,9 @@ package charts
 
 import "embed"
 
-// Tenantry holds charts/tenantry's CRDs (crds/*.yaml) and the operator's
-// generated ClusterRole (templates/role.yaml).
+// Tenantry holds charts/tenantry's CRDs (crds/*.yaml), the operator's
+// generated ClusterRole (templates/role.yaml) and the admission policies
+// (templates/guardrails.yaml).
 //
-//go:embed tenantry/crds/*.yaml tenantry/templates/role.yaml
+//go:embed tenantry/crds/*.yaml tenantry/templates/role.yaml tenantry/templates/guardrails.yaml
 var Tenantry embed.FS

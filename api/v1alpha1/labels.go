@@ -28,6 +28,21 @@ const (
 	AnnotationAllowedRegistries = "tenantry.dev/allowed-registries"
 	// AnnotationAllowedServiceTypes lists, comma-separated, the Service types the plan allows.
 	AnnotationAllowedServiceTypes = "tenantry.dev/allowed-service-types"
+	// AnnotationAllowExternalIPs is "true" when the plan lets Services set spec.externalIPs.
+	AnnotationAllowExternalIPs = "tenantry.dev/allow-external-ips"
+	// AnnotationInternetEgress is "true" when the plan lets pods reach the internet.
+	AnnotationInternetEgress = "tenantry.dev/internet-egress"
+	// AnnotationIngressDomains lists, comma-separated, the domains the
+	// tenant's Ingresses and HTTPRoutes may serve.
+	AnnotationIngressDomains = "tenantry.dev/ingress-domains"
+	// AnnotationStorageClasses lists, comma-separated, the StorageClasses the plan allows.
+	AnnotationStorageClasses = "tenantry.dev/storage-classes"
+	// AnnotationNodeSelector lists, comma-separated key=value pairs, the node
+	// labels every pod of the tenant must select.
+	AnnotationNodeSelector = "tenantry.dev/node-selector"
+	// AnnotationNamespaces lists, comma-separated, every namespace of the
+	// tenant, so a policy can tell the tenant's ServiceAccounts from others'.
+	AnnotationNamespaces = "tenantry.dev/namespaces"
 	// AnnotationDisplayName carries the tenant's display name onto its namespaces.
 	AnnotationDisplayName = "tenantry.dev/display-name"
 	// AnnotationSpecHash is the hash of the desired state last applied to an

@@ -71,6 +71,21 @@ type NamespaceMetadata struct {
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
+// Ingress is the part of the cluster's ingress a tenant may serve.
+type Ingress struct {
+	// Domains are the DNS names the tenant's Ingresses and HTTPRoutes may
+	// serve: each domain and every name under it (e.g. "acme.example.com"
+	// covers "shop.acme.example.com" and "*.acme.example.com"). Two tenants
+	// cannot claim the same or overlapping domains: the operator refuses the
+	// later Tenant.
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:Pattern=`^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]([-a-z0-9]*[a-z0-9])?$`
+	// +listType=set
+	// +optional
+	Domains []string `json:"domains,omitempty"`
+}
+
 // TenantSpec is what a customer of the platform gets.
 type TenantSpec struct {
 	// Plan is the name of the TenantPlan that sets the tenant's quotas and guardrails.
@@ -110,6 +125,10 @@ type TenantSpec struct {
 	// NamespaceMetadata adds labels and annotations to the tenant's namespaces.
 	// +optional
 	NamespaceMetadata NamespaceMetadata `json:"namespaceMetadata,omitempty"`
+
+	// Ingress declares the domains the tenant may serve traffic for.
+	// +optional
+	Ingress Ingress `json:"ingress,omitempty"`
 
 	// Suspended stops new pods from starting in the tenant's namespaces.
 	// +optional

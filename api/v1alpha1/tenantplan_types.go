@@ -69,10 +69,34 @@ type TenantPlanSpec struct {
 	// +optional
 	AllowedRegistries []string `json:"allowedRegistries,omitempty"`
 
+	// AllowExternalIPs lets tenants set spec.externalIPs on Services, which
+	// makes nodes accept traffic for those addresses (CVE-2020-8554): allow
+	// it only for tenants the provider trusts with the cluster's network.
+	// +optional
+	AllowExternalIPs bool `json:"allowExternalIPs,omitempty"`
+
 	// AllowInternetEgress lets tenant pods reach addresses outside the
-	// cluster's private ranges. Traffic to other tenants stays denied.
+	// cluster's private ranges, and lets tenants write NetworkPolicies with
+	// ipBlock egress. Traffic to other tenants stays denied.
 	// +optional
 	AllowInternetEgress bool `json:"allowInternetEgress,omitempty"`
+
+	// StorageClasses are the StorageClasses tenants' PersistentVolumeClaims
+	// may use. Empty means tenants on this plan cannot claim storage.
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	// +listType=set
+	// +optional
+	StorageClasses []string `json:"storageClasses,omitempty"`
+
+	// NodeSelector is the node pool of tenants on this plan: their pods must
+	// select nodes with these labels (spec.nodeSelector), so they cannot run
+	// beside other plans' tenants. Empty means any worker node.
+	// +kubebuilder:validation:MaxProperties=4
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.contains(',') && !k.contains('=') && !self[k].contains(','))",message="spec.nodeSelector: keys and values cannot hold ',' or '='; use plain node label keys and values"
+	// +optional
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
 }
 
 // ContainerLimits are the LimitRange values for each container.

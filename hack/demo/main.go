@@ -29,8 +29,6 @@ import (
 	"github.com/tenantry/tenantry/internal/localcluster"
 )
 
-const operatorUser = "tenantry-operator"
-
 func main() {
 	dataDir := flag.String("data-dir", "", "directory for PKI, etcd data, kubeconfig and logs (emptied at start, kept at exit); default: a temporary directory removed at exit")
 	nodes := flag.Int("nodes", 3, "number of simulated kwok Nodes")
@@ -77,15 +75,13 @@ func run(dataDir string, nodes int, operator string) error {
 	if err != nil {
 		return err
 	}
-	step(">> installing the CRDs and the operator's RBAC")
-	if err := install.CRDs(ctx, admin); err != nil {
+	step(">> installing the CRDs, the guardrails (admission policies) and the operator's ServiceAccount and RBAC")
+	operatorConfig, err := install.Platform(ctx, admin, cluster.Config)
+	if err != nil {
 		return err
 	}
-	if err := install.OperatorRBAC(ctx, admin, operatorUser); err != nil {
-		return err
-	}
-	step(">> starting %s as user %s (log: %s)", operator, operatorUser, filepath.Join(cluster.LogDir, "tenantry-operator.log"))
-	if err := cluster.StartAddon("tenantry-operator", operator, operatorUser,
+	step(">> starting %s as %s (log: %s)", operator, install.OperatorUsername, filepath.Join(cluster.LogDir, "tenantry-operator.log"))
+	if err := cluster.StartAddon("tenantry-operator", operator, operatorConfig,
 		"--metrics-bind-address=0", "--health-probe-bind-address=0"); err != nil {
 		return err
 	}

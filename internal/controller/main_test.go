@@ -19,11 +19,6 @@ import (
 	"github.com/tenantry/tenantry/internal/render"
 )
 
-// operatorUser is the identity the operator runs as in these tests. It
-// holds only the ClusterRole generated from the controller's RBAC markers,
-// so a missing marker fails the tests as it would fail a real install.
-const operatorUser = "tenantry-operator"
-
 // The package shares one control plane and one operator; each test works
 // with Tenants of its own, so tests run in parallel.
 var (
@@ -67,20 +62,17 @@ func runTests(m *testing.M) int {
 	return code
 }
 
-// startOperator installs the CRDs and the operator's RBAC, then runs the
-// operator's manager in this process as operatorUser.
+// startOperator installs the platform (CRDs, guardrails, the operator's
+// ServiceAccount), then runs the operator's manager in this process as that
+// ServiceAccount. It holds only the ClusterRole generated from the
+// controller's RBAC markers, so a missing marker fails the tests as it would
+// fail a real install, and the guardrails apply to it as they would in one.
 func startOperator(ctx context.Context) (stop func(), err error) {
 	admin, err = client.New(cluster.Config, client.Options{Scheme: scheme})
 	if err != nil {
 		return nil, err
 	}
-	if err := install.CRDs(ctx, admin); err != nil {
-		return nil, err
-	}
-	if err := install.OperatorRBAC(ctx, admin, operatorUser); err != nil {
-		return nil, err
-	}
-	cfg, err := cluster.UserConfig(operatorUser)
+	cfg, err := install.Platform(ctx, admin, cluster.Config)
 	if err != nil {
 		return nil, err
 	}

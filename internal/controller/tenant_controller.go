@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -76,7 +77,9 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha1.Tenant{}).
 		Named("tenant").
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
-		Watches(&v1alpha1.TenantPlan{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOnPlan))
+		Watches(&v1alpha1.TenantPlan{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOnPlan)).
+		// A tenant that gives up a domain frees it for the tenant refused it.
+		Watches(&v1alpha1.Tenant{}, handler.EnqueueRequestsFromMapFunc(r.tenantsSharingDomains))
 	for _, kind := range managedKinds {
 		b = b.Watches(kind.object, handler.EnqueueRequestsFromMapFunc(tenantOf))
 	}
@@ -90,6 +93,33 @@ func tenantOf(_ context.Context, obj client.Object) []reconcile.Request {
 		return nil
 	}
 	return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: name}}}
+}
+
+// tenantsSharingDomains maps a Tenant to the other tenants whose ingress
+// domains overlap its own.
+func (r *TenantReconciler) tenantsSharingDomains(ctx context.Context, obj client.Object) []reconcile.Request {
+	changed := obj.(*v1alpha1.Tenant)
+	if len(changed.Spec.Ingress.Domains) == 0 {
+		return nil
+	}
+	var tenants v1alpha1.TenantList
+	if err := r.List(ctx, &tenants, client.UnsafeDisableDeepCopy); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing tenants failed", "tenant", changed.Name)
+		return nil
+	}
+	var reqs []reconcile.Request
+	for _, t := range tenants.Items {
+		if t.Name == changed.Name {
+			continue
+		}
+		for _, d := range changed.Spec.Ingress.Domains {
+			if slices.ContainsFunc(t.Spec.Ingress.Domains, func(od string) bool { return render.DomainsOverlap(d, od) }) {
+				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKey{Name: t.Name}})
+				break
+			}
+		}
+	}
+	return reqs
 }
 
 func (r *TenantReconciler) tenantsOnPlan(ctx context.Context, plan client.Object) []reconcile.Request {
@@ -176,6 +206,13 @@ func (r *TenantReconciler) reconcile(ctx context.Context, tenant *v1alpha1.Tenan
 	}
 	if conflict != "" {
 		obs.fail(reasonNamespaceConflict, conflict)
+		return ctrl.Result{}, r.updateStatus(ctx, tenant, obs)
+	}
+	if conflict, err = r.domainConflict(ctx, tenant); err != nil {
+		return ctrl.Result{}, err
+	}
+	if conflict != "" {
+		obs.fail(reasonDomainConflict, conflict)
 		return ctrl.Result{}, r.updateStatus(ctx, tenant, obs)
 	}
 

@@ -44,6 +44,27 @@ func (r *TenantReconciler) namespaceConflict(ctx context.Context, tenant *v1alph
 	return "", nil
 }
 
+// domainConflict returns why the tenant cannot have one of its ingress
+// domains, or "": another tenant claimed the same or an overlapping domain
+// first. The API server would refuse that tenant's Ingresses for the domain
+// anyway; refusing the Tenant says so where its provider looks.
+func (r *TenantReconciler) domainConflict(ctx context.Context, tenant *v1alpha1.Tenant) (string, error) {
+	if len(tenant.Spec.Ingress.Domains) == 0 {
+		return "", nil
+	}
+	var tenants v1alpha1.TenantList
+	// Read-only scan of the cache; copying every Tenant would cost O(N) allocations.
+	if err := r.List(ctx, &tenants, client.UnsafeDisableDeepCopy); err != nil {
+		return "", fmt.Errorf("listing tenants to check the domains of %s: %w", tenant.Name, err)
+	}
+	domain, owner, ownerDomain := render.DomainConflict(tenant, tenants.Items)
+	if owner == "" {
+		return "", nil
+	}
+	return fmt.Sprintf("spec.ingress.domains: %s overlaps %s, which tenant %s claimed first; choose another domain or remove it from %s",
+		domain, ownerDomain, owner, owner), nil
+}
+
 // applyDesired applies every desired object, namespaces first so the
 // objects inside them can be created.
 func (r *TenantReconciler) applyDesired(ctx context.Context, desired []client.Object) error {

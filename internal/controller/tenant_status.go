@@ -25,6 +25,7 @@ const (
 	reasonPlanNotFound      = "PlanNotFound"
 	reasonPlanLimitExceeded = "PlanLimitExceeded"
 	reasonNamespaceConflict = "NamespaceConflict"
+	reasonDomainConflict    = "DomainConflict"
 	reasonApplyFailed       = "ApplyFailed"
 	reasonNamespacesActive  = "NamespacesActive"
 	reasonNamespacesPending = "NamespacesPending"

@@ -36,8 +36,8 @@ func (c *Cluster) UserConfig(user string, groups ...string) (*rest.Config, error
 	}, nil
 }
 
-// WriteKubeconfig writes cfg, as returned by UserConfig, to path so kubectl
-// can act as that user too.
+// WriteKubeconfig writes cfg (a client certificate from UserConfig, or a
+// bearer token) to path so kubectl can act as that user too.
 func WriteKubeconfig(cfg *rest.Config, user, path string) error {
 	kc := clientcmdapi.NewConfig()
 	kc.Clusters["localcluster"] = &clientcmdapi.Cluster{
@@ -47,6 +47,7 @@ func WriteKubeconfig(cfg *rest.Config, user, path string) error {
 	kc.AuthInfos[user] = &clientcmdapi.AuthInfo{
 		ClientCertificateData: cfg.CertData,
 		ClientKeyData:         cfg.KeyData,
+		Token:                 cfg.BearerToken,
 	}
 	kc.Contexts[user+"@localcluster"] = &clientcmdapi.Context{Cluster: "localcluster", AuthInfo: user}
 	kc.CurrentContext = user + "@localcluster"

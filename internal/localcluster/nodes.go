@@ -48,7 +48,10 @@ func fakeNode(name string) *corev1.Node {
 	capacity := corev1.ResourceList{
 		corev1.ResourceCPU:    resource.MustParse("32"),
 		corev1.ResourceMemory: resource.MustParse("128Gi"),
-		corev1.ResourcePods:   resource.MustParse("110"),
+		// Without it, any pod requesting ephemeral storage (every pod in a
+		// namespace whose LimitRange defaults it) stays Pending.
+		corev1.ResourceEphemeralStorage: resource.MustParse("500Gi"),
+		corev1.ResourcePods:             resource.MustParse("110"),
 	}
 	return &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{

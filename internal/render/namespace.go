@@ -1,6 +1,9 @@
 package render
 
 import (
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -49,6 +52,12 @@ func Namespace(t *v1alpha1.Tenant, plan *v1alpha1.TenantPlan, env Environment, o
 	annotations[v1alpha1.AnnotationPlan] = plan.Name
 	annotations[v1alpha1.AnnotationAllowedRegistries] = strings.Join(plan.Spec.AllowedRegistries, ",")
 	annotations[v1alpha1.AnnotationAllowedServiceTypes] = strings.Join(allowedServiceTypes(plan), ",")
+	annotations[v1alpha1.AnnotationAllowExternalIPs] = strconv.FormatBool(plan.Spec.AllowExternalIPs)
+	annotations[v1alpha1.AnnotationInternetEgress] = strconv.FormatBool(plan.Spec.AllowInternetEgress)
+	annotations[v1alpha1.AnnotationStorageClasses] = strings.Join(plan.Spec.StorageClasses, ",")
+	annotations[v1alpha1.AnnotationNodeSelector] = nodeSelector(plan)
+	annotations[v1alpha1.AnnotationIngressDomains] = strings.Join(t.Spec.Ingress.Domains, ",")
+	annotations[v1alpha1.AnnotationNamespaces] = strings.Join(NamespaceNames(t), ",")
 	if t.Spec.DisplayName != "" {
 		annotations[v1alpha1.AnnotationDisplayName] = t.Spec.DisplayName
 	}
@@ -79,4 +88,14 @@ func allowsServiceType(plan *v1alpha1.TenantPlan, want v1alpha1.ServiceType) boo
 		}
 	}
 	return false
+}
+
+// nodeSelector writes the plan's node pool as sorted key=value pairs, the
+// form the pod policy parses.
+func nodeSelector(plan *v1alpha1.TenantPlan) string {
+	pairs := make([]string, 0, len(plan.Spec.NodeSelector))
+	for _, k := range slices.Sorted(maps.Keys(plan.Spec.NodeSelector)) {
+		pairs = append(pairs, k+"="+plan.Spec.NodeSelector[k])
+	}
+	return strings.Join(pairs, ",")
 }

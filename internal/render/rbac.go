@@ -14,6 +14,12 @@ func ClusterRoleName(role v1alpha1.OwnerRole) string { return "tenantry:tenant-"
 // that let the tenant's owners read their own Tenant.
 func TenantAccessName(t *v1alpha1.Tenant) string { return "tenantry:tenant:" + t.Name }
 
+// BindableClusterRoles are the ClusterRoles a tenant may bind in its own
+// namespaces; the tenantry-role-bindings admission policy holds the same list.
+func BindableClusterRoles() []string {
+	return []string{ClusterRoleName(v1alpha1.RoleAdmin), ClusterRoleName(v1alpha1.RoleDeveloper), ClusterRoleName(v1alpha1.RoleViewer), "view", "edit"}
+}
+
 // roles lists the owner roles in a fixed order, so bindings render stably.
 var roles = []v1alpha1.OwnerRole{v1alpha1.RoleAdmin, v1alpha1.RoleDeveloper, v1alpha1.RoleViewer}
 
@@ -33,6 +39,9 @@ var workloadRules = []rbacv1.PolicyRule{
 	{APIGroups: []string{"autoscaling"}, Resources: []string{"horizontalpodautoscalers"}},
 	{APIGroups: []string{"policy"}, Resources: []string{"poddisruptionbudgets"}},
 	{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"}},
+	// Gateway API routes, where a cluster has them: the guardrails keep
+	// their hostnames within the tenant's domains, as for Ingresses.
+	{APIGroups: []string{"gateway.networking.k8s.io"}, Resources: []string{"httproutes", "grpcroutes"}},
 	{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}},
 }
 
@@ -52,6 +61,8 @@ func ClusterRoles() []*rbacv1.ClusterRole {
 	operate := []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: writeVerbs},
 		{APIGroups: []string{""}, Resources: []string{"pods/exec", "pods/portforward", "pods/attach", "pods/eviction"}, Verbs: []string{"create", "get"}},
+		// kubectl debug; the guardrails check the debug image like any other.
+		{APIGroups: []string{""}, Resources: []string{"pods/ephemeralcontainers"}, Verbs: []string{"get", "update", "patch"}},
 		{APIGroups: []string{"apps"}, Resources: []string{"deployments/scale", "statefulsets/scale", "replicasets/scale"}, Verbs: []string{"get", "update", "patch"}},
 	}
 	// Access control and network policy: admins manage their own, developers
@@ -60,8 +71,15 @@ func ClusterRoles() []*rbacv1.ClusterRole {
 		{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"roles", "rolebindings"}},
 		{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"}},
 	}
+	// Admins may bind the ClusterRoles the guardrails allow in tenant
+	// namespaces without holding every right in them (Kubernetes' "view"
+	// reads the namespace's quota, which the tenant roles do not).
+	bindable := rbacv1.PolicyRule{
+		APIGroups: []string{rbacv1.GroupName}, Resources: []string{"clusterroles"}, Verbs: []string{"bind"},
+		ResourceNames: BindableClusterRoles(),
+	}
 
-	admin := concat(withVerbs(workloadRules, writeVerbs), observe, operate, withVerbs(governance, writeVerbs))
+	admin := concat(withVerbs(workloadRules, writeVerbs), observe, operate, withVerbs(governance, writeVerbs), []rbacv1.PolicyRule{bindable})
 	developer := concat(withVerbs(workloadRules, writeVerbs), observe, operate, withVerbs(governance, readVerbs))
 	// Viewers see workloads but never secrets, as Kubernetes' own "view" role.
 	viewer := concat(withVerbs(workloadRules, readVerbs), observe, withVerbs(governance, readVerbs))

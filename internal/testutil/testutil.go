@@ -56,7 +56,7 @@ func RestrictedPod(name string) *corev1.Pod {
 }
 
 // RestrictedPodSpec runs as non-root with no privileges, as Pod Security
-// "restricted" requires.
+// "restricted" requires, and always pulls its image, as the guardrails do.
 func RestrictedPodSpec() corev1.PodSpec {
 	return corev1.PodSpec{
 		SecurityContext: &corev1.PodSecurityContext{
@@ -67,6 +67,9 @@ func RestrictedPodSpec() corev1.PodSpec {
 		Containers: []corev1.Container{{
 			Name:  "app",
 			Image: "registry.k8s.io/pause:3.10",
+			// The guardrails require it: a node's cached copy of a private
+			// image must not serve a tenant that has no pull credentials.
+			ImagePullPolicy: corev1.PullAlways,
 			SecurityContext: &corev1.SecurityContext{
 				AllowPrivilegeEscalation: ptr.To(false),
 				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},

@@ -1,17 +1,10 @@
-// Package e2e runs the built tenantry-operator binary, as a process with its
-// production flags (leader election, metrics, probes), against the local
-// control plane, and onboards the example tenants in gitops/.
 package e2e
 
 import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,76 +13,14 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/tenantry/tenantry/api/v1alpha1"
-	"github.com/tenantry/tenantry/gitops"
-	"github.com/tenantry/tenantry/internal/install"
-	"github.com/tenantry/tenantry/internal/localcluster"
 	"github.com/tenantry/tenantry/internal/testutil"
 )
 
-const operatorUser = "tenantry-operator"
-
-func TestOperatorBinaryOnboardsTheExampleTenants(t *testing.T) {
+// TestOperatorServesProbesAndMetrics checks the operator binary that
+// onboarded the examples in TestMain: it runs as the chart's ServiceAccount,
+// under the guardrails, with leader election.
+func TestOperatorServesProbesAndMetrics(t *testing.T) {
 	ctx := t.Context()
-	operator := filepath.Join(t.TempDir(), "tenantry-operator")
-	build := exec.CommandContext(ctx, "go", "build", "-o", operator, "github.com/tenantry/tenantry/cmd/tenantry-operator")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the operator: %v\n%s", err, out)
-	}
-
-	cluster, err := localcluster.Start(ctx, localcluster.Options{Progress: os.Stderr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			cluster.DumpLogs(os.Stderr, 40)
-		}
-		_ = cluster.Stop()
-	})
-	scheme, err := install.NewScheme()
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := client.New(cluster.Config, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := install.CRDs(ctx, admin); err != nil {
-		t.Fatal(err)
-	}
-	if err := install.OperatorRBAC(ctx, admin, operatorUser); err != nil {
-		t.Fatal(err)
-	}
-
-	metricsAddr, probeAddr := freeAddr(t), freeAddr(t)
-	if err := cluster.StartAddon("tenantry-operator", operator, operatorUser,
-		"--leader-elect", "--leader-election-namespace=kube-system",
-		"--metrics-bind-address="+metricsAddr, "--health-probe-bind-address="+probeAddr); err != nil {
-		t.Fatal(err)
-	}
-
-	if _, err := install.Apply(ctx, admin, gitops.Examples, "plans/*.yaml"); err != nil {
-		t.Fatal(err)
-	}
-	tenants, err := install.Apply(ctx, admin, gitops.Examples, "tenants/*.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range tenants {
-		testutil.Eventually(t, time.Minute, func() error {
-			tenant := &v1alpha1.Tenant{}
-			if err := admin.Get(ctx, client.ObjectKey{Name: u.GetName()}, tenant); err != nil {
-				return err
-			}
-			if tenant.Status.Phase != v1alpha1.PhaseReady {
-				return fmt.Errorf("tenant %s is %q: %+v", tenant.Name, tenant.Status.Phase, tenant.Status.Conditions)
-			}
-			t.Logf("tenant %s Ready after %s in %v", tenant.Name, tenant.Status.OnboardingDuration.Duration, tenant.Status.Namespaces)
-			return nil
-		})
-	}
-
 	for _, path := range []string{"http://" + probeAddr + "/healthz", "http://" + probeAddr + "/readyz"} {
 		if body := get(ctx, t, path); !strings.Contains(body, "ok") {
 			t.Errorf("%s answered %q", path, body)
@@ -103,31 +34,13 @@ func TestOperatorBinaryOnboardsTheExampleTenants(t *testing.T) {
 	}
 
 	// The example owner of globex is confined to it.
-	cfg, err := cluster.UserConfig("hank@globex.com")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hank, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	hank := userClient(t, "hank@globex.com")
 	if err := hank.List(ctx, &corev1.SecretList{}, client.InNamespace("globex")); err != nil {
 		t.Errorf("hank cannot list secrets in his own namespace: %v", err)
 	}
 	if err := hank.List(ctx, &corev1.SecretList{}, client.InNamespace("acme-prod")); !apierrors.IsForbidden(err) {
 		t.Errorf("hank listing acme-prod's secrets: err = %v, want Forbidden", err)
 	}
-}
-
-// freeAddr returns a loopback address nothing listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // get polls url until it answers 200 and returns the body.
