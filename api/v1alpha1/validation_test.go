@@ -107,6 +107,10 @@ func TestInvalidObjectsAreRefusedWithAMessageNamingTheField(t *testing.T) {
 			"spec.quota"},
 		{"platform label on namespaces", "Tenant", "bad-label", validTenantSpec,
 			"namespaceMetadata: {labels: {tenantry.dev/tenant: other}}", "spec.namespaceMetadata.labels: keys under tenantry.dev/"},
+		{"wildcard domain", "Tenant", "wild-domain", validTenantSpec, `ingress: {domains: ["*.acme.com"]}`,
+			"spec.ingress.domains[0]"},
+		{"top-level domain", "Tenant", "tld-domain", validTenantSpec, "ingress: {domains: [com]}",
+			"spec.ingress.domains[0]"},
 		{"plan without environments", "TenantPlan", "no-envs", validPlanSpec, "maxEnvironments: 0",
 			"spec.maxEnvironments: Invalid value: 0: spec.maxEnvironments in body should be greater than or equal to 1"},
 		{"plan quota leaves pods unbounded", "TenantPlan", "no-pods", validPlanSpec,
@@ -120,6 +124,10 @@ func TestInvalidObjectsAreRefusedWithAMessageNamingTheField(t *testing.T) {
 			`limits: {max: {nvidia.com/gpu: "1"}}`, "spec.limits.max: only cpu, memory and ephemeral-storage can be set"},
 		{"unknown service type", "TenantPlan", "bad-service-type", validPlanSpec, "allowedServiceTypes: [Ingress]",
 			`spec.allowedServiceTypes[0]: Unsupported value: "Ingress"`},
+		{"node pool label with a comma", "TenantPlan", "bad-pool", validPlanSpec, `nodeSelector: {pool: "a,b"}`,
+			"spec.nodeSelector: keys and values cannot hold ',' or '='"},
+		{"storage class not a DNS name", "TenantPlan", "bad-class", validPlanSpec, "storageClasses: [Fast_SSD]",
+			"spec.storageClasses[0]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package controller_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -313,6 +315,7 @@ func TestProblemsAreReportedOnTheTenant(t *testing.T) {
 		{"no-plan", "does-not-exist", nil, "PlanNotFound", `TenantPlan "does-not-exist" does not exist`},
 		{"too-many", "small-plan", []string{"a", "b"}, "PlanLimitExceeded", `spec.environments: 2 environments, but plan "small-plan" allows 1`},
 		{"taken", "small-plan", nil, "NamespaceConflict", "namespace taken already exists and is not managed by Tenantry"},
+		{"monitoring", "small-plan", nil, "NamespaceConflict", "namespace monitoring is reserved for the platform"},
 	}
 	for _, tt := range tests {
 		newTenant(t, tt.tenant, tt.plan, tt.envs...)
@@ -339,6 +342,47 @@ func TestProblemsAreReportedOnTheTenant(t *testing.T) {
 	// Creating the missing plan heals the tenant waiting for it.
 	newPlan(t, "does-not-exist", nil)
 	waitPhase(t, "no-plan", v1alpha1.PhaseReady)
+}
+
+func TestOverlappingDomainsStayWithTheFirstTenant(t *testing.T) {
+	t.Parallel()
+	newPlan(t, "domain-plan", nil)
+	ctx := t.Context()
+	setDomains := func(name string, domains ...string) {
+		t.Helper()
+		patch, err := json.Marshal(map[string]any{"spec": map[string]any{"ingress": map[string]any{"domains": domains}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tenant := &v1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		if err := admin.Patch(ctx, tenant, client.RawPatch(types.MergePatchType, patch)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newTenant(t, "dom-first", "domain-plan")
+	setDomains("dom-first", "shop.example.org")
+	waitPhase(t, "dom-first", v1alpha1.PhaseReady)
+	ns := &corev1.Namespace{}
+	if err := admin.Get(ctx, client.ObjectKey{Name: "dom-first"}, ns); err != nil {
+		t.Fatal(err)
+	}
+	if got := ns.Annotations[v1alpha1.AnnotationIngressDomains]; got != "shop.example.org" {
+		t.Errorf("namespace annotation %s = %q, want the tenant's domain", v1alpha1.AnnotationIngressDomains, got)
+	}
+
+	// example.org covers shop.example.org, which dom-first claimed first.
+	second := newTenant(t, "dom-second", "domain-plan")
+	setDomains("dom-second", "example.org")
+	tenant := waitPhase(t, "dom-second", v1alpha1.PhaseFailed)
+	ready := meta.FindStatusCondition(tenant.Status.Conditions, v1alpha1.ConditionReady)
+	want := "spec.ingress.domains: example.org overlaps shop.example.org, which tenant dom-first claimed first"
+	if ready == nil || ready.Reason != "DomainConflict" || !strings.Contains(ready.Message, want) {
+		t.Errorf("Ready condition = %+v, want DomainConflict with %q", ready, want)
+	}
+
+	// Once dom-first lets the domain go, dom-second gets it without being touched.
+	setDomains("dom-first")
+	waitPhase(t, second.Name, v1alpha1.PhaseReady)
 }
 
 func TestSuspendedTenantStartsNoPods(t *testing.T) {

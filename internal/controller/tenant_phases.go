@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -17,11 +18,17 @@ import (
 )
 
 // namespaceConflict returns why the tenant cannot have one of its
-// namespaces, or "". A namespace that exists but is not this tenant's (an
+// namespaces, or "". The ingress and monitoring namespaces are never a
+// tenant's. A namespace that exists but is not this tenant's (an
 // unmanaged one, or another tenant's: "acme" + "prod-eu" and "acme-prod" +
 // "eu" collide) is never taken over.
 func (r *TenantReconciler) namespaceConflict(ctx context.Context, tenant *v1alpha1.Tenant) (string, error) {
 	for _, name := range render.NamespaceNames(tenant) {
+		// Checked even before the platform's namespace exists: once it
+		// does, every tenant's network policies would let the tenant in.
+		if slices.Contains(render.PlatformNamespaces(r.Options), name) {
+			return fmt.Sprintf("namespace %s is reserved for the platform (every tenant admits traffic from it); rename the tenant or the environment", name), nil
+		}
 		ns := &corev1.Namespace{}
 		err := r.Get(ctx, client.ObjectKey{Name: name}, ns)
 		if apierrors.IsNotFound(err) {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -37,9 +38,22 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		PodSecurityVersion:          "v1.37",
-		IngressNamespaceSelector:    map[string]string{"kubernetes.io/metadata.name": "ingress-nginx"},
-		MonitoringNamespaceSelector: map[string]string{"kubernetes.io/metadata.name": "monitoring"},
+		IngressNamespaceSelector:    map[string]string{corev1.LabelMetadataName: "ingress-nginx"},
+		MonitoringNamespaceSelector: map[string]string{corev1.LabelMetadataName: "monitoring"},
 	}
+}
+
+// PlatformNamespaces are the namespaces the options select by name (the
+// ingress controller's and monitoring's): every tenant's network policies
+// let their pods in, so no tenant may own a namespace of that name.
+func PlatformNamespaces(opts Options) []string {
+	var names []string
+	for _, sel := range []map[string]string{opts.IngressNamespaceSelector, opts.MonitoringNamespaceSelector} {
+		if name, ok := sel[corev1.LabelMetadataName]; ok {
+			names = append(names, name)
+		}
+	}
+	return names
 }
 
 // Environment is one stage of a tenant and the namespace that holds it.

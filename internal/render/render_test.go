@@ -202,6 +202,20 @@ func TestNamespace(t *testing.T) {
 			t.Spec.NamespaceMetadata.Annotations = map[string]string{"tenantry.dev/plan": "enterprise"}
 		}), newPlan(), map[string]string{"tenantry.dev/tenant": "acme", pss + "enforce": "restricted"},
 			map[string]string{"tenantry.dev/plan": "pro"}},
+		{"defaults of a plan without storage, pool, external IPs or egress", newTenant(), newPlan(), nil,
+			map[string]string{"tenantry.dev/allow-external-ips": "false", "tenantry.dev/internet-egress": "false",
+				"tenantry.dev/storage-classes": "", "tenantry.dev/node-selector": "", "tenantry.dev/ingress-domains": "",
+				"tenantry.dev/namespaces": "acme"}},
+		{"plan guardrail data for the admission policies", newTenant(), newPlan(func(p *v1alpha1.TenantPlan) {
+			p.Spec.AllowExternalIPs, p.Spec.AllowInternetEgress = true, true
+			p.Spec.StorageClasses = []string{"standard", "fast"}
+			p.Spec.NodeSelector = map[string]string{"pool": "gold", "zone": "a"}
+		}), nil, map[string]string{"tenantry.dev/allow-external-ips": "true", "tenantry.dev/internet-egress": "true",
+			"tenantry.dev/storage-classes": "standard,fast", "tenantry.dev/node-selector": "pool=gold,zone=a"}},
+		{"the tenant's domains and every namespace of it", newTenant(withEnvironments("prod", "staging"), func(t *v1alpha1.Tenant) {
+			t.Spec.Ingress.Domains = []string{"acme.example.com", "acme.io"}
+		}), newPlan(), nil, map[string]string{"tenantry.dev/ingress-domains": "acme.example.com,acme.io",
+			"tenantry.dev/namespaces": "acme-prod,acme-staging"}},
 		{"a tenant label cannot pose as the ingress namespace's", newTenant(func(t *v1alpha1.Tenant) {
 			t.Spec.NamespaceMetadata.Labels = map[string]string{"kubernetes.io/metadata.name": "ingress-nginx"}
 		}), newPlan(), map[string]string{"kubernetes.io/metadata.name": ""}, nil},
@@ -220,7 +234,9 @@ func TestNamespace(t *testing.T) {
 				}
 			}
 			for k, v := range tt.wantAnnotations {
-				if got, ok := ns.Annotations[k]; got != v || (v == "" && ok) {
+				// The policies' data is always written, empty or not.
+				mustBeSet := strings.HasPrefix(k, "tenantry.dev/") && k != "tenantry.dev/display-name"
+				if got, ok := ns.Annotations[k]; got != v || (v == "" && ok != mustBeSet) {
 					t.Errorf("annotation %s = %q (set: %v), want %q", k, got, ok, v)
 				}
 			}

@@ -310,7 +310,9 @@ func escapeAttempts() []attempt {
 		is, frags := guardrail("tenantry-role-bindings", rule)
 		return a("role-bindings/"+name, "alice", create(roleBinding(acmeProd, name, roleRef, subject)), is, frags)
 	}
-	user := func(name string) rbacv1.Subject { return rbacv1.Subject{APIGroup: rbacv1.GroupName, Kind: "User", Name: name} }
+	user := func(name string) rbacv1.Subject {
+		return rbacv1.Subject{APIGroup: rbacv1.GroupName, Kind: "User", Name: name}
+	}
 	clusterRole := func(name string) rbacv1.RoleRef {
 		return rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name}
 	}
@@ -360,6 +362,11 @@ func escapeAttempts() []attempt {
 		is, frags := guardrail("tenantry-network-policies", "egress may go only to pods of tenant acme")
 		add(a("network-policies/egress-to-every-namespace", "alice", create(networkPolicy(acmeProd, "escape-all-namespaces",
 			[]networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{}}})), is, frags))
+		is, frags = guardrail("tenantry-network-policies", "an ipBlock must leave out the private and link-local ranges")
+		for _, cidr := range []string{"10.0.0.0/8", "169.254.169.254/32", "0.0.0.0/0"} {
+			add(a("network-policies/ip-block-"+cidr, "alice", create(networkPolicy(acmeProd, "escape-"+strings.NewReplacer(".", "-", "/", "-").Replace(cidr),
+				[]networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: cidr}}})), is, frags))
+		}
 		is, frags = guardrail("tenantry-network-policies", "this plan allows no ipBlock egress")
 		add(a("network-policies/ip-block-without-internet-plan", "hank", create(networkPolicy(globexNS, "escape-internet",
 			[]networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0"}}})), is, frags))
@@ -497,7 +504,9 @@ func escapeAttempts() []attempt {
 // selfService is what a tenant must still be able to do under the guardrails.
 func selfService() []attempt {
 	var positives []attempt
-	add := func(name, as string, try tryFunc) { positives = append(positives, attempt{name: name, as: as, try: try}) }
+	add := func(name, as string, try tryFunc) {
+		positives = append(positives, attempt{name: name, as: as, try: try})
+	}
 
 	add("deploy and run a Deployment", "alice", func(ctx context.Context, c client.Client) error {
 		d := withNamespace(acmeProd, testutil.Deployment("web", 1))
@@ -577,6 +586,9 @@ func selfService() []attempt {
 		[]networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{v1alpha1.LabelTenant: "acme"}}}})))
 	add("add an ipBlock egress on a plan with internet egress", "alice", create(networkPolicy(acmeProd, "to-payments-api",
 		[]networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "198.51.100.0/24"}}})))
+	add("open the IPv4 internet minus private ranges", "alice", create(networkPolicy(acmeProd, "to-internet",
+		[]networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0",
+			Except: []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "127.0.0.0/8"}}}})))
 	add("read events", "alice", list(&corev1.EventList{}, acmeProd))
 	add("read pod logs (RBAC review)", "alice", func(ctx context.Context, c client.Client) error {
 		// kwok's simulated pods have no log stream; ask the API server

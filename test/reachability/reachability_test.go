@@ -171,15 +171,16 @@ func TestIsolationModel(t *testing.T) {
 // TestIsolationEdgeCases moves one thing in the standard cluster at a time
 // and checks the whole model again.
 //
-// A case with a gap is a breach the rendered policies allow today and that
-// has been reported rather than fixed here (render is not this module's to
-// change). Such a case skips while the breach is there and fails once it is
-// gone, so whoever closes the gap drops the note and the case guards the fix.
+// A case with a note is a breach the NetworkPolicies alone would allow,
+// which another layer prevents (the note says which, and where it is
+// tested) or which is a documented limit of NetworkPolicy. Such a case skips
+// while the policies allow the breach and fails once they no longer do, so
+// whoever changes the policies drops the note and the case guards them.
 func TestIsolationEdgeCases(t *testing.T) {
 	tests := []struct {
 		name   string
 		change func(*scenario)
-		gap    string
+		note   string
 	}{
 		{
 			// render writes the platform's labels after the tenant's, so a
@@ -208,7 +209,7 @@ func TestIsolationEdgeCases(t *testing.T) {
 				s.platform = withoutRole(s.platform, roleMonitoring)
 				s.tenants = append(s.tenants, tenantOnPlan{newTenant("monitoring"), newPlan("standard", false)})
 			},
-			gap: gapPlatformNamespaceName,
+			note: notePlatformNamespaceName,
 		},
 		{
 			// Reserving tenant names would not close this one.
@@ -217,17 +218,15 @@ func TestIsolationEdgeCases(t *testing.T) {
 				s.platform = withoutRole(s.platform, roleIngressController)
 				s.tenants = append(s.tenants, tenantOnPlan{newTenant("ingress", "nginx"), newPlan("standard", false)})
 			},
-			gap: gapPlatformNamespaceName,
+			note: notePlatformNamespaceName,
 		},
 		{
 			name: "a tenant on a plan with internet egress adds ipBlock egress to private ranges",
 			change: func(s *scenario) {
 				s.tenantPolicies = append(s.tenantPolicies, ipBlockEgress("initech", "10.0.0.0/8", "169.254.169.254/32"))
 			},
-			gap: "guardrails rule 10 admits any ipBlock in a tenant's own egress policy when the plan allows internet " +
-				"egress, so the private ranges render leaves out (nodes, peered networks, the cloud metadata " +
-				"endpoint, platform pods without ingress policies) can be added back; the rule could require the " +
-				"same except list render uses",
+			note: "closed by the admission policy: guardrails rule 10 refuses an ipBlock that does not leave out " +
+				"the private and link-local ranges (test/e2e TestTenantEscapeSuite, network-policies/ip-block-*)",
 		},
 		{
 			// Cloud IPv6 clusters (EKS, GKE) give pods global unicast
@@ -236,7 +235,7 @@ func TestIsolationEdgeCases(t *testing.T) {
 			change: func(s *scenario) {
 				s.podIP = func(n int) string { return fmt.Sprintf("2001:db8:42:%x::10", n) }
 			},
-			gap: "internet egress is ipBlock ::/0 except fc00::/7, fe80::/10 and ::1, so in a cluster whose pod " +
+			note: "a documented limit (docs/isolation.md): internet egress is ipBlock ::/0 except fc00::/7, fe80::/10 and ::1, so in a cluster whose pod " +
 				"addresses are global unicast it also opens every platform pod with no ingress policy (ingress " +
 				"controller, Prometheus, kube-dns beyond port 53) to tenants on plans with internet egress; other " +
 				"tenants stay closed by their own ingress policies. Same for IPv4 pod ranges outside RFC 1918 " +
@@ -259,24 +258,22 @@ func TestIsolationEdgeCases(t *testing.T) {
 				}
 			}
 			switch {
-			case tt.gap == "" && len(found) > 0:
+			case tt.note == "" && len(found) > 0:
 				t.Errorf("%d breaches of the isolation model:\n%s", len(found), strings.Join(found, "\n"))
-			case tt.gap != "" && len(found) == 0:
-				t.Errorf("the policies no longer show this gap; drop its note so the case guards the fix: %s", tt.gap)
-			case tt.gap != "":
-				t.Skipf("known gap, %d breaches (first: %s): %s", len(found), found[0], tt.gap)
+			case tt.note != "" && len(found) == 0:
+				t.Errorf("the policies no longer allow this; drop its note so the case guards them: %s", tt.note)
+			case tt.note != "":
+				t.Skipf("the policies alone allow %d breaches (first: %s): %s", len(found), found[0], tt.note)
 			}
 		})
 	}
 }
 
-// gapPlatformNamespaceName is a reported gap: see TestIsolationEdgeCases.
-const gapPlatformNamespaceName = "the ingress and monitoring selectors match kubernetes.io/metadata.name, " +
-	"and nothing stops a tenant namespace from having that name (tenant monitoring; tenant ingress with " +
-	"environment nginx). Where the platform namespace does not exist yet (the controller refuses to adopt " +
-	"an existing one), every tenant's ingress admits that tenant's pods on every port; only that tenant's " +
-	"own egress still holds, and on a plan with internet egress its admins may widen that with ipBlock " +
-	"egress (guardrails rule 10). Render or the Tenant API could refuse a namespace a selector names"
+// notePlatformNamespaceName explains two cases of TestIsolationEdgeCases.
+const notePlatformNamespaceName = "closed by the operator: the ingress and monitoring selectors match " +
+	"kubernetes.io/metadata.name, and the operator refuses a tenant whose namespace would have the name a " +
+	"selector names (tenant monitoring; tenant ingress with environment nginx) with NamespaceConflict " +
+	"(internal/controller TestProblemsAreReportedOnTheTenant)"
 
 // ipBlockEgress is a policy a tenant admin might write: egress from every
 // pod of the namespace to the given blocks.
