@@ -13,12 +13,15 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -27,6 +30,7 @@ import (
 	"github.com/tenantry/tenantry/gitops"
 	"github.com/tenantry/tenantry/internal/install"
 	"github.com/tenantry/tenantry/internal/localcluster"
+	"github.com/tenantry/tenantry/internal/testutil"
 )
 
 func main() {
@@ -117,6 +121,7 @@ Try it:
   kubectl describe tenant acme
   kubectl get networkpolicies,resourcequota -n acme-prod
   kubectl auth can-i list secrets -n acme-prod --as hank@globex.com   # no
+  kubectl create service nodeport web --tcp=80 -n globex --as hank@globex.com   # refused: guardrail rule 3
 
 Press Ctrl-C to stop.
 `, cluster.StartupTotal().Seconds(), cluster.KubeconfigPath, cluster.LogDir, cluster.KubeconfigPath)
@@ -171,9 +176,10 @@ func printTenants(ctx context.Context, c client.Client) error {
 }
 
 // proveIsolation acts as Globex's admin, authenticated by a client
-// certificate, and shows what the API server allows and refuses.
+// certificate, and shows what the API server allows and refuses, and which
+// layer refuses it. Writes are dry runs: the demo changes nothing.
 func proveIsolation(ctx context.Context, cluster *localcluster.Cluster, scheme *runtime.Scheme) error {
-	const user = "hank@globex.com"
+	const user, ns = "hank@globex.com", "globex"
 	cfg, err := cluster.UserConfig(user)
 	if err != nil {
 		return err
@@ -182,23 +188,44 @@ func proveIsolation(ctx context.Context, cluster *localcluster.Cluster, scheme *
 	if err != nil {
 		return err
 	}
-	fmt.Printf("\nIsolation, as %s (admin of tenant globex):\n", user)
+	dryRun := client.DryRunAll
+	pod := func(image string) *corev1.Pod {
+		p := testutil.RestrictedPod("web")
+		p.Namespace, p.Spec.Containers[0].Image = ns, image
+		return p
+	}
+	nodePort := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
+		Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Ports: []corev1.ServicePort{{Port: 80}}},
+	}
+	ingress := &networkingv1.Ingress{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
+		Spec:       networkingv1.IngressSpec{Rules: []networkingv1.IngressRule{{Host: "shop.acme.example.com"}}},
+	}
+	defaultDeny := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tenantry-default-deny"}}
+
+	fmt.Printf("\nIsolation, as %s (admin of tenant globex, plan free):\n", user)
 	checks := []struct {
 		what      string
 		err       error
 		wantAllow bool
 	}{
-		{"list secrets in its own namespace globex", hank.List(ctx, &corev1.SecretList{}, client.InNamespace("globex")), true},
+		{"list secrets in its own namespace globex", hank.List(ctx, &corev1.SecretList{}, client.InNamespace(ns)), true},
 		{"read its own Tenant globex", hank.Get(ctx, client.ObjectKey{Name: "globex"}, &v1alpha1.Tenant{}), true},
+		{"run registry.tenantry.dev/globex/web:1", hank.Create(ctx, pod("registry.tenantry.dev/globex/web:1"), dryRun), true},
 		{"list secrets in acme-prod (tenant acme)", hank.List(ctx, &corev1.SecretList{}, client.InNamespace("acme-prod")), false},
 		{"list namespaces cluster-wide", hank.List(ctx, &corev1.NamespaceList{}), false},
-		{"read its own ResourceQuota", hank.Get(ctx, client.ObjectKey{Namespace: "globex", Name: "tenantry-quota"}, &corev1.ResourceQuota{}), false},
+		{"read its own ResourceQuota", hank.Get(ctx, client.ObjectKey{Namespace: ns, Name: "tenantry-quota"}, &corev1.ResourceQuota{}), false},
+		{"run docker.io's nginx:1.27", hank.Create(ctx, pod("nginx:1.27"), dryRun), false},
+		{"create a NodePort Service", hank.Create(ctx, nodePort, dryRun), false},
+		{"serve shop.acme.example.com", hank.Create(ctx, ingress, dryRun), false},
+		{"delete its default-deny NetworkPolicy", hank.Delete(ctx, defaultDeny, dryRun), false},
 	}
 	failed := 0
 	for _, ch := range checks {
 		verdict := "allowed"
 		if apierrors.IsForbidden(ch.err) {
-			verdict = "denied"
+			verdict = "denied by " + refusedBy(ch.err)
 		} else if ch.err != nil {
 			verdict = "error: " + ch.err.Error()
 		}
@@ -208,10 +235,27 @@ func proveIsolation(ctx context.Context, cluster *localcluster.Cluster, scheme *
 			mark = "UNEXPECTED"
 			failed++
 		}
-		fmt.Printf("  %-44s %-8s %s\n", ch.what, verdict, mark)
+		fmt.Printf("  %-42s %-46s %s\n", ch.what, verdict, mark)
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d isolation checks did not hold", failed)
 	}
 	return nil
+}
+
+// refusedBy names the layer that refused a request: a guardrail (its rule),
+// Pod Security admission, or RBAC.
+func refusedBy(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "tenantry rule "); i >= 0 {
+		rule := msg[i+len("tenantry "):]
+		if j := strings.Index(rule, ")"); j >= 0 {
+			rule = rule[:j+1]
+		}
+		return "guardrail " + rule
+	}
+	if strings.Contains(msg, "violates PodSecurity") {
+		return "Pod Security"
+	}
+	return "RBAC"
 }
