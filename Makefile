@@ -36,7 +36,9 @@ TEST_MODULES := test/reachability
 
 .PHONY: test
 test: testbin ## Build what is missing in bin/, then run every test on the local control plane.
-	go test $(GO_TEST_FLAGS) ./...
+	@rm -f $(BIN)/escape-summary.txt
+	TENANTRY_ESCAPE_SUMMARY=$(BIN)/escape-summary.txt go test $(GO_TEST_FLAGS) ./...
+	@cat $(BIN)/escape-summary.txt 2>/dev/null || true
 	for m in $(TEST_MODULES); do (cd $$m && go test $(GO_TEST_FLAGS) ./...); done
 
 .PHONY: testbin

@@ -181,6 +181,13 @@ type TenantStatus struct {
 	// +optional
 	Namespaces []string `json:"namespaces,omitempty"`
 
+	// IngressDomains are the domains in force on the tenant's namespaces,
+	// which the admission policies admit Ingress hosts under. A tenant keeps
+	// a domain it holds: a tenant asking for an overlapping one is refused.
+	// +listType=set
+	// +optional
+	IngressDomains []string `json:"ingressDomains,omitempty"`
+
 	// ReadyAt is when the tenant first became Ready.
 	// +optional
 	ReadyAt *metav1.Time `json:"readyAt,omitempty"`

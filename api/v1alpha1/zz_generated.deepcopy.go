@@ -328,6 +328,11 @@ func (in *TenantStatus) DeepCopyInto(out *TenantStatus) {
 		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}
+	if in.IngressDomains != nil {
+		in, out := &in.IngressDomains, &out.IngressDomains
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.ReadyAt != nil {
 		in, out := &in.ReadyAt, &out.ReadyAt
 		*out = (*in).DeepCopy()

@@ -369,13 +369,16 @@ func TestOverlappingDomainsStayWithTheFirstTenant(t *testing.T) {
 	if got := ns.Annotations[v1alpha1.AnnotationIngressDomains]; got != "shop.example.org" {
 		t.Errorf("namespace annotation %s = %q, want the tenant's domain", v1alpha1.AnnotationIngressDomains, got)
 	}
+	if first := waitPhase(t, "dom-first", v1alpha1.PhaseReady); !slices.Equal(first.Status.IngressDomains, []string{"shop.example.org"}) {
+		t.Errorf("status.ingressDomains = %v, want the domain in force", first.Status.IngressDomains)
+	}
 
 	// example.org covers shop.example.org, which dom-first claimed first.
 	second := newTenant(t, "dom-second", "domain-plan")
 	setDomains("dom-second", "example.org")
 	tenant := waitPhase(t, "dom-second", v1alpha1.PhaseFailed)
 	ready := meta.FindStatusCondition(tenant.Status.Conditions, v1alpha1.ConditionReady)
-	want := "spec.ingress.domains: example.org overlaps shop.example.org, which tenant dom-first claimed first"
+	want := "spec.ingress.domains: example.org overlaps shop.example.org, which tenant dom-first holds or claimed first"
 	if ready == nil || ready.Reason != "DomainConflict" || !strings.Contains(ready.Message, want) {
 		t.Errorf("Ready condition = %+v, want DomainConflict with %q", ready, want)
 	}
@@ -383,6 +386,17 @@ func TestOverlappingDomainsStayWithTheFirstTenant(t *testing.T) {
 	// Once dom-first lets the domain go, dom-second gets it without being touched.
 	setDomains("dom-first")
 	waitPhase(t, second.Name, v1alpha1.PhaseReady)
+
+	// Now dom-second holds example.org: dom-first, although older, may not
+	// take its old domain back, and the API server refuses its Ingress.
+	setDomains("dom-first", "shop.example.org")
+	waitPhase(t, "dom-first", v1alpha1.PhaseFailed)
+	ingress := &networkingv1.Ingress{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "dom-first", Name: "shop"},
+		Spec:       networkingv1.IngressSpec{Rules: []networkingv1.IngressRule{{Host: "shop.example.org"}}},
+	}
+	err := userClient(t, "dom-first-admin").Create(ctx, ingress)
+	testutil.WantRefusal(t, err, apierrors.IsForbidden, "tenantry rule 6 (domains): shop.example.org is outside your tenant's domains (none")
 }
 
 func TestSuspendedTenantStartsNoPods(t *testing.T) {

@@ -68,7 +68,7 @@ func (r *TenantReconciler) domainConflict(ctx context.Context, tenant *v1alpha1.
 	if owner == "" {
 		return "", nil
 	}
-	return fmt.Sprintf("spec.ingress.domains: %s overlaps %s, which tenant %s claimed first; choose another domain or remove it from %s",
+	return fmt.Sprintf("spec.ingress.domains: %s overlaps %s, which tenant %s holds or claimed first; choose another domain or remove it from %s",
 		domain, ownerDomain, owner, owner), nil
 }
 

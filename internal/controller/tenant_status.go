@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -140,6 +141,7 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, tenant *v1alpha1.Te
 		set(v1alpha1.ConditionReady, metav1.ConditionFalse, reasonApplyFailed, msg)
 	default:
 		st.Namespaces = render.NamespaceNames(tenant)
+		st.IngressDomains = slices.Clone(tenant.Spec.Ingress.Domains)
 		if obs.namespacesReady {
 			set(v1alpha1.ConditionNamespacesReady, metav1.ConditionTrue, reasonNamespacesActive, fmt.Sprintf("%d namespaces active", len(st.Namespaces)))
 		} else {

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
@@ -14,20 +15,21 @@ func DomainsOverlap(a, b string) bool {
 	return a == b || strings.HasSuffix(a, "."+b) || strings.HasSuffix(b, "."+a)
 }
 
-// DomainConflict returns the first domain of t that overlaps a domain of
-// another tenant that claimed it first, with that tenant, or "" when t's
-// domains are its own. The earlier-created Tenant keeps a contested domain
-// (by name when both were created in the same second), so the outcome does
-// not depend on which one the operator happens to see first.
+// DomainConflict returns the first domain of t that overlaps a domain
+// another tenant has a better claim to, with that tenant and its domain, or
+// three empty strings when t's domains are its own. A domain in force
+// (status.ingressDomains) is never taken from its holder; between two fresh
+// claims the earlier-created Tenant wins (by name within the same second),
+// so the outcome does not depend on which one the operator sees first.
 func DomainConflict(t *v1alpha1.Tenant, others []v1alpha1.Tenant) (domain, owner, ownerDomain string) {
 	for i := range others {
 		o := &others[i]
-		if o.Name == t.Name || !o.DeletionTimestamp.IsZero() || !claimedBefore(o, t) {
+		if o.Name == t.Name || !o.DeletionTimestamp.IsZero() {
 			continue
 		}
 		for _, d := range t.Spec.Ingress.Domains {
 			for _, od := range o.Spec.Ingress.Domains {
-				if DomainsOverlap(d, od) {
+				if DomainsOverlap(d, od) && outranks(o, od, t, d) {
 					return d, o.Name, od
 				}
 			}
@@ -36,7 +38,13 @@ func DomainConflict(t *v1alpha1.Tenant, others []v1alpha1.Tenant) (domain, owner
 	return "", "", ""
 }
 
-func claimedBefore(a, b *v1alpha1.Tenant) bool {
+// outranks reports whether tenant a's claim on domain ad beats tenant b's
+// claim on the overlapping domain bd.
+func outranks(a *v1alpha1.Tenant, ad string, b *v1alpha1.Tenant, bd string) bool {
+	aHolds, bHolds := slices.Contains(a.Status.IngressDomains, ad), slices.Contains(b.Status.IngressDomains, bd)
+	if aHolds != bHolds {
+		return aHolds
+	}
 	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
 		return a.CreationTimestamp.Before(&b.CreationTimestamp)
 	}

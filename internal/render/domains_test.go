@@ -37,6 +37,10 @@ func TestDomainConflict(t *testing.T) {
 			Spec:       v1alpha1.TenantSpec{Ingress: v1alpha1.Ingress{Domains: domains}},
 		}
 	}
+	holding := func(t v1alpha1.Tenant) v1alpha1.Tenant {
+		t.Status.IngressDomains = t.Spec.Ingress.Domains
+		return t
+	}
 	deleting := tenant("old", 0, "acme.example.com")
 	deleting.DeletionTimestamp = &metav1.Time{Time: at(5).Time}
 	tests := []struct {
@@ -56,6 +60,10 @@ func TestDomainConflict(t *testing.T) {
 			[]v1alpha1.Tenant{deleting}, ""},
 		{"the tenant itself in the list", tenant("acme", 1, "acme.example.com"),
 			[]v1alpha1.Tenant{tenant("acme", 1, "acme.example.com")}, ""},
+		{"an older tenant cannot take a domain a younger one holds", tenant("acme", 1, "example.com"),
+			[]v1alpha1.Tenant{holding(tenant("globex", 2, "shop.example.com"))}, "globex"},
+		{"a holder keeps its domain against an older claimant", holding(tenant("globex", 2, "shop.example.com")),
+			[]v1alpha1.Tenant{tenant("acme", 1, "example.com")}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

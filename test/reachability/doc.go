@@ -1,5 +1,5 @@
 // Package reachability checks the NetworkPolicies Tenantry renders against
-// the isolation model in DESIGN.md: it renders the objects of a few tenants,
+// the isolation model (docs/isolation.md): it renders the objects of a few tenants,
 // places pods in their namespaces and in the platform's (ingress controller,
 // monitoring, kube-dns) next to addresses outside the cluster, and asks a
 // NetworkPolicy engine which pod can reach which, on which ports.
@@ -12,11 +12,12 @@
 // Calico, the engine matches ipBlock peers against pod addresses too; some
 // CNIs (Cilium) do not, which only makes them stricter.
 //
-// Gaps found and reported but not yet fixed show up as skipped cases of
-// TestIsolationEdgeCases, with the reason.
+// Breaches the NetworkPolicies alone would allow, but another layer prevents
+// (the operator, the admission policies) or docs/isolation.md lists as a
+// limit, show up as skipped cases of TestIsolationEdgeCases, with the reason.
 //
 // It is a module of its own so that the engine and its dependencies stay out
-// of the operator's go.mod. Run it with:
+// of the operator's go.mod. `make test` runs it; alone:
 //
-//	cd test/reachability && go test ./...
+//	cd test/reachability && go test -v ./...
 package reachability
