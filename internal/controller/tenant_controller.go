@@ -96,7 +96,8 @@ func tenantOf(_ context.Context, obj client.Object) []reconcile.Request {
 }
 
 // tenantsSharingDomains maps a Tenant to the other tenants whose ingress
-// domains overlap its own.
+// domains overlap its own. On an update it sees the old and the new object,
+// so a domain given up wakes the tenant that was refused it.
 func (r *TenantReconciler) tenantsSharingDomains(ctx context.Context, obj client.Object) []reconcile.Request {
 	changed := obj.(*v1alpha1.Tenant)
 	if len(changed.Spec.Ingress.Domains) == 0 {

@@ -52,9 +52,10 @@ func (r *TenantReconciler) namespaceConflict(ctx context.Context, tenant *v1alph
 }
 
 // domainConflict returns why the tenant cannot have one of its ingress
-// domains, or "": another tenant claimed the same or an overlapping domain
-// first. The API server would refuse that tenant's Ingresses for the domain
-// anyway; refusing the Tenant says so where its provider looks.
+// domains, or "": another tenant holds the same or an overlapping domain, or
+// claims it too and came first (render.DomainConflict). The API server
+// would refuse the tenant's Ingresses for the domain anyway, since its
+// namespaces never get it; refusing the Tenant says so where its provider looks.
 func (r *TenantReconciler) domainConflict(ctx context.Context, tenant *v1alpha1.Tenant) (string, error) {
 	if len(tenant.Spec.Ingress.Domains) == 0 {
 		return "", nil
