@@ -187,8 +187,8 @@ func guardrail(policy, rule string) (func(error) bool, []string) {
 	return apierrors.IsForbidden, []string{"ValidatingAdmissionPolicy '" + policy + "'", rule}
 }
 
-// a builds an attempt from a refusal matcher.
-func a(name, as string, try tryFunc, is func(error) bool, fragments []string) attempt {
+// refusal is an attempt expected to be refused as the matcher says.
+func refusal(name, as string, try tryFunc, is func(error) bool, fragments []string) attempt {
 	return attempt{name: name, as: as, try: try, is: is, fragments: fragments}
 }
 
@@ -201,7 +201,7 @@ func escapeAttempts() []attempt {
 		is, frags := podSecurity(control)
 		p := pod("psa-"+name, acmeImage)
 		mutate(&p.Spec)
-		return a("pod-security/"+name, "alice", create(withNamespace(acmeProd, p)), is, frags)
+		return refusal("pod-security/"+name, "alice", create(withNamespace(acmeProd, p)), is, frags)
 	}
 	app := func(s *corev1.PodSpec) *corev1.SecurityContext { return s.Containers[0].SecurityContext }
 	add(
@@ -245,7 +245,7 @@ func escapeAttempts() []attempt {
 		if mutate != nil {
 			mutate(&p.Spec)
 		}
-		return a(name, as, create(withNamespace(ns, p)), is, frags)
+		return refusal(name, as, create(withNamespace(ns, p)), is, frags)
 	}
 	add(
 		podRule("registry/foreign", "alice", acmeProd, "evil.example.com/miner:1", "tenantry rule 4 (registries): evil.example.com/miner:1", nil),
@@ -277,11 +277,11 @@ func escapeAttempts() []attempt {
 		is, frags := guardrail("tenantry-pods", "tenantry rule 4 (registries): evil.example.com/web:1")
 		d := testutil.Deployment("escape-deploy", 1)
 		d.Spec.Template.Spec.Containers[0].Image = "evil.example.com/web:1"
-		add(a("registry/deployment-template", "alice", create(withNamespace(acmeProd, d)), is, frags))
+		add(refusal("registry/deployment-template", "alice", create(withNamespace(acmeProd, d)), is, frags))
 	}
 	{
 		is, frags := guardrail("tenantry-pods", "tenantry rule 4 (registries): evil.example.com/debug:1")
-		add(a("registry/ephemeral-debug-container", "alice", debugPod("debug-target", "evil.example.com/debug:1"), is, frags))
+		add(refusal("registry/ephemeral-debug-container", "alice", debugPod("debug-target", "evil.example.com/debug:1"), is, frags))
 	}
 
 	// Rule 3: Service types and external IPs.
@@ -289,7 +289,7 @@ func escapeAttempts() []attempt {
 		is, frags := guardrail("tenantry-services", rule)
 		s := service(name)
 		mutate(s)
-		return a("services/"+name, "alice", create(withNamespace(acmeProd, s)), is, frags)
+		return refusal("services/"+name, "alice", create(withNamespace(acmeProd, s)), is, frags)
 	}
 	add(
 		svcRule("node-port", "type NodePort is not allowed by plan pro", func(s *corev1.Service) { s.Spec.Type = corev1.ServiceTypeNodePort }),
@@ -300,7 +300,7 @@ func escapeAttempts() []attempt {
 	// Rule 6: hosts within the tenant's domains.
 	ingRule := func(name string, host string, rule string) attempt {
 		is, frags := guardrail("tenantry-ingress-domains", rule)
-		return a("domains/"+name, "alice", create(withNamespace(acmeProd, ingress(name, host))), is, frags)
+		return refusal("domains/"+name, "alice", create(withNamespace(acmeProd, ingress(name, host))), is, frags)
 	}
 	add(
 		ingRule("other-tenants-domain", "www.globex.example.com", "tenantry rule 6 (domains): www.globex.example.com is outside your tenant's domains (acme.example.com)"),
@@ -309,13 +309,13 @@ func escapeAttempts() []attempt {
 	)
 	{
 		is, frags := guardrail("tenantry-ingress-domains", "www.globex.example.com is outside")
-		add(a("domains/httproute-other-tenants-domain", "alice", create(httpRoute(acmeProd, "steal", "www.globex.example.com")), is, frags))
+		add(refusal("domains/httproute-other-tenants-domain", "alice", create(httpRoute(acmeProd, "steal", "www.globex.example.com")), is, frags))
 	}
 
 	// Rule 7: role bindings.
 	rbRule := func(name string, roleRef rbacv1.RoleRef, subject rbacv1.Subject, rule string) attempt {
 		is, frags := guardrail("tenantry-role-bindings", rule)
-		return a("role-bindings/"+name, "alice", create(roleBinding(acmeProd, name, roleRef, subject)), is, frags)
+		return refusal("role-bindings/"+name, "alice", create(roleBinding(acmeProd, name, roleRef, subject)), is, frags)
 	}
 	user := func(name string) rbacv1.Subject {
 		return rbacv1.Subject{APIGroup: rbacv1.GroupName, Kind: "User", Name: name}
@@ -331,9 +331,9 @@ func escapeAttempts() []attempt {
 	)
 	{
 		is, frags := rbacDenied("create", "rolebindings")
-		add(a("role-bindings/grant-self-in-other-tenant", "alice", create(roleBinding(globexNS, "peek", clusterRole("view"), user(acmeAdmin))), is, frags))
+		add(refusal("role-bindings/grant-self-in-other-tenant", "alice", create(roleBinding(globexNS, "peek", clusterRole("view"), user(acmeAdmin))), is, frags))
 		is, frags = apierrors.IsForbidden, []string{"is attempting to grant RBAC permissions not currently held"}
-		add(a("role-bindings/cluster-admin", "alice", create(roleBinding(acmeProd, "root", clusterRole("cluster-admin"), user(acmeAdmin))), is, frags))
+		add(refusal("role-bindings/cluster-admin", "alice", create(roleBinding(acmeProd, "root", clusterRole("cluster-admin"), user(acmeAdmin))), is, frags))
 	}
 
 	// Rule 8: storage.
@@ -341,7 +341,7 @@ func escapeAttempts() []attempt {
 		is, frags := guardrail("tenantry-storage", rule)
 		c := pvc(name, "standard")
 		mutate(c)
-		return a("storage/"+name, "alice", create(withNamespace(acmeProd, c)), is, frags)
+		return refusal("storage/"+name, "alice", create(withNamespace(acmeProd, c)), is, frags)
 	}
 	add(
 		pvcRule("class-outside-plan", "storage class premium-ssd is not allowed by plan pro", func(c *corev1.PersistentVolumeClaim) {
@@ -361,21 +361,21 @@ func escapeAttempts() []attempt {
 				PersistentVolumeSource: corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}},
 			},
 		}
-		add(a("storage/persistent-volume", "alice", create(pv), is, frags))
+		add(refusal("storage/persistent-volume", "alice", create(pv), is, frags))
 	}
 
 	// Rule 10: the tenant's own NetworkPolicies cannot open egress beyond it.
 	{
 		is, frags := guardrail("tenantry-network-policies", "egress may go only to pods of tenant acme")
-		add(a("network-policies/egress-to-every-namespace", "alice", create(networkPolicy(acmeProd, "escape-all-namespaces",
+		add(refusal("network-policies/egress-to-every-namespace", "alice", create(networkPolicy(acmeProd, "escape-all-namespaces",
 			[]networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{}}})), is, frags))
 		is, frags = guardrail("tenantry-network-policies", "an ipBlock must leave out the private and link-local ranges")
 		for _, cidr := range []string{"10.0.0.0/8", "169.254.169.254/32", "0.0.0.0/0"} {
-			add(a("network-policies/ip-block-"+cidr, "alice", create(networkPolicy(acmeProd, "escape-"+strings.NewReplacer(".", "-", "/", "-").Replace(cidr),
+			add(refusal("network-policies/ip-block-"+cidr, "alice", create(networkPolicy(acmeProd, "escape-"+strings.NewReplacer(".", "-", "/", "-").Replace(cidr),
 				[]networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: cidr}}})), is, frags))
 		}
 		is, frags = guardrail("tenantry-network-policies", "this plan allows no ipBlock egress")
-		add(a("network-policies/ip-block-without-internet-plan", "hank", create(networkPolicy(globexNS, "escape-internet",
+		add(refusal("network-policies/ip-block-without-internet-plan", "hank", create(networkPolicy(globexNS, "escape-internet",
 			[]networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0"}}})), is, frags))
 	}
 
@@ -383,7 +383,7 @@ func escapeAttempts() []attempt {
 	managed := func(rule string) (func(error) bool, []string) { return guardrail("tenantry-managed-objects", rule) }
 	{
 		is, frags := managed("NetworkPolicy tenantry-default-deny is managed by the platform and only the Tenantry operator may update it")
-		add(a("managed/update-network-policy", "alice", func(ctx context.Context, c client.Client) error {
+		add(refusal("managed/update-network-policy", "alice", func(ctx context.Context, c client.Client) error {
 			np := &networkingv1.NetworkPolicy{}
 			if err := c.Get(ctx, client.ObjectKey{Namespace: acmeProd, Name: "tenantry-default-deny"}, np); err != nil {
 				return fmt.Errorf("reading it: %w", err)
@@ -392,20 +392,20 @@ func escapeAttempts() []attempt {
 			return c.Update(ctx, np)
 		}, is, frags))
 		is, frags = managed("only the Tenantry operator may delete it")
-		add(a("managed/delete-network-policy", "alice", deleteObj(&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: acmeProd, Name: "tenantry-allow-same-tenant"}}), is, frags))
-		add(a("managed/delete-role-binding", "alice", deleteObj(&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: acmeProd, Name: "tenantry:tenant-admin"}}), is, frags))
+		add(refusal("managed/delete-network-policy", "alice", deleteObj(&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: acmeProd, Name: "tenantry-allow-same-tenant"}}), is, frags))
+		add(refusal("managed/delete-role-binding", "alice", deleteObj(&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: acmeProd, Name: "tenantry:tenant-admin"}}), is, frags))
 		is, frags = managed("the label app.kubernetes.io/managed-by=tenantry is reserved")
 		forged := networkPolicy(acmeProd, "forged", []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{}}})
 		forged.Labels = map[string]string{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue, v1alpha1.LabelTenant: "globex"}
-		add(a("managed/forge-platform-label", "alice", create(forged), is, frags))
+		add(refusal("managed/forge-platform-label", "alice", create(forged), is, frags))
 		is, frags = managed("ResourceQuota tenantry-quota is managed by the platform")
-		add(a("managed/quota-with-rbac-granted", "ops", updateQuota(acmeProd), is, frags))
+		add(refusal("managed/quota-with-rbac-granted", "ops", updateQuota(acmeProd), is, frags))
 		is, frags = managed("Namespace acme-prod is managed by the platform and only the Tenantry operator may delete it")
-		add(a("managed/delete-namespace-with-rbac-granted", "ops", deleteObj(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: acmeProd}}), is, frags))
+		add(refusal("managed/delete-namespace-with-rbac-granted", "ops", deleteObj(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: acmeProd}}), is, frags))
 		is, frags = guardrail("tenantry-namespace-metadata", "tenantry rule 2 (namespace metadata): pod-security.kubernetes.io/enforce")
-		add(a("namespace/drop-pod-security-with-rbac-granted", "ops", relabelNamespace(acmeProd, v1alpha1.LabelPSSEnforce, ""), is, frags))
+		add(refusal("namespace/drop-pod-security-with-rbac-granted", "ops", relabelNamespace(acmeProd, v1alpha1.LabelPSSEnforce, ""), is, frags))
 		is, frags = guardrail("tenantry-namespace-metadata", "tenantry.dev/allowed-registries")
-		add(a("namespace/widen-registries-with-rbac-granted", "ops", func(ctx context.Context, c client.Client) error {
+		add(refusal("namespace/widen-registries-with-rbac-granted", "ops", func(ctx context.Context, c client.Client) error {
 			ns := &corev1.Namespace{}
 			if err := c.Get(ctx, client.ObjectKey{Name: acmeProd}, ns); err != nil {
 				return err
@@ -416,19 +416,19 @@ func escapeAttempts() []attempt {
 	}
 	{
 		is, frags := rbacDenied("patch", "resourcequotas")
-		add(a("managed/update-own-quota", "alice", updateQuota(acmeProd), is, frags))
+		add(refusal("managed/update-own-quota", "alice", updateQuota(acmeProd), is, frags))
 		is, frags = rbacDenied("delete", "limitranges")
-		add(a("managed/delete-own-limit-range", "alice", deleteObj(&corev1.LimitRange{ObjectMeta: metav1.ObjectMeta{Namespace: acmeProd, Name: "tenantry-limits"}}), is, frags))
+		add(refusal("managed/delete-own-limit-range", "alice", deleteObj(&corev1.LimitRange{ObjectMeta: metav1.ObjectMeta{Namespace: acmeProd, Name: "tenantry-limits"}}), is, frags))
 		is, frags = rbacDenied("patch", "namespaces")
-		add(a("namespace/relabel-to-drop-pod-security", "alice", relabelNamespace(acmeProd, v1alpha1.LabelPSSEnforce, "privileged"), is, frags))
+		add(refusal("namespace/relabel-to-drop-pod-security", "alice", relabelNamespace(acmeProd, v1alpha1.LabelPSSEnforce, "privileged"), is, frags))
 		is, frags = rbacDenied("delete", "namespaces")
-		add(a("namespace/delete-own", "alice", deleteObj(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: acmeProd}}), is, frags))
+		add(refusal("namespace/delete-own", "alice", deleteObj(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: acmeProd}}), is, frags))
 	}
 
 	// Cross-tenant reads and writes.
 	cross := func(name, verb, resource string, try tryFunc) attempt {
 		is, frags := rbacDenied(verb, resource)
-		return a("cross-tenant/"+name, "alice", try, is, frags)
+		return refusal("cross-tenant/"+name, "alice", try, is, frags)
 	}
 	add(
 		cross("read-secret", "get", "secrets", func(ctx context.Context, c client.Client) error {
@@ -463,7 +463,7 @@ func escapeAttempts() []attempt {
 	// Cluster-scoped objects and cluster powers.
 	clusterScoped := func(name, resource string, obj client.Object) attempt {
 		is, frags := rbacDenied("create", resource)
-		return a("cluster-scoped/"+name, "alice", create(obj), is, frags)
+		return refusal("cluster-scoped/"+name, "alice", create(obj), is, frags)
 	}
 	add(
 		clusterScoped("cluster-role", "clusterroles", &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "escape"}}),
@@ -483,11 +483,11 @@ func escapeAttempts() []attempt {
 	)
 	{
 		is, frags := rbacDenied("delete", "validatingadmissionpolicybindings")
-		add(a("cluster-scoped/delete-guardrail-binding", "alice", deleteObj(&admissionregistrationv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: "tenantry-pods"}}), is, frags))
+		add(refusal("cluster-scoped/delete-guardrail-binding", "alice", deleteObj(&admissionregistrationv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: "tenantry-pods"}}), is, frags))
 		is, frags = rbacDenied("list", "nodes")
-		add(a("cluster-scoped/list-nodes", "alice", list(&corev1.NodeList{}, ""), is, frags))
+		add(refusal("cluster-scoped/list-nodes", "alice", list(&corev1.NodeList{}, ""), is, frags))
 		is, frags = rbacDenied("update", "tenants")
-		add(a("cluster-scoped/upgrade-own-plan", "alice", func(ctx context.Context, c client.Client) error {
+		add(refusal("cluster-scoped/upgrade-own-plan", "alice", func(ctx context.Context, c client.Client) error {
 			tenant := &v1alpha1.Tenant{}
 			if err := c.Get(ctx, client.ObjectKey{Name: "acme"}, tenant); err != nil {
 				return fmt.Errorf("reading own tenant: %w", err)
@@ -496,7 +496,7 @@ func escapeAttempts() []attempt {
 			return c.Update(ctx, tenant)
 		}, is, frags))
 		is, frags = apierrors.IsForbidden, []string{`User "alice@acme.com" cannot impersonate`}
-		add(a("impersonate-other-tenants-admin", "alice", func(ctx context.Context, _ client.Client) error {
+		add(refusal("impersonate-other-tenants-admin", "alice", func(ctx context.Context, _ client.Client) error {
 			cs, err := aliceClientset(rest.ImpersonationConfig{UserName: globexAdmin})
 			if err != nil {
 				return err
