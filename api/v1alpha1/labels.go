@@ -49,6 +49,21 @@ const (
 	// object; the operator skips the write when it and the object still match.
 	AnnotationSpecHash = "tenantry.dev/spec-hash"
 
+	// AnnotationSuspendedReplicas records, on a Deployment or StatefulSet
+	// the operator scaled to zero for a suspension, its replicas before.
+	AnnotationSuspendedReplicas = "tenantry.dev/suspended-replicas"
+	// AnnotationSuspendedCronJob marks a CronJob the operator suspended.
+	AnnotationSuspendedCronJob = "tenantry.dev/suspended-by-tenantry"
+	// AnnotationConfirmDelete on a Tenant names, comma-separated, the
+	// removed environments whose namespaces may go although they still run
+	// workloads.
+	AnnotationConfirmDelete = "tenantry.dev/confirm-delete"
+	// AnnotationPreventDeletion "true" on a Tenant makes the API server refuse to delete it.
+	AnnotationPreventDeletion = "tenantry.dev/prevent-deletion"
+	// LabelOrphaned marks a namespace kept after its Tenant was deleted with
+	// deletionPolicy Retain.
+	LabelOrphaned = "tenantry.dev/orphaned"
+
 	// Finalizer holds a Tenant until its namespaces and bindings are gone.
 	Finalizer = "tenantry.dev/teardown"
 

@@ -86,6 +86,19 @@ type Ingress struct {
 	Domains []string `json:"domains,omitempty"`
 }
 
+// DeletionPolicy is what deleting a Tenant does to its namespaces.
+// +kubebuilder:validation:Enum=Delete;Retain
+type DeletionPolicy string
+
+// Deletion policies.
+const (
+	// DeletionDelete removes the tenant's workloads, namespaces and access.
+	DeletionDelete DeletionPolicy = "Delete"
+	// DeletionRetain keeps the namespaces and their data, locked down and
+	// labelled orphaned, and removes the owners' access.
+	DeletionRetain DeletionPolicy = "Retain"
+)
+
 // TenantSpec is what a customer of the platform gets.
 type TenantSpec struct {
 	// Plan is the name of the TenantPlan that sets the tenant's quotas and guardrails.
@@ -130,9 +143,20 @@ type TenantSpec struct {
 	// +optional
 	Ingress Ingress `json:"ingress,omitempty"`
 
-	// Suspended stops new pods from starting in the tenant's namespaces.
+	// Suspended stops the tenant: no new pod can start in its namespaces,
+	// and its Deployments and StatefulSets are scaled to zero and its
+	// CronJobs suspended, each recording what it was, so that setting it
+	// back to false restores them exactly.
 	// +optional
 	Suspended bool `json:"suspended,omitempty"`
+
+	// DeletionPolicy is what deleting the Tenant does: Delete (default)
+	// removes its workloads, namespaces and access; Retain keeps the
+	// namespaces and their data, still locked down, labelled
+	// tenantry.dev/orphaned=true, and removes the owners' access.
+	// +kubebuilder:default=Delete
+	// +optional
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 }
 
 // Phase summarises where a tenant is in its life.
@@ -157,6 +181,13 @@ const (
 	// ConditionGuardrailsReady is true when quotas, limits, network policies
 	// and RBAC are applied and the quota is being enforced.
 	ConditionGuardrailsReady = "GuardrailsReady"
+	// ConditionSuspended is true while the tenant is suspended and its
+	// workloads are scaled down.
+	ConditionSuspended = "Suspended"
+	// ConditionQuotaExceeded is true when a namespace uses more than its
+	// quota allows (after a plan downgrade): nothing is evicted, but nothing
+	// new of that resource is admitted until usage drops.
+	ConditionQuotaExceeded = "QuotaExceeded"
 )
 
 // TenantStatus is what the operator observed and did.
@@ -181,6 +212,17 @@ type TenantStatus struct {
 	// +optional
 	Namespaces []string `json:"namespaces,omitempty"`
 
+	// Quota is the tenant's quota use across all its namespaces.
+	// +optional
+	Quota *QuotaStatus `json:"quota,omitempty"`
+
+	// Environments lists environments removed from the spec whose
+	// namespace is kept because it still runs workloads, until the removal
+	// is confirmed with the annotation tenantry.dev/confirm-delete=<env>.
+	// +listType=set
+	// +optional
+	RetainedEnvironments []string `json:"retainedEnvironments,omitempty"`
+
 	// IngressDomains are the domains in force on the tenant's namespaces,
 	// which the admission policies admit Ingress hosts under. A tenant keeps
 	// a domain it holds: a tenant asking for an overlapping one is refused.
@@ -197,6 +239,23 @@ type TenantStatus struct {
 	OnboardingDuration *metav1.Duration `json:"onboardingDuration,omitempty"`
 }
 
+// QuotaStatus is quota use summed over the tenant's namespaces.
+type QuotaStatus struct {
+	// Hard is the tenant-wide limit of each resource: the plan's
+	// tenantQuota, or else the sum of the namespaces' quotas.
+	// +optional
+	Hard corev1.ResourceList `json:"hard,omitempty"`
+	// Used is what the tenant's namespaces use together.
+	// +optional
+	Used corev1.ResourceList `json:"used,omitempty"`
+	// CPU is "used/hard" CPU requests, for kubectl get.
+	// +optional
+	CPU string `json:"cpu,omitempty"`
+	// Memory is "used/hard" memory requests, for kubectl get.
+	// +optional
+	Memory string `json:"memory,omitempty"`
+}
+
 // Tenant is one customer of the platform: its namespaces, quotas, network
 // isolation and owners' access, all derived from this object and its plan.
 //
@@ -206,6 +265,8 @@ type TenantStatus struct {
 // +kubebuilder:printcolumn:name="Plan",type=string,JSONPath=`.spec.plan`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Namespaces",type=string,JSONPath=`.status.namespaces`
+// +kubebuilder:printcolumn:name="CPU",type=string,JSONPath=`.status.quota.cpu`,description="CPU requests used/hard across the tenant's namespaces"
+// +kubebuilder:printcolumn:name="Memory",type=string,JSONPath=`.status.quota.memory`,description="memory requests used/hard across the tenant's namespaces"
 // +kubebuilder:printcolumn:name="Onboarding",type=string,JSONPath=`.status.onboardingDuration`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$') && size(self.metadata.name) <= 63",message="metadata.name: a tenant name must be a DNS label (lower-case letters, digits and '-', starting with a letter) of at most 63 characters, as it names namespaces"

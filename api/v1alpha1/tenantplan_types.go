@@ -33,6 +33,15 @@ type TenantPlanSpec struct {
 	// +kubebuilder:validation:XValidation:rule="['requests.cpu', 'requests.memory', 'limits.cpu', 'limits.memory', 'pods'].all(k, k in self)",message="spec.quota: must cap requests.cpu, requests.memory, limits.cpu, limits.memory and pods, so no tenant namespace is unbounded"
 	Quota corev1.ResourceList `json:"quota"`
 
+	// TenantQuota caps what all of a tenant's namespaces use together (e.g.
+	// requests.cpu: 8 for prod and staging combined), on top of Quota per
+	// namespace. The operator splits the free part of it between the
+	// namespaces' ResourceQuotas as usage moves, so the API server enforces
+	// the total (docs/lifecycle.md explains the trade-off).
+	// +kubebuilder:validation:MaxProperties=16
+	// +optional
+	TenantQuota corev1.ResourceList `json:"tenantQuota,omitempty"`
+
 	// QuotaCeiling is the most a tenant on this plan may raise each quota
 	// value to with spec.quota on its Tenant. A resource absent here cannot
 	// be raised at all; a ceiling below the plan's own value raises nothing.

@@ -13,6 +13,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -145,6 +146,11 @@ func (r *TenantReconciler) tenantsOnPlan(ctx context.Context, plan client.Object
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings;clusterroles;clusterrolebindings,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list
+// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=list;patch;deletecollection
+// +kubebuilder:rbac:groups=apps,resources=daemonsets,verbs=deletecollection
+// +kubebuilder:rbac:groups=batch,resources=cronjobs,verbs=list;patch;deletecollection
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=deletecollection
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // Leader election: the Lease, and the core event announcing a new leader.
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
@@ -217,12 +223,24 @@ func (r *TenantReconciler) reconcile(ctx context.Context, tenant *v1alpha1.Tenan
 		return ctrl.Result{}, r.updateStatus(ctx, tenant, obs)
 	}
 
+	if len(plan.Spec.TenantQuota) > 0 {
+		if desired, err = r.splitTenantQuota(ctx, plan, desired); err != nil {
+			return ctrl.Result{}, err
+		}
+		obs.tenantQuota = plan.Spec.TenantQuota
+	}
+
 	if err := r.applyDesired(ctx, desired); err != nil {
 		obs.applyErr = err
 		return ctrl.Result{}, errors.Join(err, r.updateStatus(ctx, tenant, obs))
 	}
-	if err := r.pruneStale(ctx, tenant, desired); err != nil {
+	if obs.retainedEnvironments, err = r.pruneStale(ctx, tenant, desired, true); err != nil {
 		return ctrl.Result{}, err
+	}
+	if tenant.Spec.Suspended || meta.IsStatusConditionTrue(tenant.Status.Conditions, v1alpha1.ConditionSuspended) {
+		if err := r.suspendOrResume(ctx, tenant); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	if err := r.observe(ctx, tenant, &obs); err != nil {
 		return ctrl.Result{}, err

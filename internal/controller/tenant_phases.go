@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -93,7 +95,10 @@ func (r *TenantReconciler) applyDesired(ctx context.Context, desired []client.Ob
 // pruneStale deletes the tenant's objects that are no longer desired: the
 // namespace of a removed environment, the binding of a removed role. Objects
 // in a namespace that is not desired are left to go with their namespace.
-func (r *TenantReconciler) pruneStale(ctx context.Context, tenant *v1alpha1.Tenant, desired []client.Object) error {
+// With guardWorkloads, a removed environment's namespace that still runs
+// pods is kept unless the Tenant confirms its removal
+// (tenantry.dev/confirm-delete=<env>); the kept environments are returned.
+func (r *TenantReconciler) pruneStale(ctx context.Context, tenant *v1alpha1.Tenant, desired []client.Object, guardWorkloads bool) ([]string, error) {
 	want, wantNamespace := map[string]bool{}, map[string]bool{}
 	for _, obj := range desired {
 		want[objectID(obj)] = true
@@ -101,14 +106,15 @@ func (r *TenantReconciler) pruneStale(ctx context.Context, tenant *v1alpha1.Tena
 			wantNamespace[obj.GetName()] = true
 		}
 	}
+	var kept []string
 	for _, kind := range managedKinds {
 		list := kind.list()
 		if err := r.List(ctx, list, client.MatchingLabels(render.Labels(tenant))); err != nil {
-			return fmt.Errorf("listing %T of tenant %s: %w", list, tenant.Name, err)
+			return nil, fmt.Errorf("listing %T of tenant %s: %w", list, tenant.Name, err)
 		}
 		items, err := meta.ExtractList(list)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, item := range items {
 			obj := item.(client.Object)
@@ -116,17 +122,30 @@ func (r *TenantReconciler) pruneStale(ctx context.Context, tenant *v1alpha1.Tena
 			if want[objectID(obj)] || goesWithNamespace || !obj.GetDeletionTimestamp().IsZero() {
 				continue
 			}
-			if err := r.Delete(ctx, obj); client.IgnoreNotFound(err) != nil {
-				return fmt.Errorf("pruning %s of tenant %s: %w", objectID(obj), tenant.Name, err)
+			_, isNamespace := obj.(*corev1.Namespace)
+			if isNamespace && guardWorkloads {
+				env := obj.GetLabels()[v1alpha1.LabelEnvironment]
+				busy, err := r.runsWorkloads(ctx, obj.GetName())
+				if err != nil {
+					return nil, err
+				}
+				if busy && !removalConfirmed(tenant, env) {
+					kept = append(kept, env)
+					continue
+				}
 			}
-			if _, isNamespace := obj.(*corev1.Namespace); isNamespace {
+			if err := r.Delete(ctx, obj); client.IgnoreNotFound(err) != nil {
+				return nil, fmt.Errorf("pruning %s of tenant %s: %w", objectID(obj), tenant.Name, err)
+			}
+			if isNamespace {
 				r.Recorder.Eventf(tenant, nil, corev1.EventTypeNormal, reasonNamespaceDeleted, "Delete",
 					"Deleted namespace %s and everything in it", obj.GetName())
 			}
 			ctrl.LoggerFrom(ctx).Info("pruned", "object", objectID(obj))
 		}
 	}
-	return nil
+	slices.Sort(kept)
+	return kept, nil
 }
 
 // objectID names an object by kind, namespace and name.
@@ -135,33 +154,79 @@ func objectID(obj client.Object) string {
 	return kind + "/" + obj.GetNamespace() + "/" + obj.GetName()
 }
 
-// reconcileDelete removes the tenant's namespaces and cluster-wide RBAC,
-// waits until the namespaces are gone, then releases the Tenant.
+// reconcileDelete offboards the tenant in order, then releases the Tenant:
+// its apps (once GitOps lands), its workloads, its namespaces (or, with
+// deletionPolicy Retain, it keeps them, locked down and labelled orphaned),
+// and last the cluster-wide RBAC. A step that does not finish is reported
+// in the Ready condition, with what holds it.
 func (r *TenantReconciler) reconcileDelete(ctx context.Context, tenant *v1alpha1.Tenant) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(tenant, v1alpha1.Finalizer) {
 		return ctrl.Result{}, nil
 	}
+	retain := tenant.Spec.DeletionPolicy == v1alpha1.DeletionRetain
 	if tenant.Status.Phase != v1alpha1.PhaseTerminating {
-		r.Recorder.Eventf(tenant, nil, corev1.EventTypeNormal, reasonTerminating, "Delete",
-			"Deleting namespaces %v and the tenant's bindings", tenant.Status.Namespaces)
-		if err := r.updateStatus(ctx, tenant, observation{terminating: true}); err != nil {
+		what := fmt.Sprintf("Deleting the workloads and namespaces %v, then the tenant's bindings", tenant.Status.Namespaces)
+		if retain {
+			what = fmt.Sprintf("Keeping namespaces %v (deletionPolicy Retain) and removing the owners' access", tenant.Status.Namespaces)
+		}
+		r.Recorder.Eventf(tenant, nil, corev1.EventTypeNormal, reasonTerminating, "Delete", "%s", what)
+		if err := r.updateStatus(ctx, tenant, observation{terminating: true, terminatingMessage: what}); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
+	// GitOps (the Argo CD issue): delete the tenant's Applications here and
+	// wait for them, so Argo CD does not recreate what follows.
 
-	// With nothing desired, pruning deletes the namespaces (their content
-	// goes with them) and the cluster-wide RBAC.
-	if err := r.pruneStale(ctx, tenant, nil); err != nil {
-		return ctrl.Result{}, err
-	}
 	var namespaces corev1.NamespaceList
 	if err := r.List(ctx, &namespaces, client.MatchingLabels(render.Labels(tenant))); err != nil {
 		return ctrl.Result{}, fmt.Errorf("listing namespaces of tenant %s: %w", tenant.Name, err)
 	}
-	if len(namespaces.Items) > 0 {
+	if retain {
+		if err := r.retainNamespaces(ctx, tenant); err != nil {
+			return ctrl.Result{}, err
+		}
+		// Keep the namespaces and what locks them down; prune the rest
+		// (RoleBindings, the tenant's ClusterRole and binding).
+		var keep []client.Object
+		for _, kind := range managedKinds {
+			list := kind.list()
+			if err := r.List(ctx, list, client.MatchingLabels(render.Labels(tenant))); err != nil {
+				return ctrl.Result{}, err
+			}
+			items, err := meta.ExtractList(list)
+			if err != nil {
+				return ctrl.Result{}, err
+			}
+			for _, item := range items {
+				switch item.(type) {
+				case *corev1.Namespace, *corev1.ResourceQuota, *corev1.LimitRange, *networkingv1.NetworkPolicy:
+					keep = append(keep, item.(client.Object))
+				}
+			}
+		}
+		if _, err := r.pruneStale(ctx, tenant, keep, false); err != nil {
+			return ctrl.Result{}, err
+		}
+	} else if len(namespaces.Items) > 0 {
+		names := make([]string, 0, len(namespaces.Items))
+		for _, ns := range namespaces.Items {
+			names = append(names, ns.Name)
+		}
+		if err := r.deleteWorkloads(ctx, names); err != nil {
+			return ctrl.Result{}, err
+		}
+		// Namespaces now (their content goes with them); the cluster-wide
+		// RBAC stays until they are gone, so the owners can still watch.
+		keep := []client.Object{render.TenantClusterRole(tenant), render.TenantClusterRoleBinding(tenant)}
+		if _, err := r.pruneStale(ctx, tenant, keep, false); err != nil {
+			return ctrl.Result{}, err
+		}
 		// Gone only once the namespace controller has emptied them. Their
 		// deletion events wake us; the requeue is a safety net.
-		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+		return ctrl.Result{RequeueAfter: 5 * time.Second}, r.reportStuckNamespaces(ctx, tenant, namespaces.Items)
+	}
+	if _, err := r.pruneStale(ctx, tenant, nil, false); err != nil {
+		return ctrl.Result{}, err
 	}
 
 	patch := client.MergeFromWithOptions(tenant.DeepCopy(), client.MergeFromWithOptimisticLock{})
@@ -169,6 +234,30 @@ func (r *TenantReconciler) reconcileDelete(ctx context.Context, tenant *v1alpha1
 	if err := r.Patch(ctx, tenant, patch); client.IgnoreNotFound(err) != nil {
 		return ctrl.Result{}, fmt.Errorf("removing finalizer of tenant %s: %w", tenant.Name, err)
 	}
-	ctrl.LoggerFrom(ctx).Info("offboarded tenant", "tenant", tenant.Name)
+	ctrl.LoggerFrom(ctx).Info("offboarded tenant", "tenant", tenant.Name, "retained", retain)
 	return ctrl.Result{}, nil
+}
+
+// reportStuckNamespaces puts, in the Ready condition, why namespaces still
+// exist after a minute of deletion: what the namespace controller says is
+// left in them (content, finalizers).
+func (r *TenantReconciler) reportStuckNamespaces(ctx context.Context, tenant *v1alpha1.Tenant, namespaces []corev1.Namespace) error {
+	var stuck []string
+	for _, ns := range namespaces {
+		if ns.DeletionTimestamp == nil || time.Since(ns.DeletionTimestamp.Time) < time.Minute {
+			continue
+		}
+		why := "still terminating"
+		for _, c := range ns.Status.Conditions {
+			if c.Status == corev1.ConditionTrue {
+				why = c.Message
+			}
+		}
+		stuck = append(stuck, fmt.Sprintf("%s (%s, since %s)", ns.Name, why, ns.DeletionTimestamp.Format(time.RFC3339)))
+	}
+	if len(stuck) == 0 {
+		return nil
+	}
+	return r.updateStatus(ctx, tenant, observation{terminating: true,
+		terminatingMessage: "waiting for namespaces to be deleted: " + strings.Join(stuck, "; ") + "; remove what holds them (finalizers of objects inside)"})
 }

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -23,6 +24,11 @@ import (
 const (
 	reasonTenantReady       = "TenantReady"
 	reasonSuspended         = "Suspended"
+	reasonResumed           = "Resumed"
+	reasonNotSuspended      = "NotSuspended"
+	reasonQuotaExceeded     = "QuotaExceeded"
+	reasonWithinQuota       = "WithinQuota"
+	reasonEnvironmentKept   = "EnvironmentRemovalRefused"
 	reasonPlanNotFound      = "PlanNotFound"
 	reasonPlanLimitExceeded = "PlanLimitExceeded"
 	reasonNamespaceConflict = "NamespaceConflict"
@@ -39,7 +45,8 @@ const (
 // observation is what one reconcile found: a failure that stops it, or the
 // state of the tenant's namespaces and guardrails.
 type observation struct {
-	terminating bool
+	terminating        bool
+	terminatingMessage string
 
 	failReason, failMessage string
 	applyErr                error
@@ -51,9 +58,63 @@ type observation struct {
 	recheckAfter      time.Duration
 	guardrailsReady   bool
 	guardrailsMessage string
+
+	// tenantQuota is the plan's tenant-wide quota, if it has one.
+	tenantQuota corev1.ResourceList
+	// quotaUsed and quotaHard add up the namespaces' quotas; overQuota
+	// lists "namespace: resource used/hard" where use exceeds the limit.
+	quotaUsed, quotaHard corev1.ResourceList
+	overQuota            []string
+	// retainedEnvironments were removed from the spec but still run pods.
+	retainedEnvironments []string
 }
 
 func (o *observation) fail(reason, message string) { o.failReason, o.failMessage = reason, message }
+
+// addQuota adds a namespace's quota to the tenant's totals and notes any
+// resource used beyond its limit.
+func (o *observation) addQuota(namespace string, quota *corev1.ResourceQuota) {
+	if o.quotaUsed == nil {
+		o.quotaUsed, o.quotaHard = corev1.ResourceList{}, corev1.ResourceList{}
+	}
+	for _, name := range slices.Sorted(maps.Keys(quota.Status.Hard)) {
+		hard := quota.Status.Hard[name]
+		used := quota.Status.Used[name]
+		sum := o.quotaHard[name]
+		sum.Add(hard)
+		o.quotaHard[name] = sum
+		sum = o.quotaUsed[name]
+		sum.Add(used)
+		o.quotaUsed[name] = sum
+		if used.Cmp(hard) > 0 {
+			o.overQuota = append(o.overQuota, fmt.Sprintf("%s: %s %s/%s", namespace, name, used.String(), hard.String()))
+		}
+	}
+}
+
+// quotaStatus is the tenant-wide quota use; the plan's tenantQuota, where
+// set, is the limit.
+func (o *observation) quotaStatus() *v1alpha1.QuotaStatus {
+	if o.quotaHard == nil {
+		return nil
+	}
+	hard := o.quotaHard.DeepCopy()
+	for name, q := range o.tenantQuota {
+		hard[name] = q
+	}
+	ratio := func(name corev1.ResourceName) string {
+		h, ok := hard[name]
+		if !ok {
+			return ""
+		}
+		u := o.quotaUsed[name]
+		return u.String() + "/" + h.String()
+	}
+	return &v1alpha1.QuotaStatus{
+		Hard: hard, Used: o.quotaUsed.DeepCopy(),
+		CPU: ratio(corev1.ResourceRequestsCPU), Memory: ratio(corev1.ResourceRequestsMemory),
+	}
+}
 
 // observe checks that every namespace is active, that the quota controller
 // enforces each quota (until it has computed a quota's status, quota
@@ -83,10 +144,15 @@ func (r *TenantReconciler) observe(ctx context.Context, tenant *v1alpha1.Tenant,
 		if client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("reading quota of namespace %s: %w", name, err)
 		}
-		if apierrors.IsNotFound(err) || !equality.Semantic.DeepEqual(quota.Spec.Hard, quota.Status.Hard) {
+		// Until the quota controller has computed it once, quota admission
+		// refuses every pod. Later changes (a plan change, a tenant-wide
+		// rebalance) take effect a moment after the write, the old limit
+		// holding meanwhile: the tenant stays Ready through them.
+		if apierrors.IsNotFound(err) || len(quota.Status.Hard) == 0 {
 			pendingQuota = append(pendingQuota, name)
 			continue
 		}
+		obs.addQuota(name, quota)
 		if checkServiceAccounts {
 			err = r.APIReader.Get(ctx, client.ObjectKey{Namespace: name, Name: "default"}, &corev1.ServiceAccount{})
 			if apierrors.IsNotFound(err) {
@@ -130,7 +196,7 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, tenant *v1alpha1.Te
 	switch {
 	case obs.terminating:
 		st.Phase = v1alpha1.PhaseTerminating
-		set(v1alpha1.ConditionReady, metav1.ConditionFalse, reasonTerminating, "the Tenant is being deleted; its namespaces and bindings are being removed")
+		set(v1alpha1.ConditionReady, metav1.ConditionFalse, reasonTerminating, obs.terminatingMessage)
 	case obs.failReason != "":
 		st.Phase = v1alpha1.PhaseFailed
 		set(v1alpha1.ConditionReady, metav1.ConditionFalse, obs.failReason, obs.failMessage)
@@ -142,6 +208,21 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, tenant *v1alpha1.Te
 	default:
 		st.Namespaces = render.NamespaceNames(tenant)
 		st.IngressDomains = slices.Clone(tenant.Spec.Ingress.Domains)
+		st.RetainedEnvironments = obs.retainedEnvironments
+		st.Quota = obs.quotaStatus()
+		if len(obs.overQuota) > 0 {
+			set(v1alpha1.ConditionQuotaExceeded, metav1.ConditionTrue, reasonQuotaExceeded,
+				"using more than the quota allows: "+strings.Join(obs.overQuota, "; ")+
+					". Kubernetes evicts nothing for quota; no new pod or object of these resources is admitted until use drops below the limit")
+		} else {
+			set(v1alpha1.ConditionQuotaExceeded, metav1.ConditionFalse, reasonWithinQuota, "every namespace is within its quota")
+		}
+		if tenant.Spec.Suspended {
+			set(v1alpha1.ConditionSuspended, metav1.ConditionTrue, reasonSuspended,
+				"no pod can start (quota pods: 0); Deployments and StatefulSets are scaled to zero and CronJobs suspended; set spec.suspended to false to restore them")
+		} else {
+			set(v1alpha1.ConditionSuspended, metav1.ConditionFalse, reasonNotSuspended, "the tenant is not suspended")
+		}
 		if obs.namespacesReady {
 			set(v1alpha1.ConditionNamespacesReady, metav1.ConditionTrue, reasonNamespacesActive, fmt.Sprintf("%d namespaces active", len(st.Namespaces)))
 		} else {
@@ -191,6 +272,15 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, tenant *v1alpha1.Te
 	if before.Status.Phase != st.Phase {
 		r.recordPhase(tenant)
 	}
+	if !meta.IsStatusConditionTrue(before.Status.Conditions, v1alpha1.ConditionQuotaExceeded) && meta.IsStatusConditionTrue(st.Conditions, v1alpha1.ConditionQuotaExceeded) {
+		r.Recorder.Eventf(tenant, nil, corev1.EventTypeWarning, reasonQuotaExceeded, "Observe", "%s",
+			meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionQuotaExceeded).Message)
+	}
+	if added := newEntries(before.Status.RetainedEnvironments, st.RetainedEnvironments); len(added) > 0 {
+		r.Recorder.Eventf(tenant, nil, corev1.EventTypeWarning, reasonEnvironmentKept, "Prune",
+			"Kept the namespaces of removed environments %v: they still run pods. Annotate the Tenant %s=%s to delete them",
+			added, v1alpha1.AnnotationConfirmDelete, strings.Join(added, ","))
+	}
 	return nil
 }
 
@@ -209,4 +299,15 @@ func (r *TenantReconciler) recordPhase(tenant *v1alpha1.Tenant) {
 		note = fmt.Sprintf("onboarded in %s: %s", tenant.Status.OnboardingDuration.Duration, ready.Message)
 	}
 	r.Recorder.Eventf(tenant, nil, eventType, ready.Reason, string(tenant.Status.Phase), "%s", note)
+}
+
+// newEntries returns what next holds and before does not.
+func newEntries(before, next []string) []string {
+	var added []string
+	for _, e := range next {
+		if !slices.Contains(before, e) {
+			added = append(added, e)
+		}
+	}
+	return added
 }
