@@ -225,8 +225,11 @@ func (r *TenantReconciler) reconcileDelete(ctx context.Context, tenant *v1alpha1
 		// deletion events wake us; the requeue is a safety net.
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, r.reportStuckNamespaces(ctx, tenant, namespaces.Items)
 	}
-	if _, err := r.pruneStale(ctx, tenant, nil, false); err != nil {
-		return ctrl.Result{}, err
+	if !retain {
+		// The namespaces are gone: the cluster-wide RBAC goes last.
+		if _, err := r.pruneStale(ctx, tenant, nil, false); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 
 	patch := client.MergeFromWithOptions(tenant.DeepCopy(), client.MergeFromWithOptimisticLock{})

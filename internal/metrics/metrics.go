@@ -7,6 +7,8 @@ import (
 	"context"
 
 	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -60,10 +62,85 @@ func (c phaseCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// Per-tenant gauges, computed at scrape time from the manager's cache.
+var (
+	infoDesc = prometheus.NewDesc("tenantry_tenant_info",
+		"A Tenant, its plan and its phase (always 1).", []string{"tenant", "plan", "phase"}, nil)
+	conditionDesc = prometheus.NewDesc("tenantry_tenant_condition",
+		"Status of each condition of a Tenant: 1 true, 0 false.", []string{"tenant", "condition"}, nil)
+	suspendedDesc = prometheus.NewDesc("tenantry_tenant_suspended",
+		"1 while a Tenant is suspended.", []string{"tenant"}, nil)
+	tenantUsedDesc = prometheus.NewDesc("tenantry_tenant_quota_used",
+		"Quota use summed over a Tenant's namespaces.", []string{"tenant", "resource"}, nil)
+	tenantHardDesc = prometheus.NewDesc("tenantry_tenant_quota_hard",
+		"A Tenant's quota limit across its namespaces (the plan's tenantQuota, or the sum of the namespaces' quotas).", []string{"tenant", "resource"}, nil)
+	namespaceUsedDesc = prometheus.NewDesc("tenantry_namespace_quota_used",
+		"Quota use of a tenant namespace, as the quota controller reports it.", []string{"tenant", "namespace", "resource"}, nil)
+	namespaceHardDesc = prometheus.NewDesc("tenantry_namespace_quota_hard",
+		"Quota limit of a tenant namespace.", []string{"tenant", "namespace", "resource"}, nil)
+)
+
+// tenantCollector reports each Tenant's plan, phase, conditions, suspension
+// and quota use from the cache when scraped.
+type tenantCollector struct{ reader client.Reader }
+
+func (c tenantCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{infoDesc, conditionDesc, suspendedDesc, tenantUsedDesc, tenantHardDesc, namespaceUsedDesc, namespaceHardDesc} {
+		ch <- d
+	}
+}
+
+func (c tenantCollector) Collect(ch chan<- prometheus.Metric) {
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	var tenants v1alpha1.TenantList
+	if err := c.reader.List(context.Background(), &tenants, client.UnsafeDisableDeepCopy); err != nil {
+		ch <- prometheus.NewInvalidMetric(infoDesc, err)
+		return
+	}
+	for _, t := range tenants.Items {
+		gauge(infoDesc, 1, t.Name, t.Spec.Plan, string(t.Status.Phase))
+		for _, cond := range t.Status.Conditions {
+			gauge(conditionDesc, boolValue(cond.Status == metav1.ConditionTrue), t.Name, cond.Type)
+		}
+		gauge(suspendedDesc, boolValue(t.Spec.Suspended), t.Name)
+		if q := t.Status.Quota; q != nil {
+			for name, v := range q.Used {
+				gauge(tenantUsedDesc, v.AsApproximateFloat64(), t.Name, string(name))
+			}
+			for name, v := range q.Hard {
+				gauge(tenantHardDesc, v.AsApproximateFloat64(), t.Name, string(name))
+			}
+		}
+	}
+	var quotas corev1.ResourceQuotaList
+	if err := c.reader.List(context.Background(), &quotas, client.HasLabels{v1alpha1.LabelTenant}, client.UnsafeDisableDeepCopy); err != nil {
+		ch <- prometheus.NewInvalidMetric(namespaceUsedDesc, err)
+		return
+	}
+	for _, q := range quotas.Items {
+		tenant := q.Labels[v1alpha1.LabelTenant]
+		for name, v := range q.Status.Used {
+			gauge(namespaceUsedDesc, v.AsApproximateFloat64(), tenant, q.Namespace, string(name))
+		}
+		for name, v := range q.Status.Hard {
+			gauge(namespaceHardDesc, v.AsApproximateFloat64(), tenant, q.Namespace, string(name))
+		}
+	}
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // Register adds Tenantry's metrics to controller-runtime's registry; reader
 // is the manager's cached client.
 func Register(reader client.Reader) error {
-	for _, c := range []prometheus.Collector{OnboardingDuration, ReconcileErrors, phaseCollector{reader: reader}} {
+	for _, c := range []prometheus.Collector{OnboardingDuration, ReconcileErrors, phaseCollector{reader: reader}, tenantCollector{reader: reader}} {
 		if err := ctrlmetrics.Registry.Register(c); err != nil {
 			return err
 		}

@@ -27,7 +27,17 @@ func TestOperatorServesProbesAndMetrics(t *testing.T) {
 		}
 	}
 	metrics := get(ctx, t, "http://"+metricsAddr+"/metrics")
-	for _, want := range []string{`tenantry_tenants{phase="Ready"} 3`, "tenantry_tenant_onboarding_duration_seconds_count 3"} {
+	for _, want := range []string{
+		`tenantry_tenants{phase="Ready"} 3`,
+		"tenantry_tenant_onboarding_duration_seconds_count 3",
+		`tenantry_tenant_info{phase="Ready",plan="pro",tenant="acme"} 1`,
+		`tenantry_tenant_condition{condition="Ready",tenant="globex"} 1`,
+		`tenantry_tenant_suspended{tenant="initech"} 0`,
+		// acme overrides the pro plan's 4 CPUs per namespace with 6.
+		`tenantry_namespace_quota_hard{namespace="acme-prod",resource="requests.cpu",tenant="acme"} 6`,
+		`tenantry_tenant_quota_hard{resource="requests.cpu",tenant="acme"} 12`,
+		`tenantry_namespace_quota_hard{namespace="globex",resource="pods",tenant="globex"} 10`,
+	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %q:\n%s", want, grepLines(metrics, "tenantry_"))
 		}
