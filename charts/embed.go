@@ -5,8 +5,9 @@ package charts
 import "embed"
 
 // Tenantry holds charts/tenantry's CRDs (crds/*.yaml), the operator's
-// generated ClusterRole (templates/role.yaml) and the admission policies
-// (templates/guardrails.yaml).
+// generated ClusterRole (templates/role.yaml), the admission policies
+// (templates/guardrails.yaml), and the Grafana dashboard and alert rules
+// (dashboards/).
 //
-//go:embed tenantry/crds/*.yaml tenantry/templates/role.yaml tenantry/templates/guardrails.yaml
+//go:embed tenantry/crds/*.yaml tenantry/templates/role.yaml tenantry/templates/guardrails.yaml tenantry/dashboards
 var Tenantry embed.FS

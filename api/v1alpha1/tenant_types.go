@@ -212,6 +212,10 @@ type TenantStatus struct {
 	// +optional
 	Namespaces []string `json:"namespaces,omitempty"`
 
+	// Plan is the plan whose quotas and guardrails are in force.
+	// +optional
+	Plan string `json:"plan,omitempty"`
+
 	// Quota is the tenant's quota use across all its namespaces.
 	// +optional
 	Quota *QuotaStatus `json:"quota,omitempty"`

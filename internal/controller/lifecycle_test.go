@@ -232,6 +232,9 @@ func TestPlanChangeKeepsPodsAndReportsQuotaExceeded(t *testing.T) {
 			}
 			return nil
 		})
+		if tenant := waitPhase(t, "mover", v1alpha1.PhaseReady); tenant.Status.Plan != step.plan {
+			t.Errorf("status.plan = %q, want %q", tenant.Status.Plan, step.plan)
+		}
 		if got := podUIDs(t, "mover"); !slices.Equal(got, pods0) {
 			t.Errorf("plan %s: pods %v, want the same pods %v (none restarted)", step.plan, got, pods0)
 		}
@@ -357,7 +360,9 @@ func TestRetainKeepsNamespacesLockedDownAndRevokesAccess(t *testing.T) {
 	if err := owner.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "keeper", Name: "data"}}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = admin.Delete(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "keeper"}}) })
+	t.Cleanup(func() {
+		_ = admin.Delete(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "keeper"}})
+	})
 
 	if err := admin.Delete(ctx, tenant); err != nil {
 		t.Fatal(err)

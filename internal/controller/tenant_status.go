@@ -25,6 +25,7 @@ const (
 	reasonTenantReady       = "TenantReady"
 	reasonSuspended         = "Suspended"
 	reasonResumed           = "Resumed"
+	reasonPlanChanged       = "PlanChanged"
 	reasonNotSuspended      = "NotSuspended"
 	reasonQuotaExceeded     = "QuotaExceeded"
 	reasonWithinQuota       = "WithinQuota"
@@ -208,6 +209,7 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, tenant *v1alpha1.Te
 	default:
 		st.Namespaces = render.NamespaceNames(tenant)
 		st.IngressDomains = slices.Clone(tenant.Spec.Ingress.Domains)
+		st.Plan = tenant.Spec.Plan
 		st.RetainedEnvironments = obs.retainedEnvironments
 		st.Quota = obs.quotaStatus()
 		if len(obs.overQuota) > 0 {
@@ -271,6 +273,10 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, tenant *v1alpha1.Te
 	}
 	if before.Status.Phase != st.Phase {
 		r.recordPhase(tenant)
+	}
+	if before.Status.Plan != "" && before.Status.Plan != st.Plan {
+		r.Recorder.Eventf(tenant, nil, corev1.EventTypeNormal, reasonPlanChanged, "ChangePlan",
+			"Moved from plan %s to %s: quotas, limits and guardrails updated in place", before.Status.Plan, st.Plan)
 	}
 	if !meta.IsStatusConditionTrue(before.Status.Conditions, v1alpha1.ConditionQuotaExceeded) && meta.IsStatusConditionTrue(st.Conditions, v1alpha1.ConditionQuotaExceeded) {
 		r.Recorder.Eventf(tenant, nil, corev1.EventTypeWarning, reasonQuotaExceeded, "Observe", "%s",

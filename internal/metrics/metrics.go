@@ -140,10 +140,14 @@ func boolValue(b bool) float64 {
 // Register adds Tenantry's metrics to controller-runtime's registry; reader
 // is the manager's cached client.
 func Register(reader client.Reader) error {
-	for _, c := range []prometheus.Collector{OnboardingDuration, ReconcileErrors, phaseCollector{reader: reader}, tenantCollector{reader: reader}} {
+	for _, c := range collectors(reader) {
 		if err := ctrlmetrics.Registry.Register(c); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func collectors(reader client.Reader) []prometheus.Collector {
+	return []prometheus.Collector{OnboardingDuration, ReconcileErrors, phaseCollector{reader: reader}, tenantCollector{reader: reader}}
 }
