@@ -157,6 +157,13 @@ func TestSuspendScalesWorkloadsDownAndResumeRestoresThem(t *testing.T) {
 		}
 		return nil
 	})
+	// The suspension's pods: 0 is not a quota overrun.
+	if err := admin.Get(ctx, client.ObjectKey{Name: "pause"}, tenant); err != nil {
+		t.Fatal(err)
+	}
+	if meta.IsStatusConditionTrue(tenant.Status.Conditions, v1alpha1.ConditionQuotaExceeded) {
+		t.Errorf("QuotaExceeded while suspended: %+v", meta.FindStatusCondition(tenant.Status.Conditions, v1alpha1.ConditionQuotaExceeded))
+	}
 	late := testutil.RestrictedPod("late")
 	late.Namespace = "pause"
 	testutil.WantRefusal(t, admin.Create(ctx, late), apierrors.IsForbidden, "exceeded quota")

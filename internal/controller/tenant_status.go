@@ -73,8 +73,9 @@ type observation struct {
 func (o *observation) fail(reason, message string) { o.failReason, o.failMessage = reason, message }
 
 // addQuota adds a namespace's quota to the tenant's totals and notes any
-// resource used beyond its limit.
-func (o *observation) addQuota(namespace string, quota *corev1.ResourceQuota) {
+// resource used beyond its limit; while suspended, pods above the 0 the
+// suspension sets are on their way out, not over quota.
+func (o *observation) addQuota(namespace string, quota *corev1.ResourceQuota, suspended bool) {
 	if o.quotaUsed == nil {
 		o.quotaUsed, o.quotaHard = corev1.ResourceList{}, corev1.ResourceList{}
 	}
@@ -87,7 +88,7 @@ func (o *observation) addQuota(namespace string, quota *corev1.ResourceQuota) {
 		sum = o.quotaUsed[name]
 		sum.Add(used)
 		o.quotaUsed[name] = sum
-		if used.Cmp(hard) > 0 {
+		if used.Cmp(hard) > 0 && !(suspended && name == corev1.ResourcePods) {
 			o.overQuota = append(o.overQuota, fmt.Sprintf("%s: %s %s/%s", namespace, name, used.String(), hard.String()))
 		}
 	}
@@ -153,7 +154,7 @@ func (r *TenantReconciler) observe(ctx context.Context, tenant *v1alpha1.Tenant,
 			pendingQuota = append(pendingQuota, name)
 			continue
 		}
-		obs.addQuota(name, quota)
+		obs.addQuota(name, quota, tenant.Spec.Suspended)
 		if checkServiceAccounts {
 			err = r.APIReader.Get(ctx, client.ObjectKey{Namespace: name, Name: "default"}, &corev1.ServiceAccount{})
 			if apierrors.IsNotFound(err) {
@@ -272,7 +273,7 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, tenant *v1alpha1.Te
 		metrics.OnboardingDuration.Observe(st.OnboardingDuration.Seconds())
 	}
 	if before.Status.Phase != st.Phase {
-		r.recordPhase(tenant)
+		r.recordPhase(tenant, before.Status.ReadyAt == nil)
 	}
 	if before.Status.Plan != "" && before.Status.Plan != st.Plan {
 		r.Recorder.Eventf(tenant, nil, corev1.EventTypeNormal, reasonPlanChanged, "ChangePlan",
@@ -290,8 +291,9 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, tenant *v1alpha1.Te
 	return nil
 }
 
-// recordPhase emits an event saying why the tenant entered its phase.
-func (r *TenantReconciler) recordPhase(tenant *v1alpha1.Tenant) {
+// recordPhase emits an event saying why the tenant entered its phase, with
+// the onboarding time the first time it is Ready.
+func (r *TenantReconciler) recordPhase(tenant *v1alpha1.Tenant, firstReady bool) {
 	ready := meta.FindStatusCondition(tenant.Status.Conditions, v1alpha1.ConditionReady)
 	if ready == nil {
 		return
@@ -301,7 +303,7 @@ func (r *TenantReconciler) recordPhase(tenant *v1alpha1.Tenant) {
 		eventType = corev1.EventTypeWarning
 	}
 	note := ready.Message
-	if tenant.Status.Phase == v1alpha1.PhaseReady && tenant.Status.OnboardingDuration != nil {
+	if firstReady && tenant.Status.Phase == v1alpha1.PhaseReady && tenant.Status.OnboardingDuration != nil {
 		note = fmt.Sprintf("onboarded in %s: %s", tenant.Status.OnboardingDuration.Duration, ready.Message)
 	}
 	r.Recorder.Eventf(tenant, nil, eventType, ready.Reason, string(tenant.Status.Phase), "%s", note)
