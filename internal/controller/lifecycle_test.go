@@ -415,6 +415,35 @@ func TestPreventDeletionIsEnforcedByTheAPIServer(t *testing.T) {
 	// The test's cleanup deletes it now.
 }
 
+func TestStuckOffboardingIsReported(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	newPlan(t, "stuck-plan", nil)
+	tenant := newTenant(t, "stuck", "stuck-plan")
+	waitPhase(t, "stuck", v1alpha1.PhaseReady)
+	// An object whose finalizer no controller will remove holds the namespace.
+	held := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "stuck", Name: "held", Finalizers: []string{"example.com/hold"}}}
+	create(t, held)
+	if err := admin.Delete(ctx, tenant); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, readyTimeout, func() error {
+		if err := admin.Get(ctx, client.ObjectKeyFromObject(tenant), tenant); err != nil {
+			return err
+		}
+		ready := meta.FindStatusCondition(tenant.Status.Conditions, v1alpha1.ConditionReady)
+		if ready == nil || !strings.Contains(ready.Message, "waiting for namespaces to be deleted: stuck (") || !strings.Contains(ready.Message, "example.com/hold") {
+			return fmt.Errorf("Ready condition does not report what holds the namespace: %+v", ready)
+		}
+		return nil
+	})
+	patch := client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`))
+	if err := admin.Patch(ctx, held, patch); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, tenant)
+}
+
 // gaugeValue reads a gauge from the operator's metrics registry, or -1
 // when no series has these labels.
 func gaugeValue(t *testing.T, name string, labels map[string]string) float64 {

@@ -19,6 +19,9 @@ import (
 	"github.com/tenantry/tenantry/internal/render"
 )
 
+// stuckAfter is short here so a test can see a stuck offboarding reported.
+const stuckAfter = 2 * time.Second
+
 // The package shares one control plane and one operator; each test works
 // with Tenants of its own, so tests run in parallel.
 var (
@@ -88,7 +91,7 @@ func startOperator(ctx context.Context) (stop func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := controller.Setup(mgr, controller.Config{Render: render.DefaultOptions(), MaxConcurrentReconciles: 4}); err != nil {
+	if err := controller.Setup(mgr, controller.Config{Render: render.DefaultOptions(), MaxConcurrentReconciles: 4, StuckAfter: stuckAfter}); err != nil {
 		return nil, err
 	}
 	mgrCtx, cancel := context.WithCancel(ctx)

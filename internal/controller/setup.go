@@ -2,6 +2,7 @@ package controller
 
 import (
 	"fmt"
+	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -18,6 +19,9 @@ type Config struct {
 	Render render.Options
 	// MaxConcurrentReconciles is how many Tenants are reconciled at once.
 	MaxConcurrentReconciles int
+	// StuckAfter is how long a namespace of a deleted Tenant may take to go
+	// before the Tenant's status says what holds it (default a minute).
+	StuckAfter time.Duration
 }
 
 // CacheOptions make the manager cache only what the operator manages: every
@@ -47,6 +51,7 @@ func Setup(mgr manager.Manager, cfg Config) error {
 		Recorder:                mgr.GetEventRecorder(FieldOwner),
 		Options:                 cfg.Render,
 		MaxConcurrentReconciles: cfg.MaxConcurrentReconciles,
+		StuckAfter:              cfg.StuckAfter,
 	}
 	return r.SetupWithManager(mgr)
 }

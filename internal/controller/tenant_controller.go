@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -44,6 +45,9 @@ type TenantReconciler struct {
 	Options   render.Options
 	// MaxConcurrentReconciles is how many Tenants are reconciled at once.
 	MaxConcurrentReconciles int
+	// StuckAfter is how long offboarding waits for a namespace before it
+	// reports what holds it; zero means a minute.
+	StuckAfter time.Duration
 }
 
 // managedKind is a kind the operator creates for tenants: a prototype for

@@ -222,7 +222,7 @@ func (r *TenantReconciler) reconcileDelete(ctx context.Context, tenant *v1alpha1
 			return ctrl.Result{}, err
 		}
 		// Gone only once the namespace controller has emptied them. Their
-		// deletion events wake us; the requeue is a safety net.
+		// deletion events wake us; the requeue also times the stuck report.
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, r.reportStuckNamespaces(ctx, tenant, namespaces.Items)
 	}
 	if !retain {
@@ -242,12 +242,16 @@ func (r *TenantReconciler) reconcileDelete(ctx context.Context, tenant *v1alpha1
 }
 
 // reportStuckNamespaces puts, in the Ready condition, why namespaces still
-// exist after a minute of deletion: what the namespace controller says is
-// left in them (content, finalizers).
+// exist after StuckAfter (a minute) of deletion: what the namespace
+// controller says is left in them (content, finalizers).
 func (r *TenantReconciler) reportStuckNamespaces(ctx context.Context, tenant *v1alpha1.Tenant, namespaces []corev1.Namespace) error {
 	var stuck []string
 	for _, ns := range namespaces {
-		if ns.DeletionTimestamp == nil || time.Since(ns.DeletionTimestamp.Time) < time.Minute {
+		stuckAfter := r.StuckAfter
+		if stuckAfter == 0 {
+			stuckAfter = time.Minute
+		}
+		if ns.DeletionTimestamp == nil || time.Since(ns.DeletionTimestamp.Time) < stuckAfter {
 			continue
 		}
 		why := "still terminating"
