@@ -77,16 +77,7 @@ func waitPhase(t *testing.T, name string, phase v1alpha1.Phase) *v1alpha1.Tenant
 // userClient is a client authenticated with a client certificate, as a
 // real tenant user is.
 func userClient(t *testing.T, user string, groups ...string) client.Client {
-	t.Helper()
-	cfg, err := cluster.UserConfig(user, groups...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return testutil.UserClient(t, cluster, scheme, user, groups...)
 }
 
 // waitGone waits until obj no longer exists.

@@ -2,7 +2,6 @@ package controller_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -17,7 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -350,14 +348,7 @@ func TestOverlappingDomainsStayWithTheFirstTenant(t *testing.T) {
 	ctx := t.Context()
 	setDomains := func(name string, domains ...string) {
 		t.Helper()
-		patch, err := json.Marshal(map[string]any{"spec": map[string]any{"ingress": map[string]any{"domains": domains}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		tenant := &v1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: name}}
-		if err := admin.Patch(ctx, tenant, client.RawPatch(types.MergePatchType, patch)); err != nil {
-			t.Fatal(err)
-		}
+		patchTenant(t, name, map[string]any{"spec": map[string]any{"ingress": map[string]any{"domains": domains}}})
 	}
 	newTenant(t, "dom-first", "domain-plan")
 	setDomains("dom-first", "shop.example.org")

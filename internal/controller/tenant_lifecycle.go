@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -11,7 +12,6 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -162,53 +162,36 @@ func (r *TenantReconciler) deleteWorkloads(ctx context.Context, namespaces []str
 // retainNamespaces keeps the tenant's namespaces for deletionPolicy Retain:
 // they lose the Tenant as owner (so garbage collection spares them and the
 // quota, limit range and network policies inside, which stay in force) and
-// get the orphaned label; the owners' RoleBindings go.
-func (r *TenantReconciler) retainNamespaces(ctx context.Context, tenant *v1alpha1.Tenant) error {
-	release := func(obj client.Object, labels map[string]any) error {
-		body := map[string]any{"metadata": map[string]any{"ownerReferences": nil}}
-		if labels != nil {
-			body["metadata"].(map[string]any)["labels"] = labels
+// get the orphaned label. It returns what it kept; the owners' RoleBindings
+// and the cluster RBAC are left for pruning.
+func (r *TenantReconciler) retainNamespaces(ctx context.Context, tenant *v1alpha1.Tenant) ([]client.Object, error) {
+	objs, err := r.tenantObjects(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	var kept []client.Object
+	for _, obj := range objs {
+		metadata := map[string]any{"ownerReferences": nil}
+		switch obj.(type) {
+		case *corev1.Namespace:
+			metadata["labels"] = map[string]any{v1alpha1.LabelOrphaned: "true"}
+		case *corev1.ResourceQuota, *corev1.LimitRange, *networkingv1.NetworkPolicy:
+		default:
+			continue
 		}
-		data, err := json.Marshal(body)
+		kept = append(kept, obj)
+		if len(obj.GetOwnerReferences()) == 0 {
+			continue // released by an earlier pass
+		}
+		data, err := json.Marshal(map[string]any{"metadata": metadata})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := r.Patch(ctx, obj, client.RawPatch(types.MergePatchType, data)); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("releasing %s of tenant %s: %w", objectID(obj), tenant.Name, err)
-		}
-		return nil
-	}
-	for _, kind := range managedKinds {
-		list := kind.list()
-		if err := r.List(ctx, list, client.MatchingLabels(render.Labels(tenant))); err != nil {
-			return fmt.Errorf("listing %T of tenant %s: %w", list, tenant.Name, err)
-		}
-		items, err := meta.ExtractList(list)
-		if err != nil {
-			return err
-		}
-		for _, item := range items {
-			obj := item.(client.Object)
-			switch obj.(type) {
-			case *corev1.Namespace:
-				if obj.GetLabels()[v1alpha1.LabelOrphaned] == "true" && len(obj.GetOwnerReferences()) == 0 {
-					continue
-				}
-				err = release(obj, map[string]any{v1alpha1.LabelOrphaned: "true"})
-			case *corev1.ResourceQuota, *corev1.LimitRange, *networkingv1.NetworkPolicy:
-				if len(obj.GetOwnerReferences()) == 0 {
-					continue
-				}
-				err = release(obj, nil)
-			default:
-				continue // RoleBindings and cluster RBAC: pruned next
-			}
-			if err != nil {
-				return err
-			}
+			return nil, fmt.Errorf("releasing %s of tenant %s: %w", objectID(obj), tenant.Name, err)
 		}
 	}
-	return nil
+	return kept, nil
 }
 
 // suspendOrResume scales the tenant's workloads down (spec.suspended) or
@@ -252,30 +235,27 @@ func (r *TenantReconciler) splitTenantQuota(ctx context.Context, plan *v1alpha1.
 		used[q.Namespace], current[q.Namespace] = existing.Status.Used, existing.Spec.Hard
 	}
 	split := render.SplitTenantQuota(plan.Spec.TenantQuota, used, perNamespace)
-	var shrinking, rest []client.Object
+	// Namespaces stay first (a quota needs its namespace); among the rest,
+	// quotas that shrink go before everything else. The sort is stable, so
+	// the rendered order holds otherwise.
+	rank := func(obj client.Object) int {
+		switch o := obj.(type) {
+		case *corev1.Namespace:
+			return 0
+		case *corev1.ResourceQuota:
+			if shrinks(current[o.Namespace], o.Spec.Hard) {
+				return 1
+			}
+		}
+		return 2
+	}
 	for _, obj := range desired {
-		q, ok := obj.(*corev1.ResourceQuota)
-		if !ok {
-			rest = append(rest, obj)
-			continue
-		}
-		q.Spec.Hard = split[q.Namespace]
-		if shrinks(current[q.Namespace], q.Spec.Hard) {
-			shrinking = append(shrinking, obj)
-		} else {
-			rest = append(rest, obj)
+		if q, ok := obj.(*corev1.ResourceQuota); ok {
+			q.Spec.Hard = split[q.Namespace]
 		}
 	}
-	// Namespaces lead the rendered order; a shrinking quota's namespace
-	// already exists, so the quota may go right after them.
-	namespaces := 0
-	for namespaces < len(rest) {
-		if _, ok := rest[namespaces].(*corev1.Namespace); !ok {
-			break
-		}
-		namespaces++
-	}
-	ordered := append(append(append([]client.Object{}, rest[:namespaces]...), shrinking...), rest[namespaces:]...)
+	ordered := slices.Clone(desired)
+	slices.SortStableFunc(ordered, func(a, b client.Object) int { return rank(a) - rank(b) })
 	return ordered, nil
 }
 

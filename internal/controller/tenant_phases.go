@@ -8,7 +8,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -106,7 +105,45 @@ func (r *TenantReconciler) pruneStale(ctx context.Context, tenant *v1alpha1.Tena
 			wantNamespace[obj.GetName()] = true
 		}
 	}
+	objs, err := r.tenantObjects(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
 	var kept []string
+	for _, obj := range objs {
+		goesWithNamespace := obj.GetNamespace() != "" && !wantNamespace[obj.GetNamespace()]
+		if want[objectID(obj)] || goesWithNamespace || !obj.GetDeletionTimestamp().IsZero() {
+			continue
+		}
+		_, isNamespace := obj.(*corev1.Namespace)
+		if isNamespace && guardWorkloads {
+			env := obj.GetLabels()[v1alpha1.LabelEnvironment]
+			busy, err := r.runsWorkloads(ctx, obj.GetName())
+			if err != nil {
+				return nil, err
+			}
+			if busy && !removalConfirmed(tenant, env) {
+				kept = append(kept, env)
+				continue
+			}
+		}
+		if err := r.Delete(ctx, obj); client.IgnoreNotFound(err) != nil {
+			return nil, fmt.Errorf("pruning %s of tenant %s: %w", objectID(obj), tenant.Name, err)
+		}
+		if isNamespace {
+			r.Recorder.Eventf(tenant, nil, corev1.EventTypeNormal, reasonNamespaceDeleted, "Delete",
+				"Deleted namespace %s and everything in it", obj.GetName())
+		}
+		ctrl.LoggerFrom(ctx).Info("pruned", "object", objectID(obj))
+	}
+	slices.Sort(kept)
+	return kept, nil
+}
+
+// tenantObjects lists, from the cache, every object the operator manages
+// for the tenant, namespaces first (in the order of managedKinds).
+func (r *TenantReconciler) tenantObjects(ctx context.Context, tenant *v1alpha1.Tenant) ([]client.Object, error) {
+	var objs []client.Object
 	for _, kind := range managedKinds {
 		list := kind.list()
 		if err := r.List(ctx, list, client.MatchingLabels(render.Labels(tenant))); err != nil {
@@ -117,35 +154,10 @@ func (r *TenantReconciler) pruneStale(ctx context.Context, tenant *v1alpha1.Tena
 			return nil, err
 		}
 		for _, item := range items {
-			obj := item.(client.Object)
-			goesWithNamespace := obj.GetNamespace() != "" && !wantNamespace[obj.GetNamespace()]
-			if want[objectID(obj)] || goesWithNamespace || !obj.GetDeletionTimestamp().IsZero() {
-				continue
-			}
-			_, isNamespace := obj.(*corev1.Namespace)
-			if isNamespace && guardWorkloads {
-				env := obj.GetLabels()[v1alpha1.LabelEnvironment]
-				busy, err := r.runsWorkloads(ctx, obj.GetName())
-				if err != nil {
-					return nil, err
-				}
-				if busy && !removalConfirmed(tenant, env) {
-					kept = append(kept, env)
-					continue
-				}
-			}
-			if err := r.Delete(ctx, obj); client.IgnoreNotFound(err) != nil {
-				return nil, fmt.Errorf("pruning %s of tenant %s: %w", objectID(obj), tenant.Name, err)
-			}
-			if isNamespace {
-				r.Recorder.Eventf(tenant, nil, corev1.EventTypeNormal, reasonNamespaceDeleted, "Delete",
-					"Deleted namespace %s and everything in it", obj.GetName())
-			}
-			ctrl.LoggerFrom(ctx).Info("pruned", "object", objectID(obj))
+			objs = append(objs, item.(client.Object))
 		}
 	}
-	slices.Sort(kept)
-	return kept, nil
+	return objs, nil
 }
 
 // objectID names an object by kind, namespace and name.
@@ -182,27 +194,11 @@ func (r *TenantReconciler) reconcileDelete(ctx context.Context, tenant *v1alpha1
 		return ctrl.Result{}, fmt.Errorf("listing namespaces of tenant %s: %w", tenant.Name, err)
 	}
 	if retain {
-		if err := r.retainNamespaces(ctx, tenant); err != nil {
-			return ctrl.Result{}, err
-		}
 		// Keep the namespaces and what locks them down; prune the rest
 		// (RoleBindings, the tenant's ClusterRole and binding).
-		var keep []client.Object
-		for _, kind := range managedKinds {
-			list := kind.list()
-			if err := r.List(ctx, list, client.MatchingLabels(render.Labels(tenant))); err != nil {
-				return ctrl.Result{}, err
-			}
-			items, err := meta.ExtractList(list)
-			if err != nil {
-				return ctrl.Result{}, err
-			}
-			for _, item := range items {
-				switch item.(type) {
-				case *corev1.Namespace, *corev1.ResourceQuota, *corev1.LimitRange, *networkingv1.NetworkPolicy:
-					keep = append(keep, item.(client.Object))
-				}
-			}
+		keep, err := r.retainNamespaces(ctx, tenant)
+		if err != nil {
+			return ctrl.Result{}, err
 		}
 		if _, err := r.pruneStale(ctx, tenant, keep, false); err != nil {
 			return ctrl.Result{}, err

@@ -22,25 +22,25 @@ import (
 
 // Condition reasons: CamelCase words to search the docs and logs for.
 const (
-	reasonTenantReady       = "TenantReady"
-	reasonSuspended         = "Suspended"
-	reasonResumed           = "Resumed"
-	reasonPlanChanged       = "PlanChanged"
-	reasonNotSuspended      = "NotSuspended"
-	reasonQuotaExceeded     = "QuotaExceeded"
-	reasonWithinQuota       = "WithinQuota"
-	reasonEnvironmentKept   = "EnvironmentRemovalRefused"
-	reasonPlanNotFound      = "PlanNotFound"
-	reasonPlanLimitExceeded = "PlanLimitExceeded"
-	reasonNamespaceConflict = "NamespaceConflict"
-	reasonDomainConflict    = "DomainConflict"
-	reasonApplyFailed       = "ApplyFailed"
-	reasonNamespacesActive  = "NamespacesActive"
-	reasonNamespacesPending = "NamespacesPending"
-	reasonGuardrailsApplied = "GuardrailsApplied"
-	reasonQuotaPending      = "QuotaNotYetEnforced"
-	reasonTerminating       = "Terminating"
-	reasonNamespaceDeleted  = "NamespaceDeleted"
+	reasonTenantReady        = "TenantReady"
+	reasonSuspended          = "Suspended"
+	reasonResumed            = "Resumed"
+	reasonPlanChanged        = "PlanChanged"
+	reasonNotSuspended       = "NotSuspended"
+	reasonQuotaExceeded      = "QuotaExceeded"
+	reasonWithinQuota        = "WithinQuota"
+	reasonEnvironmentRefused = "EnvironmentRemovalRefused"
+	reasonPlanNotFound       = "PlanNotFound"
+	reasonPlanLimitExceeded  = "PlanLimitExceeded"
+	reasonNamespaceConflict  = "NamespaceConflict"
+	reasonDomainConflict     = "DomainConflict"
+	reasonApplyFailed        = "ApplyFailed"
+	reasonNamespacesActive   = "NamespacesActive"
+	reasonNamespacesPending  = "NamespacesPending"
+	reasonGuardrailsApplied  = "GuardrailsApplied"
+	reasonQuotaPending       = "QuotaNotYetEnforced"
+	reasonTerminating        = "Terminating"
+	reasonNamespaceDeleted   = "NamespaceDeleted"
 )
 
 // observation is what one reconcile found: a failure that stops it, or the
@@ -284,7 +284,7 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, tenant *v1alpha1.Te
 			meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionQuotaExceeded).Message)
 	}
 	if added := newEntries(before.Status.RetainedEnvironments, st.RetainedEnvironments); len(added) > 0 {
-		r.Recorder.Eventf(tenant, nil, corev1.EventTypeWarning, reasonEnvironmentKept, "Prune",
+		r.Recorder.Eventf(tenant, nil, corev1.EventTypeWarning, reasonEnvironmentRefused, "Prune",
 			"Kept the namespaces of removed environments %v: they still run pods. Annotate the Tenant %s=%s to delete them",
 			added, v1alpha1.AnnotationConfirmDelete, strings.Join(added, ","))
 	}

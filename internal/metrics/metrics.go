@@ -34,34 +34,6 @@ var (
 var phaseDesc = prometheus.NewDesc("tenantry_tenants",
 	"Number of Tenants in each phase.", []string{"phase"}, nil)
 
-// phaseCollector counts tenants by phase from the manager's cache when
-// scraped, so the figure is never out of step with the objects.
-type phaseCollector struct{ reader client.Reader }
-
-func (c phaseCollector) Describe(ch chan<- *prometheus.Desc) { ch <- phaseDesc }
-
-func (c phaseCollector) Collect(ch chan<- prometheus.Metric) {
-	var tenants v1alpha1.TenantList
-	if err := c.reader.List(context.Background(), &tenants); err != nil {
-		ch <- prometheus.NewInvalidMetric(phaseDesc, err)
-		return
-	}
-	counts := map[v1alpha1.Phase]int{}
-	for _, p := range []v1alpha1.Phase{v1alpha1.PhasePending, v1alpha1.PhaseReady, v1alpha1.PhaseSuspended, v1alpha1.PhaseTerminating, v1alpha1.PhaseFailed} {
-		counts[p] = 0
-	}
-	for _, t := range tenants.Items {
-		phase := t.Status.Phase
-		if phase == "" {
-			phase = v1alpha1.PhasePending
-		}
-		counts[phase]++
-	}
-	for phase, n := range counts {
-		ch <- prometheus.MustNewConstMetric(phaseDesc, prometheus.GaugeValue, float64(n), string(phase))
-	}
-}
-
 // Per-tenant gauges, computed at scrape time from the manager's cache.
 var (
 	infoDesc = prometheus.NewDesc("tenantry_tenant_info",
@@ -80,12 +52,13 @@ var (
 		"Quota limit of a tenant namespace.", []string{"tenant", "namespace", "resource"}, nil)
 )
 
-// tenantCollector reports each Tenant's plan, phase, conditions, suspension
-// and quota use from the cache when scraped.
+// tenantCollector reports, from the manager's cache when scraped (so the
+// figures are never out of step with the objects), the number of Tenants per
+// phase and each Tenant's plan, phase, conditions, suspension and quota use.
 type tenantCollector struct{ reader client.Reader }
 
 func (c tenantCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{infoDesc, conditionDesc, suspendedDesc, tenantUsedDesc, tenantHardDesc, namespaceUsedDesc, namespaceHardDesc} {
+	for _, d := range []*prometheus.Desc{phaseDesc, infoDesc, conditionDesc, suspendedDesc, tenantUsedDesc, tenantHardDesc, namespaceUsedDesc, namespaceHardDesc} {
 		ch <- d
 	}
 }
@@ -96,10 +69,19 @@ func (c tenantCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	var tenants v1alpha1.TenantList
 	if err := c.reader.List(context.Background(), &tenants, client.UnsafeDisableDeepCopy); err != nil {
-		ch <- prometheus.NewInvalidMetric(infoDesc, err)
+		ch <- prometheus.NewInvalidMetric(phaseDesc, err)
 		return
 	}
+	phases := map[v1alpha1.Phase]int{}
+	for _, p := range []v1alpha1.Phase{v1alpha1.PhasePending, v1alpha1.PhaseReady, v1alpha1.PhaseSuspended, v1alpha1.PhaseTerminating, v1alpha1.PhaseFailed} {
+		phases[p] = 0
+	}
 	for _, t := range tenants.Items {
+		phase := t.Status.Phase
+		if phase == "" {
+			phase = v1alpha1.PhasePending
+		}
+		phases[phase]++
 		gauge(infoDesc, 1, t.Name, t.Spec.Plan, string(t.Status.Phase))
 		for _, cond := range t.Status.Conditions {
 			gauge(conditionDesc, boolValue(cond.Status == metav1.ConditionTrue), t.Name, cond.Type)
@@ -113,6 +95,9 @@ func (c tenantCollector) Collect(ch chan<- prometheus.Metric) {
 				gauge(tenantHardDesc, v.AsApproximateFloat64(), t.Name, string(name))
 			}
 		}
+	}
+	for phase, n := range phases {
+		gauge(phaseDesc, float64(n), string(phase))
 	}
 	var quotas corev1.ResourceQuotaList
 	if err := c.reader.List(context.Background(), &quotas, client.HasLabels{v1alpha1.LabelTenant}, client.UnsafeDisableDeepCopy); err != nil {
@@ -149,5 +134,5 @@ func Register(reader client.Reader) error {
 }
 
 func collectors(reader client.Reader) []prometheus.Collector {
-	return []prometheus.Collector{OnboardingDuration, ReconcileErrors, phaseCollector{reader: reader}, tenantCollector{reader: reader}}
+	return []prometheus.Collector{OnboardingDuration, ReconcileErrors, tenantCollector{reader: reader}}
 }

@@ -10,7 +10,11 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tenantry/tenantry/internal/localcluster"
 )
 
 // Eventually polls check until it returns nil, failing the test with the
@@ -45,6 +49,21 @@ func WantRefusal(t testing.TB, err error, is func(error) bool, fragments ...stri
 			t.Errorf("refusal %q does not mention %q", err.Error(), f)
 		}
 	}
+}
+
+// UserClient is a client of cluster authenticated with a client certificate
+// for user in groups, as a real tenant user is.
+func UserClient(t testing.TB, cluster *localcluster.Cluster, scheme *runtime.Scheme, user string, groups ...string) client.Client {
+	t.Helper()
+	cfg, err := cluster.UserConfig(user, groups...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // RestrictedPod passes Pod Security "restricted".

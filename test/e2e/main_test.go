@@ -23,6 +23,7 @@ import (
 	"github.com/tenantry/tenantry/gitops"
 	"github.com/tenantry/tenantry/internal/install"
 	"github.com/tenantry/tenantry/internal/localcluster"
+	"github.com/tenantry/tenantry/internal/testutil"
 )
 
 // The package shares one control plane, one operator and the example
@@ -141,17 +142,8 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// userClient is a client authenticated with a client certificate, as a real
-// tenant user is.
+// userClient is a client authenticated with a client certificate, as a
+// real tenant user is.
 func userClient(t *testing.T, user string, groups ...string) client.Client {
-	t.Helper()
-	cfg, err := cluster.UserConfig(user, groups...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return testutil.UserClient(t, cluster, scheme, user, groups...)
 }
