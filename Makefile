@@ -32,7 +32,7 @@ operator: ## Build bin/tenantry-operator.
 
 # Modules kept apart so their heavy test-only dependencies stay out of the
 # operator's go.mod; `make test` and `make lint` cover them too.
-TEST_MODULES := test/reachability
+TEST_MODULES := test/reachability test/chart
 
 .PHONY: test
 test: testbin ## Build what is missing in bin/, then run every test on the local control plane.
@@ -68,11 +68,13 @@ $(BIN)/staticcheck: tools/lint/go.mod tools/lint/go.sum
 	hack/gobuild.sh tools/lint $@ "" honnef.co/go/tools/cmd/staticcheck
 
 .PHONY: generate
-generate: $(BIN)/controller-gen ## Regenerate deepcopy code, CRDs and the operator's RBAC from the Go markers.
+generate: $(BIN)/controller-gen ## Regenerate deepcopy code, CRDs, RBAC and the static install manifest.
 	$(BIN)/controller-gen object paths=./api/...
 	$(BIN)/controller-gen crd paths=./api/... output:crd:artifacts:config=charts/tenantry/crds
 	$(BIN)/controller-gen rbac:roleName=tenantry-operator paths=./internal/controller/... \
 		output:rbac:artifacts:config=charts/tenantry/templates
+	go run ./hack/tenant-roles > charts/tenantry/templates/tenant-roles.yaml
+	cd test/chart && go run ./cmd/static-manifest > ../../deploy/tenantry.yaml
 
 .PHONY: lint
 lint: $(BIN)/staticcheck ## gofmt, go vet and staticcheck.
@@ -80,6 +82,22 @@ lint: $(BIN)/staticcheck ## gofmt, go vet and staticcheck.
 	go vet ./...
 	$(BIN)/staticcheck ./...
 	for m in $(TEST_MODULES); do (cd $$m && go vet ./... && $(BIN)/staticcheck ./...); done
+	@# test/chart lints the chart with the Helm SDK in `make test`; a helm CLI, where there is one, too.
+	if command -v helm >/dev/null; then helm lint --strict charts/tenantry; fi
+
+# Container images: one Dockerfile, one image per command. This machine has
+# no container engine; the target is for machines that do.
+CONTAINER_ENGINE ?= $(shell command -v docker || command -v podman)
+IMAGE_REGISTRY ?= ghcr.io/tenantry
+IMAGE_TAG ?= $(shell awk -F'"' '/^appVersion:/ {print $$2}' charts/tenantry/Chart.yaml)
+IMAGE_CMDS := $(notdir $(wildcard cmd/tenantry-operator cmd/demo-app))
+
+.PHONY: images
+images: ## Build the container images (needs docker or podman).
+	@if [ -z "$(CONTAINER_ENGINE)" ]; then echo "make images needs docker or podman, and neither is installed" >&2; exit 1; fi
+	for cmd in $(IMAGE_CMDS); do \
+		DOCKER_BUILDKIT=1 $(CONTAINER_ENGINE) build --build-arg CMD=$$cmd -t $(IMAGE_REGISTRY)/$$cmd:$(IMAGE_TAG) . ; \
+	done
 
 .PHONY: clean
 clean: ## Remove bin/ (the next `make testbin` is a cold build).

@@ -1,13 +1,13 @@
-// Package charts embeds the generated manifests of the platform chart, so
-// tests, the demo and the benchmarks install exactly what the chart ships.
+// Package charts embeds files of the platform chart that Go code checks:
+// the Grafana dashboard and alert rules, against the metrics the operator
+// exports. The chart itself is installed from its rendering,
+// deploy/tenantry.yaml (package deploy).
 package charts
 
 import "embed"
 
-// Tenantry holds charts/tenantry's CRDs (crds/*.yaml), the operator's
-// generated ClusterRole (templates/role.yaml), the admission policies
-// (templates/guardrails.yaml), and the Grafana dashboard and alert rules
-// (dashboards/).
+// Tenantry holds charts/tenantry's dashboards/ (the Grafana dashboard and
+// the PrometheusRule the chart ships).
 //
-//go:embed tenantry/crds/*.yaml tenantry/templates/role.yaml tenantry/templates/guardrails.yaml tenantry/dashboards
+//go:embed tenantry/dashboards
 var Tenantry embed.FS

@@ -79,12 +79,14 @@ func run(dataDir string, nodes int, operator string) error {
 	if err != nil {
 		return err
 	}
-	step(">> installing the CRDs, the guardrails (admission policies) and the operator's ServiceAccount and RBAC")
+	step(">> installing the platform chart as rendered by Helm (deploy/tenantry.yaml): CRDs, guardrails, RBAC, operator Deployment")
 	operatorConfig, err := install.Platform(ctx, admin, cluster.Config)
 	if err != nil {
 		return err
 	}
-	step(">> starting %s as %s (log: %s)", operator, install.OperatorUsername, filepath.Join(cluster.LogDir, "tenantry-operator.log"))
+	// kwok only simulates the Deployment's pods, so the operator itself runs
+	// here, with the chart's ServiceAccount and so exactly the chart's rights.
+	step(">> starting %s as %s, the chart's ServiceAccount (log: %s)", operator, install.OperatorUsername, filepath.Join(cluster.LogDir, "tenantry-operator.log"))
 	if err := cluster.StartAddon("tenantry-operator", operator, operatorConfig,
 		"--metrics-bind-address=0", "--health-probe-bind-address=0"); err != nil {
 		return err

@@ -42,9 +42,6 @@ func Setup(mgr manager.Manager, cfg Config) error {
 	if err := metrics.Register(mgr.GetClient()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
-	if err := (&ClusterRoleReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
-		return err
-	}
 	r := &TenantReconciler{
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),

@@ -155,10 +155,13 @@ func (r *TenantReconciler) tenantsOnPlan(ctx context.Context, plan client.Object
 // +kubebuilder:rbac:groups=apps,resources=daemonsets,verbs=deletecollection
 // +kubebuilder:rbac:groups=batch,resources=cronjobs,verbs=list;patch;deletecollection
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=deletecollection
-// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
-// Leader election: the Lease, and the core event announcing a new leader.
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=events.k8s.io;"",resources=events,verbs=create;patch
+// RoleBindings to the owner roles need `bind` on them, since the operator
+// does not hold what they grant; the chart installs the roles themselves
+// (templates/tenant-roles.yaml), so the operator never needs `escalate`.
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind,resourceNames=tenantry:tenant-admin;tenantry:tenant-developer;tenantry:tenant-viewer
+// The leader election Lease is allowed by a Role in the operator's own
+// namespace (charts/tenantry/templates/rbac.yaml), not cluster-wide.
 
 // Reconcile reads top to bottom: the Tenant, its deletion, its plan, the
 // desired objects, apply, prune, status.

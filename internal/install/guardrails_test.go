@@ -8,24 +8,21 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
-	"github.com/tenantry/tenantry/charts"
+	"github.com/tenantry/tenantry/deploy"
 	"github.com/tenantry/tenantry/internal/render"
 )
 
-// guardrails decodes the shipped admission policies and bindings.
+// guardrails decodes the admission policies and bindings of the chart's
+// default rendering.
 func guardrails(t *testing.T) (map[string]*admissionregistrationv1.ValidatingAdmissionPolicy, map[string]*admissionregistrationv1.ValidatingAdmissionPolicyBinding) {
 	t.Helper()
-	data, err := charts.Tenantry.ReadFile("tenantry/templates/guardrails.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, err := decode(data)
+	objs, err := decode(deploy.Tenantry)
 	if err != nil {
 		t.Fatal(err)
 	}
 	policies := map[string]*admissionregistrationv1.ValidatingAdmissionPolicy{}
 	bindings := map[string]*admissionregistrationv1.ValidatingAdmissionPolicyBinding{}
-	for _, u := range objs {
+	for _, u := range ofKind(objs, "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding") {
 		var err error
 		switch u.GetKind() {
 		case "ValidatingAdmissionPolicy":
@@ -36,8 +33,6 @@ func guardrails(t *testing.T) (map[string]*admissionregistrationv1.ValidatingAdm
 			b := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{}
 			err = runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(u.Object, b, true)
 			bindings[b.Name] = b
-		default:
-			t.Errorf("unexpected %s %s in guardrails.yaml", u.GetKind(), u.GetName())
 		}
 		if err != nil {
 			t.Fatalf("%s %s: %v", u.GetKind(), u.GetName(), err)

@@ -1,6 +1,6 @@
-// Package install applies Tenantry's manifests (CRDs, guardrails, RBAC,
-// sample plans and tenants) to a cluster without Helm: the tests, the demo and the
-// benchmarks use it to set up the local control plane.
+// Package install applies Tenantry's manifests (the chart's rendering in
+// deploy/, sample plans and tenants) to a cluster without Helm: the tests,
+// the demo and the benchmarks use it to set up the local control plane.
 package install
 
 import (
@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,7 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
-	"github.com/tenantry/tenantry/charts"
+	"github.com/tenantry/tenantry/deploy"
 )
 
 // FieldOwner is the field manager of what this package applies.
@@ -83,10 +84,95 @@ func Apply(ctx context.Context, c client.Client, fsys fs.FS, glob string) ([]*un
 	return applied, nil
 }
 
+// Manifest installs a rendering of the platform chart (multi-document
+// YAML): its CRDs first, waiting until they are served, then everything else
+// in the order given, waiting until the API server has type-checked each
+// admission policy.
+func Manifest(ctx context.Context, c client.Client, data []byte) error {
+	objs, err := decode(data)
+	if err != nil {
+		return fmt.Errorf("decoding the manifest: %w", err)
+	}
+	if err := applyCRDs(ctx, c, ofKind(objs, "CustomResourceDefinition")); err != nil {
+		return err
+	}
+	var rest []*unstructured.Unstructured
+	for _, u := range objs {
+		if u.GetKind() != "CustomResourceDefinition" {
+			rest = append(rest, u)
+		}
+	}
+	if err := applyObjects(ctx, c, rest); err != nil {
+		return err
+	}
+	return waitForPolicies(ctx, c, rest)
+}
+
 // CRDs installs Tenantry's CRDs and waits until the API server serves them.
 func CRDs(ctx context.Context, c client.Client) error {
-	crds, err := Apply(ctx, c, charts.Tenantry, "tenantry/crds/*.yaml")
+	objs, err := decode(deploy.Tenantry)
 	if err != nil {
+		return err
+	}
+	return applyCRDs(ctx, c, ofKind(objs, "CustomResourceDefinition"))
+}
+
+// Guardrails installs the admission policies and their bindings and waits
+// until the API server has type-checked each policy.
+func Guardrails(ctx context.Context, c client.Client) error {
+	objs, err := decode(deploy.Tenantry)
+	if err != nil {
+		return err
+	}
+	guardrails := ofKind(objs, "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
+	if err := applyObjects(ctx, c, guardrails); err != nil {
+		return err
+	}
+	return waitForPolicies(ctx, c, guardrails)
+}
+
+// The operator's identity: the ServiceAccount the chart runs it as with its
+// default values. The guardrails exempt exactly this user.
+const (
+	OperatorNamespace      = "tenantry-system"
+	OperatorServiceAccount = "tenantry-operator"
+	OperatorUsername       = "system:serviceaccount:" + OperatorNamespace + ":" + OperatorServiceAccount
+)
+
+// Platform installs the chart's default rendering (deploy/tenantry.yaml:
+// CRDs, the operator's namespace, ServiceAccount and RBAC, the tenant
+// roles, the guardrails, the operator Deployment) and returns a client
+// configuration that authenticates as the operator's ServiceAccount with a
+// token from the TokenRequest API, built on base (the cluster's address and
+// CA): a process started with it has exactly the chart's rights.
+func Platform(ctx context.Context, c client.Client, base *rest.Config) (*rest.Config, error) {
+	if err := Manifest(ctx, c, deploy.Tenantry); err != nil {
+		return nil, err
+	}
+	return OperatorConfig(ctx, c, base)
+}
+
+func ofKind(objs []*unstructured.Unstructured, kinds ...string) []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, u := range objs {
+		if slices.Contains(kinds, u.GetKind()) {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+func applyObjects(ctx context.Context, c client.Client, objs []*unstructured.Unstructured) error {
+	for _, u := range objs {
+		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+			return fmt.Errorf("applying %s %s: %w", u.GetKind(), u.GetName(), err)
+		}
+	}
+	return nil
+}
+
+func applyCRDs(ctx context.Context, c client.Client, crds []*unstructured.Unstructured) error {
+	if err := applyObjects(ctx, c, crds); err != nil {
 		return err
 	}
 	for _, u := range crds {
@@ -111,43 +197,11 @@ func CRDs(ctx context.Context, c client.Client) error {
 	return nil
 }
 
-// The operator's identity: the ServiceAccount the chart runs it as. The
-// guardrails exempt exactly this user (charts/tenantry/templates/guardrails.yaml).
-const (
-	OperatorNamespace      = "tenantry-system"
-	OperatorServiceAccount = "tenantry-operator"
-	OperatorUsername       = "system:serviceaccount:" + OperatorNamespace + ":" + OperatorServiceAccount
-)
-
-// Platform installs what the chart would (CRDs, guardrails, the operator's
-// ServiceAccount bound to its generated ClusterRole) and returns a client
-// configuration that authenticates as that ServiceAccount with a token from
-// the TokenRequest API, built on base (the cluster's address and CA).
-func Platform(ctx context.Context, c client.Client, base *rest.Config) (*rest.Config, error) {
-	if err := CRDs(ctx, c); err != nil {
-		return nil, err
-	}
-	if err := Guardrails(ctx, c); err != nil {
-		return nil, err
-	}
-	if err := operatorIdentity(ctx, c); err != nil {
-		return nil, err
-	}
-	return OperatorConfig(ctx, c, base)
-}
-
-// Guardrails installs the admission policies and their bindings and waits
-// until the API server has type-checked each policy; a CEL type error found
-// there is returned, so a broken policy fails the install, not a tenant.
-func Guardrails(ctx context.Context, c client.Client) error {
-	applied, err := Apply(ctx, c, charts.Tenantry, "tenantry/templates/guardrails.yaml")
-	if err != nil {
-		return err
-	}
-	for _, u := range applied {
-		if u.GetKind() != "ValidatingAdmissionPolicy" {
-			continue
-		}
+// waitForPolicies waits until the API server has type-checked each
+// admission policy among objs; a CEL type error found there is returned, so
+// a broken policy fails the install, not a tenant.
+func waitForPolicies(ctx context.Context, c client.Client, objs []*unstructured.Unstructured) error {
+	for _, u := range ofKind(objs, "ValidatingAdmissionPolicy") {
 		err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 			policy := &admissionregistrationv1.ValidatingAdmissionPolicy{}
 			if err := c.Get(ctx, client.ObjectKey{Name: u.GetName()}, policy); err != nil {
@@ -172,43 +226,18 @@ func Guardrails(ctx context.Context, c client.Client) error {
 	return nil
 }
 
-// operatorIdentity creates the operator's namespace and ServiceAccount and
-// binds the ClusterRole generated from the controller's RBAC markers to it.
-func operatorIdentity(ctx context.Context, c client.Client) error {
-	if _, err := Apply(ctx, c, charts.Tenantry, "tenantry/templates/role.yaml"); err != nil {
-		return err
-	}
-	objs := []*unstructured.Unstructured{
-		{Object: map[string]any{
-			"apiVersion": "v1", "kind": "Namespace",
-			"metadata": map[string]any{"name": OperatorNamespace},
-		}},
-		{Object: map[string]any{
-			"apiVersion": "v1", "kind": "ServiceAccount",
-			"metadata": map[string]any{"name": OperatorServiceAccount, "namespace": OperatorNamespace},
-		}},
-		{Object: map[string]any{
-			"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-			"metadata": map[string]any{"name": "tenantry-operator"},
-			"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "tenantry-operator"},
-			"subjects": []any{map[string]any{"kind": "ServiceAccount", "name": OperatorServiceAccount, "namespace": OperatorNamespace}},
-		}},
-	}
-	for _, u := range objs {
-		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
-			return fmt.Errorf("applying %s %s: %w", u.GetKind(), u.GetName(), err)
-		}
-	}
-	return nil
+// OperatorConfig returns base authenticated as the operator's ServiceAccount.
+func OperatorConfig(ctx context.Context, c client.Client, base *rest.Config) (*rest.Config, error) {
+	return ServiceAccountConfig(ctx, c, base, OperatorNamespace, OperatorServiceAccount)
 }
 
-// OperatorConfig returns base authenticated as the operator's ServiceAccount
-// with a fresh token (valid a day: tests and the demo outlive no more).
-func OperatorConfig(ctx context.Context, c client.Client, base *rest.Config) (*rest.Config, error) {
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: OperatorServiceAccount, Namespace: OperatorNamespace}}
+// ServiceAccountConfig returns base authenticated as a ServiceAccount with a
+// fresh token (valid a day: tests and the demo outlive no more).
+func ServiceAccountConfig(ctx context.Context, c client.Client, base *rest.Config, namespace, name string) (*rest.Config, error) {
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}}
 	req := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](24 * 3600)}}
 	if err := c.SubResource("token").Create(ctx, sa, req); err != nil {
-		return nil, fmt.Errorf("requesting a token for %s: %w", OperatorUsername, err)
+		return nil, fmt.Errorf("requesting a token for system:serviceaccount:%s:%s: %w", namespace, name, err)
 	}
 	cfg := rest.AnonymousClientConfig(base)
 	cfg.BearerToken = req.Status.Token

@@ -47,7 +47,8 @@ var workloadRules = []rbacv1.PolicyRule{
 
 // ClusterRoles are the three roles owners get in their namespaces. They
 // hold namespaced rights only and are bound with RoleBindings, so none of
-// them reaches beyond the tenant's namespaces.
+// them reaches beyond the tenant's namespaces. The chart installs them
+// (hack/tenant-roles writes its template from this function).
 func ClusterRoles() []*rbacv1.ClusterRole {
 	observe := []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"pods/log", "pods/status"}, Verbs: readVerbs},
@@ -112,11 +113,9 @@ func withVerbs(rules []rbacv1.PolicyRule, verbs []string) []rbacv1.PolicyRule {
 
 func clusterRole(name string, rules []rbacv1.PolicyRule) *rbacv1.ClusterRole {
 	return &rbacv1.ClusterRole{
-		TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"},
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
-			v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue,
-		}},
-		Rules: rules,
+		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"},
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Rules:      rules,
 	}
 }
 
