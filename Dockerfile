@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # One Dockerfile for Tenantry's binaries: CMD picks which (tenantry-operator,
-# or demo-app once it exists). `make images` builds each.
+# the tenantry CLI, or demo-app once it exists). `make images` builds each.
 #   docker build --build-arg CMD=tenantry-operator -t ghcr.io/tenantry/tenantry-operator:0.1.0 .
 ARG GO_VERSION=1.26.8
 

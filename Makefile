@@ -23,12 +23,17 @@ help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: demo
-demo: testbin operator ## Run the operator and the example tenants on a local control plane until Ctrl-C.
+demo: testbin operator cli ## Run the operator and the example tenants on a local control plane until Ctrl-C.
 	go run ./hack/demo --data-dir $(BIN)/demo
 
 .PHONY: operator
 operator: ## Build bin/tenantry-operator.
 	go build -o $(BIN)/tenantry-operator ./cmd/tenantry-operator
+
+.PHONY: cli
+cli: ## Build the CLI bin/tenantry, and bin/kubectl-tenant (the kubectl plugin: the same binary).
+	go build -o $(BIN)/tenantry ./cmd/tenantry
+	ln -sf tenantry $(BIN)/kubectl-tenant
 
 # Modules kept apart so their heavy test-only dependencies stay out of the
 # operator's go.mod; `make test` and `make lint` cover them too.
@@ -90,7 +95,7 @@ lint: $(BIN)/staticcheck ## gofmt, go vet and staticcheck.
 CONTAINER_ENGINE ?= $(shell command -v docker || command -v podman)
 IMAGE_REGISTRY ?= ghcr.io/tenantry
 IMAGE_TAG ?= $(shell awk -F'"' '/^appVersion:/ {print $$2}' charts/tenantry/Chart.yaml)
-IMAGE_CMDS := $(notdir $(wildcard cmd/tenantry-operator cmd/demo-app))
+IMAGE_CMDS := $(notdir $(wildcard cmd/tenantry-operator cmd/tenantry cmd/demo-app))
 
 .PHONY: images
 images: ## Build the container images (needs docker or podman).

@@ -2,7 +2,8 @@
 // a real etcd, kube-apiserver, kube-controller-manager and kube-scheduler
 // with kwok Nodes, installs the CRDs, runs the operator as a process, applies
 // the example plans and tenants from gitops/, prints how fast each tenant
-// became Ready, proves one tenant cannot read another's secrets, and keeps
+// became Ready, checks one tenant's isolation from the inside (the checks of
+// `tenantry doctor`), and keeps
 // everything running until Ctrl-C. `make demo` runs it.
 package main
 
@@ -13,24 +14,19 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
 	"github.com/tenantry/tenantry/gitops"
+	"github.com/tenantry/tenantry/internal/doctor"
 	"github.com/tenantry/tenantry/internal/install"
 	"github.com/tenantry/tenantry/internal/localcluster"
-	"github.com/tenantry/tenantry/internal/testutil"
 )
 
 func main() {
@@ -106,7 +102,7 @@ func run(dataDir string, nodes int, operator string) error {
 	if err := printTenants(ctx, admin); err != nil {
 		return err
 	}
-	if err := proveIsolation(ctx, cluster, scheme); err != nil {
+	if err := proveIsolation(ctx, cluster, admin, scheme); err != nil {
 		return err
 	}
 
@@ -182,8 +178,8 @@ func printTenants(ctx context.Context, c client.Client) error {
 // proveIsolation acts as Globex's admin, authenticated by a client
 // certificate, and shows what the API server allows and refuses, and which
 // layer refuses it. Writes are dry runs: the demo changes nothing.
-func proveIsolation(ctx context.Context, cluster *localcluster.Cluster, scheme *runtime.Scheme) error {
-	const user, ns = "hank@globex.com", "globex"
+func proveIsolation(ctx context.Context, cluster *localcluster.Cluster, c client.Client, scheme *runtime.Scheme) error {
+	const user, tenant = "hank@globex.com", "globex"
 	cfg, err := cluster.UserConfig(user)
 	if err != nil {
 		return err
@@ -192,74 +188,21 @@ func proveIsolation(ctx context.Context, cluster *localcluster.Cluster, scheme *
 	if err != nil {
 		return err
 	}
-	dryRun := client.DryRunAll
-	pod := func(image string) *corev1.Pod {
-		p := testutil.RestrictedPod("web")
-		p.Namespace, p.Spec.Containers[0].Image = ns, image
-		return p
+	target := doctor.Target{Tenant: &v1alpha1.Tenant{}, Plan: &v1alpha1.TenantPlan{}, OtherNamespace: "acme-prod"}
+	if err := c.Get(ctx, client.ObjectKey{Name: tenant}, target.Tenant); err != nil {
+		return err
 	}
-	nodePort := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
-		Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Ports: []corev1.ServicePort{{Port: 80}}},
+	if err := c.Get(ctx, client.ObjectKey{Name: target.Tenant.Spec.Plan}, target.Plan); err != nil {
+		return err
 	}
-	ingress := &networkingv1.Ingress{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
-		Spec:       networkingv1.IngressSpec{Rules: []networkingv1.IngressRule{{Host: "shop.acme.example.com"}}},
+	// The same checks as `tenantry doctor globex`, made by hank himself.
+	results, err := doctor.Run(ctx, hank, target)
+	if err != nil {
+		return err
 	}
-	defaultDeny := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tenantry-default-deny"}}
-
-	fmt.Printf("\nIsolation, as %s (admin of tenant globex, plan free):\n", user)
-	checks := []struct {
-		what      string
-		err       error
-		wantAllow bool
-	}{
-		{"list secrets in its own namespace globex", hank.List(ctx, &corev1.SecretList{}, client.InNamespace(ns)), true},
-		{"read its own Tenant globex", hank.Get(ctx, client.ObjectKey{Name: "globex"}, &v1alpha1.Tenant{}), true},
-		{"run registry.tenantry.dev/globex/web:1", hank.Create(ctx, pod("registry.tenantry.dev/globex/web:1"), dryRun), true},
-		{"list secrets in acme-prod (tenant acme)", hank.List(ctx, &corev1.SecretList{}, client.InNamespace("acme-prod")), false},
-		{"list namespaces cluster-wide", hank.List(ctx, &corev1.NamespaceList{}), false},
-		{"read its own ResourceQuota", hank.Get(ctx, client.ObjectKey{Namespace: ns, Name: "tenantry-quota"}, &corev1.ResourceQuota{}), false},
-		{"run docker.io's nginx:1.27", hank.Create(ctx, pod("nginx:1.27"), dryRun), false},
-		{"create a NodePort Service", hank.Create(ctx, nodePort, dryRun), false},
-		{"serve shop.acme.example.com", hank.Create(ctx, ingress, dryRun), false},
-		{"delete its default-deny NetworkPolicy", hank.Delete(ctx, defaultDeny, dryRun), false},
-	}
-	failed := 0
-	for _, ch := range checks {
-		verdict := "allowed"
-		if apierrors.IsForbidden(ch.err) {
-			verdict = "denied by " + refusedBy(ch.err)
-		} else if ch.err != nil {
-			verdict = "error: " + ch.err.Error()
-		}
-		ok := (ch.wantAllow && ch.err == nil) || (!ch.wantAllow && apierrors.IsForbidden(ch.err))
-		mark := "ok"
-		if !ok {
-			mark = "UNEXPECTED"
-			failed++
-		}
-		fmt.Printf("  %-42s %-46s %s\n", ch.what, verdict, mark)
-	}
-	if failed > 0 {
+	fmt.Printf("\nIsolation, as %s (admin of tenant globex, plan free), dry-run:\n", user)
+	if failed := doctor.Write(os.Stdout, results); failed > 0 {
 		return fmt.Errorf("%d isolation checks did not hold", failed)
 	}
 	return nil
-}
-
-// refusedBy names the layer that refused a request: a guardrail (its rule),
-// Pod Security admission, or RBAC.
-func refusedBy(err error) string {
-	msg := err.Error()
-	if i := strings.Index(msg, "tenantry rule "); i >= 0 {
-		rule := msg[i+len("tenantry "):]
-		if j := strings.Index(rule, ")"); j >= 0 {
-			rule = rule[:j+1]
-		}
-		return "guardrail " + rule
-	}
-	if strings.Contains(msg, "violates PodSecurity") {
-		return "Pod Security"
-	}
-	return "RBAC"
 }

@@ -1,0 +1,218 @@
+package cli
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/tenantry/tenantry/api/v1alpha1"
+)
+
+func objectMeta(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Name: name} }
+
+func newCreateCommand(o *options) *cobra.Command {
+	var (
+		f                     changeFlags
+		plan, displayName     string
+		owners, envs, domains []string
+	)
+	cmd := &cobra.Command{
+		Use:   "create NAME --plan PLAN --owner KIND:NAME[=ROLE]...",
+		Short: "Onboard a tenant",
+		Example: `  # Through Git: writes tenants/acme.yaml in ./platform and commits it
+  tenantry create acme --plan pro --owner user:alice@acme.com=admin --owner group:acme-devs=developer \
+    --env prod,staging --domain acme.example.com --gitops ./platform --reason "signed 2026-11-20"
+
+  # Directly on the cluster, waiting until it is Ready
+  tenantry create acme --plan pro --owner user:alice@acme.com --wait`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			t := &v1alpha1.Tenant{
+				TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "Tenant"},
+				ObjectMeta: objectMeta(name),
+				Spec:       v1alpha1.TenantSpec{Plan: plan, DisplayName: displayName, Environments: envs},
+			}
+			if len(owners) == 0 {
+				return fmt.Errorf("--owner is required: who runs the tenant, as %s", ownerFormat)
+			}
+			for _, s := range owners {
+				owner, err := parseOwner(s)
+				if err != nil {
+					return err
+				}
+				t.Spec.Owners = append(t.Spec.Owners, owner)
+			}
+			t.Spec.Ingress.Domains = domains
+			if err := o.knownPlan(cmd.Context(), plan); err != nil {
+				return err
+			}
+			subject := fmt.Sprintf("Onboard tenant %s on plan %s", name, plan)
+			if len(envs) > 0 {
+				subject += " (" + strings.Join(envs, ", ") + ")"
+			}
+			return o.run(cmd.Context(), &f, change{verb: "create", tenant: name, subject: subject, create: t, goal: goalReady})
+		},
+	}
+	cmd.Flags().StringVar(&plan, "plan", "", "The TenantPlan (tier): quotas, limits, registries, egress.")
+	cmd.Flags().StringArrayVar(&owners, "owner", nil, "An owner, "+ownerFormat+". Repeat for more.")
+	cmd.Flags().StringSliceVar(&envs, "env", nil, "Environments, each a namespace NAME-ENV (comma-separated; none: one namespace NAME).")
+	cmd.Flags().StringSliceVar(&domains, "domain", nil, "DNS domains the tenant's Ingresses and routes may serve (comma-separated).")
+	cmd.Flags().StringVar(&displayName, "display-name", "", "Human-readable name.")
+	_ = cmd.MarkFlagRequired("plan")
+	_ = cmd.RegisterFlagCompletionFunc("plan", o.completePlans)
+	f.register(cmd)
+	return cmd
+}
+
+func newSetPlanCommand(o *options) *cobra.Command {
+	var f changeFlags
+	cmd := &cobra.Command{
+		Use:               "set-plan NAME PLAN",
+		Short:             "Move a tenant to another plan",
+		Example:           `  tenantry set-plan globex pro --gitops ./platform --reason "upgraded, order 4711" --apply --wait`,
+		Args:              cobra.ExactArgs(2),
+		ValidArgsFunction: o.completeTenantThenPlan,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, plan := args[0], args[1]
+			if err := o.knownPlan(cmd.Context(), plan); err != nil {
+				return err
+			}
+			return o.run(cmd.Context(), &f, change{
+				verb: "set-plan", tenant: name, subject: fmt.Sprintf("Move tenant %s to plan %s", name, plan), goal: goalReady,
+				edit: func(t *v1alpha1.Tenant) error { t.Spec.Plan = plan; return nil },
+			})
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func newSuspendCommand(o *options) *cobra.Command {
+	var f changeFlags
+	cmd := &cobra.Command{
+		Use:               "suspend NAME",
+		Short:             "Suspend a tenant: its workloads scale to zero, its namespaces and data stay",
+		Example:           `  tenantry suspend globex --gitops ./platform --reason "invoice overdue" --apply --wait`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: o.completeTenants,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.run(cmd.Context(), &f, change{
+				verb: "suspend", tenant: args[0], subject: "Suspend tenant " + args[0], goal: goalSuspended,
+				edit: func(t *v1alpha1.Tenant) error { t.Spec.Suspended = true; return nil },
+			})
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func newResumeCommand(o *options) *cobra.Command {
+	var f changeFlags
+	cmd := &cobra.Command{
+		Use:               "resume NAME",
+		Short:             "Resume a suspended tenant: its workloads get their replicas back",
+		Example:           `  tenantry resume globex --gitops ./platform --reason "paid" --apply --wait`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: o.completeTenants,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.run(cmd.Context(), &f, change{
+				verb: "resume", tenant: args[0], subject: "Resume tenant " + args[0], goal: goalReady,
+				edit: func(t *v1alpha1.Tenant) error { t.Spec.Suspended = false; return nil },
+			})
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func newAddEnvCommand(o *options) *cobra.Command {
+	var f changeFlags
+	cmd := &cobra.Command{
+		Use:               "add-env NAME ENV...",
+		Short:             "Add environments (namespaces NAME-ENV) to a tenant",
+		Example:           `  tenantry add-env acme qa --gitops ./platform --reason "QA for the spring release" --apply --wait`,
+		Args:              cobra.MinimumNArgs(2),
+		ValidArgsFunction: o.completeTenants,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, envs := args[0], args[1:]
+			return o.run(cmd.Context(), &f, change{
+				verb: "add-env", tenant: name, subject: fmt.Sprintf("Add environment %s to tenant %s", strings.Join(envs, ", "), name), goal: goalReady,
+				edit: func(t *v1alpha1.Tenant) error {
+					for _, env := range envs {
+						if !slices.Contains(t.Spec.Environments, env) {
+							t.Spec.Environments = append(t.Spec.Environments, env)
+						}
+					}
+					return nil
+				},
+			})
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func newRemoveEnvCommand(o *options) *cobra.Command {
+	var (
+		f             changeFlags
+		confirmDelete bool
+	)
+	cmd := &cobra.Command{
+		Use:   "remove-env NAME ENV...",
+		Short: "Remove environments from a tenant",
+		Long: `Remove environments from a tenant. The operator deletes an environment's
+namespace only when nothing runs in it; --confirm-delete lets it go although
+workloads still run there (tenantry.dev/confirm-delete).`,
+		Example:           `  tenantry remove-env acme staging --gitops ./platform --reason "staging moved to qa" --apply --wait`,
+		Args:              cobra.MinimumNArgs(2),
+		ValidArgsFunction: o.completeTenants,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, envs := args[0], args[1:]
+			return o.run(cmd.Context(), &f, change{
+				verb: "remove-env", tenant: name, subject: fmt.Sprintf("Remove environment %s from tenant %s", strings.Join(envs, ", "), name), goal: goalReady,
+				edit: func(t *v1alpha1.Tenant) error {
+					for _, env := range envs {
+						if !slices.Contains(t.Spec.Environments, env) {
+							return fmt.Errorf("tenant %s has no environment %q (it has: %s)", name, env, strings.Join(t.Spec.Environments, ", "))
+						}
+					}
+					t.Spec.Environments = slices.DeleteFunc(t.Spec.Environments, func(e string) bool { return slices.Contains(envs, e) })
+					if confirmDelete {
+						if t.Annotations == nil {
+							t.Annotations = map[string]string{}
+						}
+						t.Annotations[v1alpha1.AnnotationConfirmDelete] = strings.Join(envs, ",")
+					}
+					return nil
+				},
+				applied: func(t *v1alpha1.Tenant) bool {
+					return !slices.ContainsFunc(t.Spec.Environments, func(e string) bool { return slices.Contains(envs, e) })
+				},
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&confirmDelete, "confirm-delete", false, "Delete the environments' namespaces even if workloads still run in them.")
+	f.register(cmd)
+	return cmd
+}
+
+func newDeleteCommand(o *options) *cobra.Command {
+	var f changeFlags
+	cmd := &cobra.Command{
+		Use:               "delete NAME",
+		Short:             "Offboard a tenant (its namespaces go too, unless its deletionPolicy is Retain)",
+		Example:           `  tenantry delete initech --gitops ./platform --reason "contract ended" --apply --wait`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: o.completeTenants,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.run(cmd.Context(), &f, change{verb: "delete", tenant: args[0], subject: "Offboard tenant " + args[0], delete: true, goal: goalGone})
+		},
+	}
+	f.register(cmd)
+	return cmd
+}

@@ -1,0 +1,142 @@
+package cli
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tenantry/tenantry/api/v1alpha1"
+	"github.com/tenantry/tenantry/internal/doctor"
+	"github.com/tenantry/tenantry/internal/install"
+)
+
+func newDoctorCommand(o *options) *cobra.Command {
+	var as string
+	var asGroups []string
+	cmd := &cobra.Command{
+		Use:   "doctor NAME",
+		Short: "Check a tenant's isolation as its owner: what must be refused is, what must work does",
+		Long: `Check a tenant's isolation on the live cluster, as one of the tenant's own
+identities (impersonation: you need the right to impersonate it). Every write
+is a dry run, so nothing changes. The checks are the essential ones of the
+escape suite: another tenant's Secrets, its own quota, namespace labels and
+default-deny policy, a privileged pod, a foreign registry, cluster-admin,
+a NodePort Service (where the plan forbids it); and what a tenant must be
+able to do: deploy, create a Service, a Role, a RoleBinding and a
+NetworkPolicy. Exits 1 if any check fails.
+
+The identity is the tenant's first admin owner (a group owner is
+impersonated as the user tenantry-doctor in that group), or --as/--as-group.`,
+		Example: `  tenantry doctor acme
+  tenantry doctor acme --as bob@acme.com`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: o.completeTenants,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			c, err := o.kube(ctx)
+			if err != nil {
+				return err
+			}
+			t, err := getTenant(ctx, c, args[0])
+			if err != nil {
+				return err
+			}
+			plan := &v1alpha1.TenantPlan{}
+			if err := c.Get(ctx, client.ObjectKey{Name: t.Spec.Plan}, plan); err != nil {
+				return fmt.Errorf("plan %s of tenant %s: %w", t.Spec.Plan, t.Name, err)
+			}
+			user, groups := as, asGroups
+			if user == "" {
+				if user, groups, err = ownerIdentity(t); err != nil {
+					return err
+				}
+			}
+			cfg, _, err := o.clusterConfig()
+			if err != nil {
+				return err
+			}
+			cfg = rest.CopyConfig(cfg)
+			cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: groups}
+			scheme, err := install.NewScheme()
+			if err != nil {
+				return err
+			}
+			asTenant, err := client.New(cfg, client.Options{Scheme: scheme})
+			if err != nil {
+				return err
+			}
+			other, err := otherNamespace(cmd, c, t)
+			if err != nil {
+				return err
+			}
+			results, err := doctor.Run(ctx, asTenant, doctor.Target{Tenant: t, Plan: plan, OtherNamespace: other})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(o.out, "Isolation of tenant %s (plan %s), checked as %s (dry-run):\n", t.Name, t.Spec.Plan, describeIdentity(user, groups))
+			failed := doctor.Write(o.out, results)
+			if failed > 0 {
+				return &exitError{code: 1, msg: fmt.Sprintf("%d of %d checks failed: tenant %s is not isolated as it should be", failed, len(results), t.Name)}
+			}
+			fmt.Fprintf(o.out, "All %d checks passed.\n", len(results))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&as, "as", "", "Check as this user instead of the tenant's first admin owner.")
+	cmd.Flags().StringSliceVar(&asGroups, "as-group", nil, "Groups of the --as user.")
+	return cmd
+}
+
+// ownerIdentity is the user (and groups) to impersonate for a tenant: its
+// first admin owner, else its first owner.
+func ownerIdentity(t *v1alpha1.Tenant) (string, []string, error) {
+	owners := slices.Clone(t.Spec.Owners)
+	slices.SortStableFunc(owners, func(a, b v1alpha1.Owner) int {
+		return boolRank(a.Role != v1alpha1.RoleAdmin && a.Role != "") - boolRank(b.Role != v1alpha1.RoleAdmin && b.Role != "")
+	})
+	if len(owners) == 0 {
+		return "", nil, fmt.Errorf("tenant %s has no owners; pass --as", t.Name)
+	}
+	o := owners[0]
+	switch o.Kind {
+	case v1alpha1.SubjectGroup:
+		return "tenantry-doctor", []string{o.Name}, nil
+	case v1alpha1.SubjectServiceAccount:
+		return "system:serviceaccount:" + o.Namespace + ":" + o.Name,
+			[]string{"system:serviceaccounts", "system:serviceaccounts:" + o.Namespace}, nil
+	default:
+		return o.Name, nil, nil
+	}
+}
+
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func describeIdentity(user string, groups []string) string {
+	if len(groups) == 0 {
+		return user
+	}
+	return fmt.Sprintf("%s (groups %v)", user, groups)
+}
+
+// otherNamespace is a namespace of another tenant, or kube-system when
+// there is no other tenant.
+func otherNamespace(cmd *cobra.Command, c client.Client, t *v1alpha1.Tenant) (string, error) {
+	list := &v1alpha1.TenantList{}
+	if err := c.List(cmd.Context(), list); err != nil {
+		return "", err
+	}
+	for _, other := range list.Items {
+		if other.Name != t.Name && len(other.Status.Namespaces) > 0 {
+			return other.Status.Namespaces[0], nil
+		}
+	}
+	return "kube-system", nil
+}
