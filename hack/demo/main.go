@@ -120,11 +120,15 @@ Try it:
   kubectl get networkpolicies,resourcequota -n acme-prod
   kubectl auth can-i list secrets -n acme-prod --as hank@globex.com   # no
   kubectl create service nodeport web --tcp=80 -n globex --as hank@globex.com   # refused: guardrail rule 3
+  export PATH=%s:$PATH
+  tenantry list                  # the CLI (docs/cli.md); also: kubectl tenant list
+  tenantry status acme
+  tenantry doctor globex         # the isolation checks above, as globex's owner
   kubectl get deployment,pods,pdb -n tenantry-system   # the chart's operator Deployment (kwok simulates its pods)
   kubectl auth can-i --list --as system:serviceaccount:tenantry-system:tenantry-operator   # the chart's RBAC: all the operator holds
 
 Press Ctrl-C to stop.
-`, cluster.StartupTotal().Seconds(), cluster.KubeconfigPath, cluster.LogDir, cluster.KubeconfigPath)
+`, cluster.StartupTotal().Seconds(), cluster.KubeconfigPath, cluster.LogDir, cluster.KubeconfigPath, filepath.Dir(operator))
 
 	<-ctx.Done()
 	return nil

@@ -23,8 +23,8 @@ func newDoctorCommand(o *options) *cobra.Command {
 identities (impersonation: you need the right to impersonate it). Every write
 is a dry run, so nothing changes. The checks are the essential ones of the
 escape suite: another tenant's Secrets, its own quota, namespace labels and
-default-deny policy, a privileged pod, a foreign registry, cluster-admin,
-a NodePort Service (where the plan forbids it); and what a tenant must be
+default-deny policy, a privileged pod, a foreign registry, a host outside
+its domains, cluster-admin, a NodePort Service (where the plan forbids it); and what a tenant must be
 able to do: deploy, create a Service, a Role, a RoleBinding and a
 NetworkPolicy. Exits 1 if any check fails.
 

@@ -116,6 +116,12 @@ func Run(ctx context.Context, c client.Client, target Target) ([]Result, error) 
 		{"run an image from a foreign registry", false, func(ctx context.Context) error {
 			return c.Create(ctx, pod(ns, "untrusted.example.com/tools/miner:1", plan), dryRun)
 		}},
+		{"serve a host outside its domains", false, func(ctx context.Context) error {
+			return c.Create(ctx, &networkingv1.Ingress{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "doctor"},
+				Spec:       networkingv1.IngressSpec{Rules: []networkingv1.IngressRule{{Host: "login.not-" + t.Name + ".example"}}},
+			}, dryRun)
+		}},
 		{"bind cluster-admin in its namespace", false, func(ctx context.Context) error {
 			return c.Create(ctx, roleBinding(ns, "cluster-admin"), dryRun)
 		}},
