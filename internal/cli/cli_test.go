@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -119,6 +120,18 @@ func readTenantFile(t *testing.T, dir, name string) (string, *v1alpha1.Tenant) {
 func TestGitOpsWorkflow(t *testing.T) {
 	t.Parallel()
 	dir := newRepo(t)
+	// A bare repository as the remote --push sends commits to.
+	remote := t.TempDir()
+	if _, err := git.PlainInit(remote, true); err != nil {
+		t.Fatal(err)
+	}
+	local, err := git.PlainOpen(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := local.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{remote}}); err != nil {
+		t.Fatal(err)
+	}
 	gitopsFlags := []string{"--gitops", dir, "--apply", "--wait"}
 	step := func(args ...string) result {
 		t.Helper()
@@ -126,14 +139,18 @@ func TestGitOpsWorkflow(t *testing.T) {
 	}
 
 	r := step("create", "gitacme", "--plan", "pro", "--owner", "user:alice@gitacme.example=admin", "--owner", "group:gitacme-devs=developer",
-		"--env", "prod,staging", "--domain", "gitacme.example.com", "--reason", "signed on 2026-11-20")
-	wantContains(t, "create output", r.out, "committed ", "tenants/gitacme.yaml: Onboard tenant gitacme on plan pro (prod, staging)", "applied", "tenant gitacme: Ready after")
+		"--env", "prod,staging", "--domain", "gitacme.example.com", "--reason", "signed on 2026-11-20", "--push")
+	wantContains(t, "create output", r.out, "committed ", "tenants/gitacme.yaml: Onboard tenant gitacme on plan pro (prod, staging)",
+		"pushed to origin", "applied", "tenant gitacme: Ready after")
 	wantContains(t, "create progress", r.errOut, "s] ")
 	file, tenant := readTenantFile(t, dir, "gitacme")
 	if strings.Contains(file, "status") || tenant.Spec.Plan != "pro" || !slices.Equal(tenant.Spec.Environments, []string{"prod", "staging"}) {
 		t.Errorf("tenants/gitacme.yaml is not the tenant as asked:\n%s", file)
 	}
 	commit := headCommit(t, dir)
+	if pushed := headCommit(t, remote); pushed.Hash != commit.Hash {
+		t.Errorf("the remote's HEAD is %s, want the pushed commit %s", pushed.Hash, commit.Hash)
+	}
 	wantContains(t, "commit message", commit.Message, "Onboard tenant gitacme on plan pro", "Reason: signed on 2026-11-20", "tenantry create")
 	if commit.Author.Email != "platform@example.com" {
 		t.Errorf("commit author = %v, want the repository's user", commit.Author)
