@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -60,7 +61,7 @@ func (o *options) tenantOfContext(ctx context.Context, c client.Client) (*v1alph
 	for name := ns; name != ""; {
 		t := &v1alpha1.Tenant{}
 		err := c.Get(ctx, client.ObjectKey{Name: name}, t)
-		if err == nil && containsString(t.Status.Namespaces, ns) {
+		if err == nil && slices.Contains(t.Status.Namespaces, ns) {
 			return t, nil
 		}
 		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsForbidden(err) {
@@ -73,15 +74,6 @@ func (o *options) tenantOfContext(ctx context.Context, c client.Client) (*v1alph
 		name = name[:i]
 	}
 	return nil, fmt.Errorf("namespace %s belongs to no tenant you may read; name the tenant: tenantry ns TENANT", ns)
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func splitLines(s string) []string {
