@@ -22,8 +22,8 @@ import (
 
 // change is one edit of a Tenant, made through Git or on the cluster.
 type change struct {
-	verb    string // the command, for the commit message
-	tenant  string
+	verb    string // the command, for the commit message (set by changeCommand)
+	tenant  string // set by changeCommand
 	subject string // what changes, the commit subject
 	// create is the new Tenant (create only); delete removes it; otherwise
 	// edit changes it in place.

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -13,13 +14,32 @@ import (
 
 func objectMeta(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Name: name} }
 
+// changeCommand completes cmd as a command that makes one change to the
+// tenant its first argument names: build turns the arguments into the
+// change; the verb is the command's name; the change flags are added.
+func changeCommand(o *options, cmd *cobra.Command, build func(ctx context.Context, args []string) (change, error)) *cobra.Command {
+	var f changeFlags
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		ch, err := build(cmd.Context(), args)
+		if err != nil {
+			return err
+		}
+		ch.verb, ch.tenant = cmd.Name(), args[0]
+		return o.run(cmd.Context(), &f, ch)
+	}
+	if cmd.ValidArgsFunction == nil {
+		cmd.ValidArgsFunction = o.completeTenants
+	}
+	f.register(cmd)
+	return cmd
+}
+
 func newCreateCommand(o *options) *cobra.Command {
 	var (
-		f                     changeFlags
 		plan, displayName     string
 		owners, envs, domains []string
 	)
-	cmd := &cobra.Command{
+	cmd := changeCommand(o, &cobra.Command{
 		Use:   "create NAME --plan PLAN --owner KIND:NAME[=ROLE]...",
 		Short: "Onboard a tenant",
 		Example: `  # Through Git: writes tenants/acme.yaml in ./platform and commits it
@@ -30,34 +50,33 @@ func newCreateCommand(o *options) *cobra.Command {
   tenantry create acme --plan pro --owner user:alice@acme.com --wait`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: cobra.NoFileCompletions,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name := args[0]
-			t := &v1alpha1.Tenant{
-				TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "Tenant"},
-				ObjectMeta: objectMeta(name),
-				Spec:       v1alpha1.TenantSpec{Plan: plan, DisplayName: displayName, Environments: envs},
+	}, func(ctx context.Context, args []string) (change, error) {
+		name := args[0]
+		t := &v1alpha1.Tenant{
+			TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "Tenant"},
+			ObjectMeta: objectMeta(name),
+			Spec:       v1alpha1.TenantSpec{Plan: plan, DisplayName: displayName, Environments: envs},
+		}
+		if len(owners) == 0 {
+			return change{}, fmt.Errorf("--owner is required: who runs the tenant, as %s", ownerFormat)
+		}
+		for _, s := range owners {
+			owner, err := parseOwner(s)
+			if err != nil {
+				return change{}, err
 			}
-			if len(owners) == 0 {
-				return fmt.Errorf("--owner is required: who runs the tenant, as %s", ownerFormat)
-			}
-			for _, s := range owners {
-				owner, err := parseOwner(s)
-				if err != nil {
-					return err
-				}
-				t.Spec.Owners = append(t.Spec.Owners, owner)
-			}
-			t.Spec.Ingress.Domains = domains
-			if err := o.knownPlan(cmd.Context(), plan); err != nil {
-				return err
-			}
-			subject := fmt.Sprintf("Onboard tenant %s on plan %s", name, plan)
-			if len(envs) > 0 {
-				subject += " (" + strings.Join(envs, ", ") + ")"
-			}
-			return o.run(cmd.Context(), &f, change{verb: "create", tenant: name, subject: subject, create: t, goal: goalReady})
-		},
-	}
+			t.Spec.Owners = append(t.Spec.Owners, owner)
+		}
+		t.Spec.Ingress.Domains = domains
+		if err := o.knownPlan(ctx, plan); err != nil {
+			return change{}, err
+		}
+		subject := fmt.Sprintf("Onboard tenant %s on plan %s", name, plan)
+		if len(envs) > 0 {
+			subject += " (" + strings.Join(envs, ", ") + ")"
+		}
+		return change{subject: subject, create: t, goal: goalReady}, nil
+	})
 	cmd.Flags().StringVar(&plan, "plan", "", "The TenantPlan (tier): quotas, limits, registries, egress.")
 	cmd.Flags().StringArrayVar(&owners, "owner", nil, "An owner, "+ownerFormat+". Repeat for more.")
 	cmd.Flags().StringSliceVar(&envs, "env", nil, "Environments, each a namespace NAME-ENV (comma-separated; none: one namespace NAME).")
@@ -65,154 +84,122 @@ func newCreateCommand(o *options) *cobra.Command {
 	cmd.Flags().StringVar(&displayName, "display-name", "", "Human-readable name.")
 	_ = cmd.MarkFlagRequired("plan")
 	_ = cmd.RegisterFlagCompletionFunc("plan", o.completePlans)
-	f.register(cmd)
 	return cmd
 }
 
 func newSetPlanCommand(o *options) *cobra.Command {
-	var f changeFlags
-	cmd := &cobra.Command{
+	return changeCommand(o, &cobra.Command{
 		Use:               "set-plan NAME PLAN",
 		Short:             "Move a tenant to another plan",
 		Example:           `  tenantry set-plan globex pro --gitops ./platform --reason "upgraded, order 4711" --apply --wait`,
 		Args:              cobra.ExactArgs(2),
 		ValidArgsFunction: o.completeTenantThenPlan,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name, plan := args[0], args[1]
-			if err := o.knownPlan(cmd.Context(), plan); err != nil {
-				return err
-			}
-			return o.run(cmd.Context(), &f, change{
-				verb: "set-plan", tenant: name, subject: fmt.Sprintf("Move tenant %s to plan %s", name, plan), goal: goalReady,
-				edit: func(t *v1alpha1.Tenant) error { t.Spec.Plan = plan; return nil },
-			})
-		},
-	}
-	f.register(cmd)
-	return cmd
+	}, func(ctx context.Context, args []string) (change, error) {
+		name, plan := args[0], args[1]
+		if err := o.knownPlan(ctx, plan); err != nil {
+			return change{}, err
+		}
+		return change{
+			subject: fmt.Sprintf("Move tenant %s to plan %s", name, plan), goal: goalReady,
+			edit: func(t *v1alpha1.Tenant) error { t.Spec.Plan = plan; return nil },
+		}, nil
+	})
 }
 
 func newSuspendCommand(o *options) *cobra.Command {
-	var f changeFlags
-	cmd := &cobra.Command{
-		Use:               "suspend NAME",
-		Short:             "Suspend a tenant: its workloads scale to zero, its namespaces and data stay",
-		Example:           `  tenantry suspend globex --gitops ./platform --reason "invoice overdue" --apply --wait`,
-		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: o.completeTenants,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.run(cmd.Context(), &f, change{
-				verb: "suspend", tenant: args[0], subject: "Suspend tenant " + args[0], goal: goalSuspended,
-				edit: func(t *v1alpha1.Tenant) error { t.Spec.Suspended = true; return nil },
-			})
-		},
-	}
-	f.register(cmd)
-	return cmd
+	return changeCommand(o, &cobra.Command{
+		Use:     "suspend NAME",
+		Short:   "Suspend a tenant: its workloads scale to zero, its namespaces and data stay",
+		Example: `  tenantry suspend globex --gitops ./platform --reason "invoice overdue" --apply --wait`,
+		Args:    cobra.ExactArgs(1),
+	}, func(_ context.Context, args []string) (change, error) {
+		return change{
+			subject: "Suspend tenant " + args[0], goal: goalSuspended,
+			edit: func(t *v1alpha1.Tenant) error { t.Spec.Suspended = true; return nil },
+		}, nil
+	})
 }
 
 func newResumeCommand(o *options) *cobra.Command {
-	var f changeFlags
-	cmd := &cobra.Command{
-		Use:               "resume NAME",
-		Short:             "Resume a suspended tenant: its workloads get their replicas back",
-		Example:           `  tenantry resume globex --gitops ./platform --reason "paid" --apply --wait`,
-		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: o.completeTenants,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.run(cmd.Context(), &f, change{
-				verb: "resume", tenant: args[0], subject: "Resume tenant " + args[0], goal: goalReady,
-				edit: func(t *v1alpha1.Tenant) error { t.Spec.Suspended = false; return nil },
-			})
-		},
-	}
-	f.register(cmd)
-	return cmd
+	return changeCommand(o, &cobra.Command{
+		Use:     "resume NAME",
+		Short:   "Resume a suspended tenant: its workloads get their replicas back",
+		Example: `  tenantry resume globex --gitops ./platform --reason "paid" --apply --wait`,
+		Args:    cobra.ExactArgs(1),
+	}, func(_ context.Context, args []string) (change, error) {
+		return change{
+			subject: "Resume tenant " + args[0], goal: goalReady,
+			edit: func(t *v1alpha1.Tenant) error { t.Spec.Suspended = false; return nil },
+		}, nil
+	})
 }
 
 func newAddEnvCommand(o *options) *cobra.Command {
-	var f changeFlags
-	cmd := &cobra.Command{
-		Use:               "add-env NAME ENV...",
-		Short:             "Add environments (namespaces NAME-ENV) to a tenant",
-		Example:           `  tenantry add-env acme qa --gitops ./platform --reason "QA for the spring release" --apply --wait`,
-		Args:              cobra.MinimumNArgs(2),
-		ValidArgsFunction: o.completeTenants,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name, envs := args[0], args[1:]
-			return o.run(cmd.Context(), &f, change{
-				verb: "add-env", tenant: name, subject: fmt.Sprintf("Add environment %s to tenant %s", strings.Join(envs, ", "), name), goal: goalReady,
-				edit: func(t *v1alpha1.Tenant) error {
-					for _, env := range envs {
-						if !slices.Contains(t.Spec.Environments, env) {
-							t.Spec.Environments = append(t.Spec.Environments, env)
-						}
+	return changeCommand(o, &cobra.Command{
+		Use:     "add-env NAME ENV...",
+		Short:   "Add environments (namespaces NAME-ENV) to a tenant",
+		Example: `  tenantry add-env acme qa --gitops ./platform --reason "QA for the spring release" --apply --wait`,
+		Args:    cobra.MinimumNArgs(2),
+	}, func(_ context.Context, args []string) (change, error) {
+		name, envs := args[0], args[1:]
+		return change{
+			subject: fmt.Sprintf("Add environment %s to tenant %s", strings.Join(envs, ", "), name), goal: goalReady,
+			edit: func(t *v1alpha1.Tenant) error {
+				for _, env := range envs {
+					if !slices.Contains(t.Spec.Environments, env) {
+						t.Spec.Environments = append(t.Spec.Environments, env)
 					}
-					return nil
-				},
-			})
-		},
-	}
-	f.register(cmd)
-	return cmd
+				}
+				return nil
+			},
+		}, nil
+	})
 }
 
 func newRemoveEnvCommand(o *options) *cobra.Command {
-	var (
-		f             changeFlags
-		confirmDelete bool
-	)
-	cmd := &cobra.Command{
+	var confirmDelete bool
+	cmd := changeCommand(o, &cobra.Command{
 		Use:   "remove-env NAME ENV...",
 		Short: "Remove environments from a tenant",
 		Long: `Remove environments from a tenant. The operator deletes an environment's
 namespace only when nothing runs in it; --confirm-delete lets it go although
 workloads still run there (tenantry.dev/confirm-delete).`,
-		Example:           `  tenantry remove-env acme staging --gitops ./platform --reason "staging moved to qa" --apply --wait`,
-		Args:              cobra.MinimumNArgs(2),
-		ValidArgsFunction: o.completeTenants,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name, envs := args[0], args[1:]
-			return o.run(cmd.Context(), &f, change{
-				verb: "remove-env", tenant: name, subject: fmt.Sprintf("Remove environment %s from tenant %s", strings.Join(envs, ", "), name), goal: goalReady,
-				edit: func(t *v1alpha1.Tenant) error {
-					for _, env := range envs {
-						if !slices.Contains(t.Spec.Environments, env) {
-							return fmt.Errorf("tenant %s has no environment %q (it has: %s)", name, env, strings.Join(t.Spec.Environments, ", "))
-						}
+		Example: `  tenantry remove-env acme staging --gitops ./platform --reason "staging moved to qa" --apply --wait`,
+		Args:    cobra.MinimumNArgs(2),
+	}, func(_ context.Context, args []string) (change, error) {
+		name, envs := args[0], args[1:]
+		removed := func(e string) bool { return slices.Contains(envs, e) }
+		return change{
+			subject: fmt.Sprintf("Remove environment %s from tenant %s", strings.Join(envs, ", "), name), goal: goalReady,
+			edit: func(t *v1alpha1.Tenant) error {
+				for _, env := range envs {
+					if !slices.Contains(t.Spec.Environments, env) {
+						return fmt.Errorf("tenant %s has no environment %q (it has: %s)", name, env, strings.Join(t.Spec.Environments, ", "))
 					}
-					t.Spec.Environments = slices.DeleteFunc(t.Spec.Environments, func(e string) bool { return slices.Contains(envs, e) })
-					if confirmDelete {
-						if t.Annotations == nil {
-							t.Annotations = map[string]string{}
-						}
-						t.Annotations[v1alpha1.AnnotationConfirmDelete] = strings.Join(envs, ",")
+				}
+				t.Spec.Environments = slices.DeleteFunc(t.Spec.Environments, removed)
+				if confirmDelete {
+					if t.Annotations == nil {
+						t.Annotations = map[string]string{}
 					}
-					return nil
-				},
-				applied: func(t *v1alpha1.Tenant) bool {
-					return !slices.ContainsFunc(t.Spec.Environments, func(e string) bool { return slices.Contains(envs, e) })
-				},
-			})
-		},
-	}
+					t.Annotations[v1alpha1.AnnotationConfirmDelete] = strings.Join(envs, ",")
+				}
+				return nil
+			},
+			applied: func(t *v1alpha1.Tenant) bool { return !slices.ContainsFunc(t.Spec.Environments, removed) },
+		}, nil
+	})
 	cmd.Flags().BoolVar(&confirmDelete, "confirm-delete", false, "Delete the environments' namespaces even if workloads still run in them.")
-	f.register(cmd)
 	return cmd
 }
 
 func newDeleteCommand(o *options) *cobra.Command {
-	var f changeFlags
-	cmd := &cobra.Command{
-		Use:               "delete NAME",
-		Short:             "Offboard a tenant (its namespaces go too, unless its deletionPolicy is Retain)",
-		Example:           `  tenantry delete initech --gitops ./platform --reason "contract ended" --apply --wait`,
-		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: o.completeTenants,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.run(cmd.Context(), &f, change{verb: "delete", tenant: args[0], subject: "Offboard tenant " + args[0], delete: true, goal: goalGone})
-		},
-	}
-	f.register(cmd)
-	return cmd
+	return changeCommand(o, &cobra.Command{
+		Use:     "delete NAME",
+		Short:   "Offboard a tenant (its namespaces go too, unless its deletionPolicy is Retain)",
+		Example: `  tenantry delete initech --gitops ./platform --reason "contract ended" --apply --wait`,
+		Args:    cobra.ExactArgs(1),
+	}, func(_ context.Context, args []string) (change, error) {
+		return change{subject: "Offboard tenant " + args[0], delete: true, goal: goalGone}, nil
+	})
 }

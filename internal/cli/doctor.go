@@ -36,11 +36,7 @@ impersonated as the user tenantry-doctor in that group), or --as/--as-group.`,
 		ValidArgsFunction: o.completeTenants,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			c, err := o.kube(ctx)
-			if err != nil {
-				return err
-			}
-			t, err := getTenant(ctx, c, args[0])
+			c, t, err := o.tenant(ctx, args[0])
 			if err != nil {
 				return err
 			}

@@ -30,43 +30,12 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(runTests(m))
-}
-
-func runTests(m *testing.M) int {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var err error
-	if scheme, err = install.NewScheme(); err != nil {
-		panic(err)
-	}
-	cluster, err = localcluster.Start(ctx, localcluster.Options{Progress: os.Stderr})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting the local control plane:", err)
-		return 1
-	}
-	defer func() {
-		if err := cluster.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stopping the local control plane:", err)
-		}
-	}()
-	var stop func()
-	admin, stop, err = testutil.StartPlatform(ctx, cluster, scheme, controller.Config{Render: render.DefaultOptions(), MaxConcurrentReconciles: 4})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting the platform:", err)
-		cluster.DumpLogs(os.Stderr, 40)
-		return 1
-	}
-	defer stop()
-	if _, err := install.Apply(ctx, admin, gitops.Examples, "plans/*.yaml"); err != nil {
-		fmt.Fprintln(os.Stderr, "applying the example plans:", err)
-		return 1
-	}
-	code := m.Run()
-	if code != 0 {
-		cluster.DumpLogs(os.Stderr, 40)
-	}
-	return code
+	cfg := controller.Config{Render: render.DefaultOptions(), MaxConcurrentReconciles: 4}
+	os.Exit(testutil.RunWithPlatform(m, cfg, func(ctx context.Context, p testutil.Platform) error {
+		cluster, admin, scheme = p.Cluster, p.Admin, p.Scheme
+		_, err := install.Apply(ctx, admin, gitops.Examples, "plans/*.yaml")
+		return err
+	}))
 }
 
 // result is what one run of the CLI printed and returned.

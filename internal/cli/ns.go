@@ -26,16 +26,14 @@ tenant acme's).`,
 		Args:              cobra.MaximumNArgs(1),
 		ValidArgsFunction: o.completeTenants,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.kube(cmd.Context())
-			if err != nil {
-				return err
-			}
 			var t *v1alpha1.Tenant
+			var err error
 			if len(args) == 1 {
-				if t, err = getTenant(cmd.Context(), c, args[0]); err != nil {
-					return err
-				}
-			} else if t, err = o.tenantOfContext(cmd.Context(), c); err != nil {
+				_, t, err = o.tenant(cmd.Context(), args[0])
+			} else {
+				t, err = o.tenantOfContext(cmd.Context())
+			}
+			if err != nil {
 				return err
 			}
 			for _, ns := range t.Status.Namespaces {
@@ -49,7 +47,11 @@ tenant acme's).`,
 
 // tenantOfContext finds the Tenant whose namespace the context is in: the
 // namespace's name, then each shorter prefix at a dash, as a Tenant name.
-func (o *options) tenantOfContext(ctx context.Context, c client.Client) (*v1alpha1.Tenant, error) {
+func (o *options) tenantOfContext(ctx context.Context) (*v1alpha1.Tenant, error) {
+	c, err := o.kube(ctx)
+	if err != nil {
+		return nil, err
+	}
 	_, loader, err := o.clusterConfig()
 	if err != nil {
 		return nil, err

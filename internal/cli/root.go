@@ -32,6 +32,12 @@ type options struct {
 	out, errOut io.Writer
 	// now is the clock for ages and elapsed times (fixed in golden tests).
 	now func() time.Time
+
+	// The kubeconfig and the client, loaded and checked once per command
+	// however many steps use them.
+	config *rest.Config
+	loader clientcmd.ClientConfig
+	client client.WithWatch
 }
 
 // NewRoot returns the root command. name is how the user called it:
@@ -82,6 +88,9 @@ applied to the cluster directly.`,
 
 // clusterConfig loads the kubeconfig the flags name.
 func (o *options) clusterConfig() (*rest.Config, clientcmd.ClientConfig, error) {
+	if o.config != nil {
+		return o.config, o.loader, nil
+	}
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	if o.kubeconfig != "" {
 		rules.ExplicitPath = o.kubeconfig
@@ -91,12 +100,16 @@ func (o *options) clusterConfig() (*rest.Config, clientcmd.ClientConfig, error) 
 	if err != nil {
 		return nil, nil, fmt.Errorf("no usable kubeconfig (%s): %w; pass --kubeconfig or set KUBECONFIG", o.describeKubeconfig(loader), err)
 	}
+	o.config, o.loader = cfg, loader
 	return cfg, loader, nil
 }
 
 // kube returns a client of the cluster, after checking it answers, so an
 // unreachable cluster is reported once, naming the kubeconfig and context.
 func (o *options) kube(ctx context.Context) (client.WithWatch, error) {
+	if o.client != nil {
+		return o.client, nil
+	}
 	cfg, loader, err := o.clusterConfig()
 	if err != nil {
 		return nil, err
@@ -108,7 +121,8 @@ func (o *options) kube(ctx context.Context) (client.WithWatch, error) {
 	if err != nil {
 		return nil, err
 	}
-	return client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+	o.client, err = client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+	return o.client, err
 }
 
 func reachable(ctx context.Context, cfg *rest.Config) error {

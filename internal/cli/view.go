@@ -59,11 +59,7 @@ func newGetCommand(o *options) *cobra.Command {
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: o.completeTenants,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.kube(cmd.Context())
-			if err != nil {
-				return err
-			}
-			t, err := getTenant(cmd.Context(), c, args[0])
+			_, t, err := o.tenant(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -79,12 +75,17 @@ func addOutputFlag(cmd *cobra.Command, output *string) {
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"yaml", "json"}, cobra.ShellCompDirectiveNoFileComp))
 }
 
-func getTenant(ctx context.Context, c client.Client, name string) (*v1alpha1.Tenant, error) {
+// tenant reads one Tenant from the cluster, returning the client too.
+func (o *options) tenant(ctx context.Context, name string) (client.WithWatch, *v1alpha1.Tenant, error) {
+	c, err := o.kube(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
 	t := &v1alpha1.Tenant{}
 	if err := c.Get(ctx, client.ObjectKey{Name: name}, t); err != nil {
-		return nil, fmt.Errorf("tenant %s: %w", name, err)
+		return nil, nil, fmt.Errorf("tenant %s: %w", name, err)
 	}
-	return t, nil
+	return c, t, nil
 }
 
 // print writes obj as YAML or JSON (without managed fields), or tenants as
@@ -164,11 +165,7 @@ func newStatusCommand(o *options) *cobra.Command {
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: o.completeTenants,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.kube(cmd.Context())
-			if err != nil {
-				return err
-			}
-			t, err := getTenant(cmd.Context(), c, args[0])
+			c, t, err := o.tenant(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -133,7 +134,7 @@ func Run(ctx context.Context, c client.Client, target Target) ([]Result, error) 
 			}, dryRun)
 		}},
 	}
-	if !allowsServiceType(plan, corev1.ServiceTypeNodePort) {
+	if !slices.Contains(plan.Spec.AllowedServiceTypes, v1alpha1.ServiceType(corev1.ServiceTypeNodePort)) {
 		checks = append(checks, check{"create a NodePort Service", false, func(ctx context.Context) error {
 			return c.Create(ctx, service(ns, corev1.ServiceTypeNodePort), dryRun)
 		}})
@@ -210,15 +211,6 @@ func allowedImage(plan *v1alpha1.TenantPlan) string {
 		return "registry.k8s.io/pause:3.10"
 	}
 	return strings.TrimSuffix(plan.Spec.AllowedRegistries[0], "/") + "/doctor/app:1"
-}
-
-func allowsServiceType(plan *v1alpha1.TenantPlan, t corev1.ServiceType) bool {
-	for _, allowed := range plan.Spec.AllowedServiceTypes {
-		if string(allowed) == string(t) {
-			return true
-		}
-	}
-	return false
 }
 
 // podSpec passes Pod Security "restricted" and the guardrails (pull

@@ -16,7 +16,7 @@ import (
 // default rendering.
 func guardrails(t *testing.T) (map[string]*admissionregistrationv1.ValidatingAdmissionPolicy, map[string]*admissionregistrationv1.ValidatingAdmissionPolicyBinding) {
 	t.Helper()
-	objs, err := decode(deploy.Tenantry)
+	objs, err := Decode(deploy.Tenantry)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,8 +36,8 @@ import (
 // FieldOwner is the field manager of what this package applies.
 const FieldOwner = "tenantry-install"
 
-// decode splits multi-document YAML into objects, skipping empty documents.
-func decode(data []byte) ([]*unstructured.Unstructured, error) {
+// Decode splits multi-document YAML into objects, skipping empty documents.
+func Decode(data []byte) ([]*unstructured.Unstructured, error) {
 	var objs []*unstructured.Unstructured
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
 	for {
@@ -70,7 +70,7 @@ func Apply(ctx context.Context, c client.Client, fsys fs.FS, glob string) ([]*un
 		if err != nil {
 			return nil, err
 		}
-		objs, err := decode(data)
+		objs, err := Decode(data)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f, err)
 		}
@@ -89,7 +89,7 @@ func Apply(ctx context.Context, c client.Client, fsys fs.FS, glob string) ([]*un
 // in the order given, waiting until the API server has type-checked each
 // admission policy.
 func Manifest(ctx context.Context, c client.Client, data []byte) error {
-	objs, err := decode(data)
+	objs, err := Decode(data)
 	if err != nil {
 		return fmt.Errorf("decoding the manifest: %w", err)
 	}
@@ -110,7 +110,7 @@ func Manifest(ctx context.Context, c client.Client, data []byte) error {
 
 // CRDs installs Tenantry's CRDs and waits until the API server serves them.
 func CRDs(ctx context.Context, c client.Client) error {
-	objs, err := decode(deploy.Tenantry)
+	objs, err := Decode(deploy.Tenantry)
 	if err != nil {
 		return err
 	}
@@ -120,7 +120,7 @@ func CRDs(ctx context.Context, c client.Client) error {
 // Guardrails installs the admission policies and their bindings and waits
 // until the API server has type-checked each policy.
 func Guardrails(ctx context.Context, c client.Client) error {
-	objs, err := decode(deploy.Tenantry)
+	objs, err := Decode(deploy.Tenantry)
 	if err != nil {
 		return err
 	}

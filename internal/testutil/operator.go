@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"testing"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -17,12 +18,73 @@ import (
 	"github.com/tenantry/tenantry/internal/localcluster"
 )
 
-// StartPlatform installs the chart's rendering (deploy/tenantry.yaml) on
+// Platform is what a test package shares: a local control plane with the
+// platform installed and the operator running, an admin client and the
+// scheme.
+type Platform struct {
+	Cluster *localcluster.Cluster
+	Admin   client.Client
+	Scheme  *runtime.Scheme
+}
+
+// RunWithPlatform is a TestMain body: on a local control plane
+// (RunWithCluster) it installs the platform and runs the operator in this
+// process (startPlatform), calls setup to keep the Platform and add what
+// the package needs, and runs the tests. It returns the exit code.
+func RunWithPlatform(m *testing.M, cfg controller.Config, setup func(context.Context, Platform) error) int {
+	scheme, err := install.NewScheme()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return RunWithCluster(m, func(ctx context.Context, cluster *localcluster.Cluster) (func(), error) {
+		admin, stop, err := startPlatform(ctx, cluster, scheme, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return stop, setup(ctx, Platform{Cluster: cluster, Admin: admin, Scheme: scheme})
+	})
+}
+
+// RunWithCluster is a TestMain body: it starts a local control plane, calls
+// setup (whose stop function, if any, runs after the tests), runs the
+// tests, dumps the components' logs if setup or a test failed, and stops
+// everything. It returns the exit code.
+func RunWithCluster(m *testing.M, setup func(context.Context, *localcluster.Cluster) (func(), error)) int {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cluster, err := localcluster.Start(ctx, localcluster.Options{Progress: os.Stderr})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting the local control plane:", err)
+		return 1
+	}
+	defer func() {
+		if err := cluster.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stopping the local control plane:", err)
+		}
+	}()
+	stop, err := setup(ctx, cluster)
+	if stop != nil {
+		defer stop()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "setting up the platform:", err)
+		cluster.DumpLogs(os.Stderr, 40)
+		return 1
+	}
+	code := m.Run()
+	if code != 0 {
+		cluster.DumpLogs(os.Stderr, 40)
+	}
+	return code
+}
+
+// startPlatform installs the chart's rendering (deploy/tenantry.yaml) on
 // cluster, then runs the operator's manager in this process as the chart's
 // ServiceAccount. It holds only the chart's RBAC, so a missing marker fails
 // the tests as it would fail a real install, and the guardrails apply to it
 // as they would in one. It returns an admin client and a stop function.
-func StartPlatform(ctx context.Context, cluster *localcluster.Cluster, scheme *runtime.Scheme, cfg controller.Config) (client.Client, func(), error) {
+func startPlatform(ctx context.Context, cluster *localcluster.Cluster, scheme *runtime.Scheme, cfg controller.Config) (client.Client, func(), error) {
 	admin, err := client.New(cluster.Config, client.Options{Scheme: scheme})
 	if err != nil {
 		return nil, nil, err

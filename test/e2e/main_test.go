@@ -40,35 +40,16 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	operator, err := buildOperator(ctx)
+	operator, err := buildOperator(context.Background())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer os.RemoveAll(filepath.Dir(operator))
-
-	cluster, err = localcluster.Start(ctx, localcluster.Options{Progress: os.Stderr})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting the local control plane:", err)
-		return 1
-	}
-	defer func() {
-		if err := cluster.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stopping the local control plane:", err)
-		}
-	}()
-	if err := setUp(ctx, operator); err != nil {
-		fmt.Fprintln(os.Stderr, "setting up the platform:", err)
-		cluster.DumpLogs(os.Stderr, 40)
-		return 1
-	}
-	code := m.Run()
-	if code != 0 {
-		cluster.DumpLogs(os.Stderr, 40)
-	}
-	return code
+	return testutil.RunWithCluster(m, func(ctx context.Context, c *localcluster.Cluster) (func(), error) {
+		cluster = c
+		return nil, setUp(ctx, operator)
+	})
 }
 
 func buildOperator(ctx context.Context) (string, error) {
