@@ -13,7 +13,14 @@ KUBE_LDFLAGS := -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) \
 	-X k8s.io/component-base/version.gitTreeState=clean
 
 KUBE_BINS := $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kube-scheduler
-TESTBIN := $(BIN)/etcd $(KUBE_BINS) $(BIN)/kwok $(BIN)/kwok-stages.yaml
+# Argo CD, run out of cluster by the GitOps tests and the demo: its
+# multi-call binary, an in-memory Redis, and its CRDs.
+ARGOCD_FILES := $(BIN)/argocd $(BIN)/argocd-redis $(BIN)/argocd-crds.yaml
+TESTBIN := $(BIN)/etcd $(KUBE_BINS) $(BIN)/kwok $(BIN)/kwok-stages.yaml $(ARGOCD_FILES)
+# Stamped as Argo CD's release build does, so its logs and User-Agent name
+# the real version (3.2.6, without the v) rather than 99.99.99.
+ARGOCD_VERSION := $(patsubst v%,%,$(shell awk '$$1 == "github.com/argoproj/argo-cd/v3" {print $$2}' tools/argocd/go.mod))
+ARGOCD_LDFLAGS := -X github.com/argoproj/argo-cd/v3/common.version=$(ARGOCD_VERSION)
 
 # Tests: the race detector fits the time budget for Tenantry's own code.
 GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
@@ -41,9 +48,10 @@ TEST_MODULES := test/reachability test/chart
 
 .PHONY: test
 test: testbin ## Build what is missing in bin/, then run every test on the local control plane.
-	@rm -f $(BIN)/escape-summary.txt
-	TENANTRY_ESCAPE_SUMMARY=$(BIN)/escape-summary.txt go test $(GO_TEST_FLAGS) ./...
-	@cat $(BIN)/escape-summary.txt 2>/dev/null || true
+	@rm -f $(BIN)/escape-summary.txt $(BIN)/gitops-summary.txt
+	TENANTRY_ESCAPE_SUMMARY=$(BIN)/escape-summary.txt TENANTRY_GITOPS_SUMMARY=$(BIN)/gitops-summary.txt \
+		go test $(GO_TEST_FLAGS) ./...
+	@cat $(BIN)/escape-summary.txt $(BIN)/gitops-summary.txt 2>/dev/null || true
 	for m in $(TEST_MODULES); do (cd $$m && go test $(GO_TEST_FLAGS) ./...); done
 
 .PHONY: testbin
@@ -65,6 +73,16 @@ $(BIN)/kwok: tools/kwok/go.mod tools/kwok/go.sum
 
 $(BIN)/kwok-stages.yaml: tools/kwok/go.mod hack/kwok-stages.sh
 	hack/kwok-stages.sh $@
+
+# One binary plays every Argo CD component, chosen by ARGOCD_BINARY_NAME.
+$(BIN)/argocd: tools/argocd/go.mod tools/argocd/go.sum
+	hack/gobuild.sh tools/argocd $@ "$(ARGOCD_LDFLAGS)" github.com/argoproj/argo-cd/v3/cmd
+
+$(BIN)/argocd-redis: tools/argocd/go.mod tools/argocd/go.sum tools/argocd/redis/main.go
+	hack/gobuild.sh tools/argocd $@ "" github.com/tenantry/tenantry/tools/argocd/redis
+
+$(BIN)/argocd-crds.yaml: tools/argocd/go.mod hack/argocd-crds.sh
+	hack/argocd-crds.sh $@
 
 $(BIN)/controller-gen: tools/codegen/go.mod tools/codegen/go.sum
 	hack/gobuild.sh tools/codegen $@ "" sigs.k8s.io/controller-tools/cmd/controller-gen

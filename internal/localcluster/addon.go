@@ -1,7 +1,11 @@
 package localcluster
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"path/filepath"
+	"strings"
 
 	"k8s.io/client-go/rest"
 )
@@ -16,10 +20,47 @@ func (c *Cluster) StartAddon(name, binary string, cfg *rest.Config, args ...stri
 	if err := WriteKubeconfig(cfg, name, kubeconfig); err != nil {
 		return err
 	}
-	p, err := startProcess(name, binary, append([]string{"--kubeconfig", kubeconfig}, args...), c.LogDir)
-	if err != nil {
-		return err
+	_, err := c.startTracked(name, binary, append([]string{"--kubeconfig", kubeconfig}, args...), nil)
+	return err
+}
+
+// startOnFreePorts starts an add-on on n free loopback ports and waits until
+// ready succeeds. Like Start, it tries again with new ports if another
+// process took one in between; any other failure is returned with the end
+// of the add-on's log, which says why.
+func (c *Cluster) startOnFreePorts(ctx context.Context, name string, n int, start func(ports []int) (p *process, ready func() error, err error)) ([]int, *process, error) {
+	for attempt := 1; ; attempt++ {
+		ports, err := freePorts(n)
+		if err != nil {
+			return nil, nil, err
+		}
+		p, ready, err := start(ports)
+		if err != nil {
+			return nil, nil, err
+		}
+		err = waitFor(ctx, name, p, ready)
+		if err == nil {
+			return ports, p, nil
+		}
+		if errors.Is(err, errPortTaken) && attempt < maxStartAttempts {
+			c.progressf("%v; retrying with new ports", err)
+			_ = c.stopProcesses([]*process{p})
+			continue
+		}
+		_ = c.stopProcesses([]*process{p})
+		return nil, nil, fmt.Errorf("%w\n%s", err, logTail(p.logPath, 20))
 	}
-	c.processes = append(c.processes, p)
-	return nil
+}
+
+// logTail is the last lines of a log, indented, for an error message.
+func logTail(path string, lines int) string {
+	data, err := tail(path, 64<<10)
+	if err != nil {
+		return fmt.Sprintf("    (cannot read %s: %v)", path, err)
+	}
+	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	return fmt.Sprintf("    last %d lines of %s:\n        %s", len(all), path, strings.Join(all, "\n        "))
 }

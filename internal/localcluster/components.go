@@ -26,11 +26,16 @@ const kwokNodeLeaseSeconds = "40"
 func (c *Cluster) bin(name string) string { return filepath.Join(c.opts.BinDir, name) }
 
 func (c *Cluster) start(name string, args []string) (*process, error) {
-	p, err := startProcess(name, c.bin(name), args, c.LogDir)
+	return c.startTracked(name, c.bin(name), args, nil)
+}
+
+// startTracked starts a process that Stop ends.
+func (c *Cluster) startTracked(name, binary string, args, env []string) (*process, error) {
+	p, err := startProcess(name, binary, args, env, c.LogDir)
 	if err != nil {
 		return nil, err
 	}
-	c.processes = append(c.processes, p)
+	c.track(p)
 	return p, nil
 }
 

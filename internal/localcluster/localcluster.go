@@ -7,6 +7,10 @@
 // It is the embedded default for Tenantry's tests, demo and benchmarks: RBAC,
 // Pod Security admission, quota admission and garbage collection all run for
 // real, with no Docker and no kind.
+//
+// For GitOps, StartGitServer serves Git repositories on loopback and
+// StartArgoCD runs the real Argo CD (application controller, repo server,
+// ApplicationSet controller) out of cluster against the control plane.
 package localcluster
 
 import (
@@ -17,7 +21,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -59,7 +65,11 @@ type Cluster struct {
 	removeData bool
 	pki        *pki
 	serverURL  string
-	processes  []*process
+
+	// mu guards processes: tests start add-ons (Argo CD, a Git server) on
+	// the shared cluster while other tests look up components.
+	mu        sync.Mutex
+	processes []*process
 }
 
 // nodeCount is the number of fake Nodes to create; a negative Options.Nodes means none.
@@ -192,11 +202,11 @@ func (c *Cluster) APIServerReadyAfter() time.Duration {
 // Stop ends every process the cluster started, newest first, and removes a
 // temporary data dir. It is safe to call more than once.
 func (c *Cluster) Stop() error {
-	var errs []error
-	for i := len(c.processes) - 1; i >= 0; i-- {
-		errs = append(errs, c.processes[i].stop())
-	}
+	c.mu.Lock()
+	processes := c.processes
 	c.processes = nil
+	c.mu.Unlock()
+	errs := stopAll(processes)
 	if c.removeData && c.DataDir != "" {
 		errs = append(errs, os.RemoveAll(c.DataDir))
 		c.DataDir = ""
@@ -206,8 +216,9 @@ func (c *Cluster) Stop() error {
 
 // PIDs are the process IDs of the running components.
 func (c *Cluster) PIDs() []int {
-	pids := make([]int, 0, len(c.processes))
-	for _, p := range c.processes {
+	processes := c.running()
+	pids := make([]int, 0, len(processes))
+	for _, p := range processes {
 		pids = append(pids, p.cmd.Process.Pid)
 	}
 	return pids
@@ -216,7 +227,7 @@ func (c *Cluster) PIDs() []int {
 // DumpLogs writes the last lines of every component's log to w, for a test
 // that failed and wants to show why.
 func (c *Cluster) DumpLogs(w io.Writer, lines int) {
-	for _, p := range c.processes {
+	for _, p := range c.running() {
 		// A long-running API server logs megabytes; the end is what matters.
 		data, err := tail(p.logPath, 256<<10)
 		if err != nil {
@@ -229,6 +240,39 @@ func (c *Cluster) DumpLogs(w io.Writer, lines int) {
 		}
 		fmt.Fprintf(w, "=== last %d lines of %s\n%s\n", len(all), p.logPath, strings.Join(all, "\n"))
 	}
+}
+
+// track adds a started process to those Stop ends.
+func (c *Cluster) track(p *process) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.processes = append(c.processes, p)
+}
+
+// stopProcesses stops some of the cluster's processes (an add-on's), newest
+// first, and forgets them.
+func (c *Cluster) stopProcesses(ps []*process) error {
+	c.mu.Lock()
+	c.processes = slices.DeleteFunc(c.processes, func(p *process) bool { return slices.Contains(ps, p) })
+	c.mu.Unlock()
+	return errors.Join(stopAll(ps)...)
+}
+
+// running is a snapshot of the cluster's processes, oldest first.
+func (c *Cluster) running() []*process {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.processes)
+}
+
+// stopAll stops processes newest first: add-ons before the control plane,
+// the API server before etcd.
+func stopAll(ps []*process) []error {
+	var errs []error
+	for i := len(ps) - 1; i >= 0; i-- {
+		errs = append(errs, ps[i].stop())
+	}
+	return errs
 }
 
 func (c *Cluster) progressf(format string, args ...any) {

@@ -98,7 +98,7 @@ func (c *Cluster) WaitForServiceAccount(ctx context.Context, namespace string) e
 }
 
 func (c *Cluster) processByName(name string) *process {
-	for _, p := range c.processes {
+	for _, p := range c.running() {
 		if p.name == name {
 			return p
 		}

@@ -27,16 +27,20 @@ type process struct {
 }
 
 // startProcess starts binary with args, sending stdout and stderr to
-// logDir/<name>.log. The child gets its own process group, so Stop can signal
-// everything it spawned, and is killed by the kernel if this process dies
-// first (a panicking test must not leave an etcd behind).
-func startProcess(name, binary string, args []string, logDir string) (*process, error) {
+// logDir/<name>.log. env, if any, is added to this process's environment.
+// The child gets its own process group, so Stop can signal everything it
+// spawned, and is killed by the kernel if this process dies first (a
+// panicking test must not leave an etcd behind).
+func startProcess(name, binary string, args, env []string, logDir string) (*process, error) {
 	logPath := filepath.Join(logDir, name+".log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(binary, args...)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -65,7 +69,8 @@ func (p *process) running() error {
 		return nil
 	}
 	err := fmt.Errorf("%s exited early (%v); see %s", p.name, p.err, p.logPath)
-	if logTail, _ := tail(p.logPath, 4096); bytes.Contains(logTail, []byte("address already in use")) {
+	// Go servers say "address already in use", git daemon "Address already in use".
+	if logTail, _ := tail(p.logPath, 4096); bytes.Contains(bytes.ToLower(logTail), []byte("address already in use")) {
 		err = fmt.Errorf("%w: %w", errPortTaken, err)
 	}
 	return err

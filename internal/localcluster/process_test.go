@@ -16,7 +16,7 @@ func TestProcessExitedEarly(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := startProcess("sh", "/bin/sh", []string{"-c", tt.script}, t.TempDir())
+			p, err := startProcess("sh", "/bin/sh", []string{"-c", tt.script}, nil, t.TempDir())
 			if err != nil {
 				t.Fatal(err)
 			}
