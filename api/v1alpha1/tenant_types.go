@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -86,6 +87,52 @@ type Ingress struct {
 	Domains []string `json:"domains,omitempty"`
 }
 
+// App is one application of the tenant, which Argo CD deploys from Git (or
+// a Helm repository) into one of the tenant's environments, confined by the
+// tenant's AppProject.
+// +kubebuilder:validation:XValidation:rule="has(self.path) != has(self.chart)",message="spec.apps[]: set path (a directory in a Git repository) or chart (a chart in a Helm repository), not both"
+type App struct {
+	// Name names the app; its Argo CD Application is <tenant>-<name>.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=40
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// Environment is the environment the app deploys into: one of
+	// spec.environments. Leave it empty for a tenant without environments.
+	// +kubebuilder:validation:MaxLength=62
+	// +optional
+	Environment string `json:"environment,omitempty"`
+
+	// RepoURL is the Git repository (https://, ssh or git://) or Helm
+	// repository the app comes from. It is added to the tenant's AppProject.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	RepoURL string `json:"repoURL"`
+
+	// Path is the directory in the Git repository holding the app's
+	// manifests, Kustomization or Helm chart.
+	// +kubebuilder:validation:MaxLength=512
+	// +optional
+	Path string `json:"path,omitempty"`
+
+	// Chart is the chart's name in a Helm repository.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	Chart string `json:"chart,omitempty"`
+
+	// TargetRevision is the branch, tag or commit (or chart version) to
+	// deploy. Default: HEAD (or the newest chart version).
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	TargetRevision string `json:"targetRevision,omitempty"`
+
+	// Values are Helm values for a chart (from path or chart).
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +optional
+	Values *apiextensionsv1.JSON `json:"values,omitempty"`
+}
+
 // DeletionPolicy is what deleting a Tenant does to its namespaces.
 // +kubebuilder:validation:Enum=Delete;Retain
 type DeletionPolicy string
@@ -150,6 +197,24 @@ type TenantSpec struct {
 	// +optional
 	Suspended bool `json:"suspended,omitempty"`
 
+	// Apps are the tenant's applications, each deployed by Argo CD into one
+	// of its environments with automated sync, pruning and self-healing.
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Apps []App `json:"apps,omitempty"`
+
+	// SourceRepos are the repositories the tenant's Argo CD AppProject lets
+	// its apps come from, besides each app's own repoURL and the plan's
+	// sourceRepos; Argo CD patterns ("https://git.example.com/acme/*").
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=512
+	// +listType=set
+	// +optional
+	SourceRepos []string `json:"sourceRepos,omitempty"`
+
 	// DeletionPolicy is what deleting the Tenant does: Delete (default)
 	// removes its workloads, namespaces and access; Retain keeps the
 	// namespaces and their data, still locked down, labelled
@@ -184,6 +249,9 @@ const (
 	// ConditionSuspended is true while the tenant is suspended and its
 	// workloads are scaled down.
 	ConditionSuspended = "Suspended"
+	// ConditionGitOpsReady is true when the tenant's Argo CD AppProject is in
+	// place and every app in spec.apps is synced from Git and healthy.
+	ConditionGitOpsReady = "GitOpsReady"
 	// ConditionQuotaExceeded is true when a namespace uses more than its
 	// quota allows (after a plan downgrade): nothing is evicted, but nothing
 	// new of that resource is admitted until usage drops.
@@ -200,7 +268,8 @@ type TenantStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// Conditions are Ready, NamespacesReady and GuardrailsReady.
+	// Conditions are Ready, NamespacesReady, GuardrailsReady, GitOpsReady,
+	// Suspended and QuotaExceeded.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -241,6 +310,40 @@ type TenantStatus struct {
 	// OnboardingDuration is the time from creation to first Ready.
 	// +optional
 	OnboardingDuration *metav1.Duration `json:"onboardingDuration,omitempty"`
+
+	// Apps is what Argo CD reports for each app in spec.apps.
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Apps []AppStatus `json:"apps,omitempty"`
+
+	// AppsReady is "synced and healthy/all" apps, for kubectl get.
+	// +optional
+	AppsReady string `json:"appsReady,omitempty"`
+}
+
+// AppStatus is the state of one app as its Argo CD Application reports it.
+type AppStatus struct {
+	// Name is the app's name in spec.apps.
+	Name string `json:"name"`
+	// Application is the Argo CD Application that deploys it, in the Argo CD namespace.
+	Application string `json:"application"`
+	// Namespace is the tenant namespace it deploys into.
+	Namespace string `json:"namespace"`
+	// Sync is Argo CD's sync status: Synced, OutOfSync or Unknown.
+	// +optional
+	Sync string `json:"sync,omitempty"`
+	// Health is Argo CD's health status: Healthy, Progressing, Degraded,
+	// Suspended, Missing or Unknown.
+	// +optional
+	Health string `json:"health,omitempty"`
+	// Revision is the Git commit (or chart version) last synced.
+	// +optional
+	Revision string `json:"revision,omitempty"`
+	// Message is what went wrong in the last sync, or an Argo CD condition
+	// such as a refused destination or kind.
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // QuotaStatus is quota use summed over the tenant's namespaces.
@@ -271,10 +374,12 @@ type QuotaStatus struct {
 // +kubebuilder:printcolumn:name="Namespaces",type=string,JSONPath=`.status.namespaces`
 // +kubebuilder:printcolumn:name="CPU",type=string,JSONPath=`.status.quota.cpu`,description="CPU requests used/hard across the tenant's namespaces"
 // +kubebuilder:printcolumn:name="Memory",type=string,JSONPath=`.status.quota.memory`,description="memory requests used/hard across the tenant's namespaces"
+// +kubebuilder:printcolumn:name="Apps",type=string,JSONPath=`.status.appsReady`,description="apps synced from Git and healthy / apps"
 // +kubebuilder:printcolumn:name="Onboarding",type=string,JSONPath=`.status.onboardingDuration`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$') && size(self.metadata.name) <= 63",message="metadata.name: a tenant name must be a DNS label (lower-case letters, digits and '-', starting with a letter) of at most 63 characters, as it names namespaces"
 // +kubebuilder:validation:XValidation:rule="!(self.metadata.name in ['default', 'kube', 'tenantry', 'argocd']) && !self.metadata.name.startsWith('kube-') && !self.metadata.name.startsWith('openshift')",message="metadata.name: default, kube, kube-*, tenantry and argocd are reserved for the cluster and the platform; choose another tenant name"
+// +kubebuilder:validation:XValidation:rule="!has(self.spec.apps) || self.spec.apps.all(a, has(self.spec.environments) && size(self.spec.environments) > 0 ? (has(a.environment) && a.environment in self.spec.environments) : !has(a.environment))",message="spec.apps[].environment: name one of spec.environments (leave it out when the tenant has no environments)",fieldPath=.spec.apps
 // +kubebuilder:validation:XValidation:rule="!has(self.spec.environments) || self.spec.environments.all(e, size(self.metadata.name) + size(e) < 63)",message="spec.environments: <tenant>-<environment> must fit a 63-character namespace name; shorten the tenant name or the environment",fieldPath=.spec.environments
 type Tenant struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -99,6 +99,16 @@ type TenantPlanSpec struct {
 	// +optional
 	StorageClasses []string `json:"storageClasses,omitempty"`
 
+	// SourceRepos are repositories every tenant on this plan may deploy apps
+	// from (e.g. the provider's shared chart repository), added to each
+	// tenant's Argo CD AppProject; Argo CD patterns.
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=512
+	// +listType=set
+	// +optional
+	SourceRepos []string `json:"sourceRepos,omitempty"`
+
 	// NodeSelector is the node pool of tenants on this plan: their pods must
 	// select nodes with these labels (spec.nodeSelector), so they cannot run
 	// beside other plans' tenants. Empty means any worker node.

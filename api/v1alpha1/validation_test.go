@@ -57,6 +57,9 @@ const validTenantSpec = `
 plan: pro
 owners: [{kind: User, name: alice@acme.com, role: admin}]
 environments: [prod, staging]
+apps:
+  - {name: web, environment: prod, repoURL: "git://git.example.com/acme/web", path: deploy}
+  - {name: db, environment: staging, repoURL: "https://charts.example.com", chart: postgres, values: {auth: {database: shop}}}
 `
 
 func TestValidObjectsAreAccepted(t *testing.T) {
@@ -111,6 +114,18 @@ func TestInvalidObjectsAreRefusedWithAMessageNamingTheField(t *testing.T) {
 			"spec.ingress.domains[0]"},
 		{"top-level domain", "Tenant", "tld-domain", validTenantSpec, "ingress: {domains: [com]}",
 			"spec.ingress.domains[0]"},
+		{"app with both path and chart", "Tenant", "app-both", validTenantSpec,
+			`apps: [{name: web, environment: prod, repoURL: "git://x/y", path: ., chart: web}]`,
+			"spec.apps[]: set path (a directory in a Git repository) or chart (a chart in a Helm repository), not both"},
+		{"app in an unknown environment", "Tenant", "app-env", validTenantSpec,
+			`apps: [{name: web, environment: qa, repoURL: "git://x/y", path: .}]`,
+			"spec.apps[].environment: name one of spec.environments"},
+		{"app without environment on a tenant with environments", "Tenant", "app-no-env", validTenantSpec,
+			`apps: [{name: web, repoURL: "git://x/y", path: .}]`,
+			"spec.apps[].environment: name one of spec.environments"},
+		{"app listed twice", "Tenant", "app-twice", validTenantSpec,
+			`apps: [{name: web, environment: prod, repoURL: "git://x/y", path: .}, {name: web, environment: staging, repoURL: "git://x/z", path: .}]`,
+			`spec.apps[1]: Duplicate value`},
 		{"plan without environments", "TenantPlan", "no-envs", validPlanSpec, "maxEnvironments: 0",
 			"spec.maxEnvironments: Invalid value: 0: spec.maxEnvironments in body should be greater than or equal to 1"},
 		{"plan quota leaves pods unbounded", "TenantPlan", "no-pods", validPlanSpec,

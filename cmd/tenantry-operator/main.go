@@ -37,6 +37,7 @@ func run() error {
 		burst                        int
 		pssVersion                   string
 		ingressSelector, monSelector string
+		argoCDNamespace              string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint listens on; \"0\" turns it off.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes listen on.")
@@ -50,6 +51,9 @@ func run() error {
 		"Labels (k=v,...) of the ingress controller's namespace, whose pods may reach tenant pods; empty allows none.")
 	flag.StringVar(&monSelector, "monitoring-namespace-selector", labels.FormatLabels(defaults.MonitoringNamespaceSelector),
 		"Labels (k=v,...) of the monitoring namespace, whose pods may scrape tenant pods; empty allows none.")
+	flag.StringVar(&argoCDNamespace, "argocd-namespace", "argocd",
+		"Namespace of Argo CD, where each tenant's AppProject and Applications are created; empty turns GitOps off. "+
+			"GitOps is on only if the cluster serves Argo CD's kinds when the operator starts.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Usage = func() {
@@ -80,9 +84,16 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	ctrlConfig, err := controller.WithArgoCD(cfg, controller.Config{Render: renderOpts, MaxConcurrentReconciles: concurrency}, argoCDNamespace)
+	if err != nil {
+		return err
+	}
+	if ctrlConfig.Render.ArgoCDNamespace == "" && argoCDNamespace != "" {
+		ctrl.Log.Info("Argo CD is not installed (no argoproj.io Applications): GitOps is off until a restart after it is", "namespace", argoCDNamespace)
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
-		Cache:                   controller.CacheOptions(),
+		Cache:                   controller.CacheOptions(ctrlConfig),
 		Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress:  probeAddr,
 		LeaderElection:          leaderElect,
@@ -94,7 +105,7 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
-	if err := controller.Setup(mgr, controller.Config{Render: renderOpts, MaxConcurrentReconciles: concurrency}); err != nil {
+	if err := controller.Setup(mgr, ctrlConfig); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
@@ -103,7 +114,7 @@ func run() error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	ctrl.Log.Info("starting tenantry-operator", "concurrency", concurrency, "qps", qps, "burst", burst)
+	ctrl.Log.Info("starting tenantry-operator", "concurrency", concurrency, "qps", qps, "burst", burst, "argocdNamespace", ctrlConfig.Render.ArgoCDNamespace)
 	return mgr.Start(ctrl.SetupSignalHandler())
 }
 

@@ -2,9 +2,13 @@ package controller
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -27,14 +31,51 @@ type Config struct {
 // CacheOptions make the manager cache only what the operator manages: every
 // managed kind is selected by the managed-by label, so the cluster's other
 // namespaces, bindings and policies cost nothing, and managed fields are
-// stripped from what is cached.
-func CacheOptions() cache.Options {
+// stripped from what is cached. Argo CD's kinds are cached in its namespace
+// only.
+func CacheOptions(cfg Config) cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue})
 	byObject := map[client.Object]cache.ByObject{}
 	for _, kind := range managedKinds {
 		byObject[kind.object] = cache.ByObject{Label: managed}
 	}
+	for _, kind := range argoKinds(cfg.Render.ArgoCDNamespace) {
+		byObject[kind.object] = cache.ByObject{Label: managed, Namespaces: map[string]cache.Config{cfg.Render.ArgoCDNamespace: {}}}
+	}
 	return cache.Options{ByObject: byObject, DefaultTransform: cache.TransformStripManagedFields()}
+}
+
+// WithArgoCD returns cfg with GitOps on, in Argo CD's namespace, when the
+// cluster serves Argo CD's AppProject and Application kinds; otherwise with
+// GitOps off, and Tenants listing apps say so in their GitOpsReady
+// condition. The manager must be created after this, with
+// CacheOptions(cfg); an Argo CD installed later is seen after a restart.
+func WithArgoCD(restConfig *rest.Config, cfg Config, namespace string) (Config, error) {
+	cfg.Render.ArgoCDNamespace = ""
+	if namespace == "" {
+		return cfg, nil
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(restConfig)
+	if err != nil {
+		return cfg, err
+	}
+	resources, err := dc.ServerResourcesForGroupVersion(render.ApplicationGVK.GroupVersion().String())
+	if apierrors.IsNotFound(err) {
+		return cfg, nil
+	}
+	if err != nil {
+		return cfg, fmt.Errorf("looking for Argo CD's kinds: %w", err)
+	}
+	found := 0
+	for _, res := range resources.APIResources {
+		if res.Kind == render.AppProjectGVK.Kind || res.Kind == render.ApplicationGVK.Kind {
+			found++
+		}
+	}
+	if found == 2 {
+		cfg.Render.ArgoCDNamespace = namespace
+	}
+	return cfg, nil
 }
 
 // Setup registers the operator's controllers and metrics with a manager.
@@ -49,6 +90,7 @@ func Setup(mgr manager.Manager, cfg Config) error {
 		Options:                 cfg.Render,
 		MaxConcurrentReconciles: cfg.MaxConcurrentReconciles,
 		StuckAfter:              cfg.StuckAfter,
+		kinds:                   append(slices.Clone(managedKinds), argoKinds(cfg.Render.ArgoCDNamespace)...),
 	}
 	return r.SetupWithManager(mgr)
 }

@@ -15,6 +15,8 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -48,6 +50,9 @@ type TenantReconciler struct {
 	// StuckAfter is how long offboarding waits for a namespace before it
 	// reports what holds it; zero means a minute.
 	StuckAfter time.Duration
+
+	// kinds are managedKinds, plus Argo CD's when GitOps is on.
+	kinds []managedKind
 }
 
 // managedKind is a kind the operator creates for tenants: a prototype for
@@ -65,9 +70,30 @@ var managedKinds = []managedKind{
 	{&corev1.ResourceQuota{}, func() client.ObjectList { return &corev1.ResourceQuotaList{} }},
 	{&corev1.LimitRange{}, func() client.ObjectList { return &corev1.LimitRangeList{} }},
 	{&networkingv1.NetworkPolicy{}, func() client.ObjectList { return &networkingv1.NetworkPolicyList{} }},
+	{&corev1.ServiceAccount{}, func() client.ObjectList { return &corev1.ServiceAccountList{} }},
 	{&rbacv1.RoleBinding{}, func() client.ObjectList { return &rbacv1.RoleBindingList{} }},
 	{&rbacv1.ClusterRoleBinding{}, func() client.ObjectList { return &rbacv1.ClusterRoleBindingList{} }},
 	{&rbacv1.ClusterRole{}, func() client.ObjectList { return &rbacv1.ClusterRoleList{} }},
+}
+
+// argoKinds are Argo CD's kinds the operator manages in Argo CD's
+// namespace, when GitOps is on: Applications before the AppProject, which
+// Argo CD needs to delete them.
+func argoKinds(namespace string) []managedKind {
+	if namespace == "" {
+		return nil
+	}
+	var kinds []managedKind
+	for _, gvk := range []schema.GroupVersionKind{render.ApplicationGVK, render.AppProjectGVK} {
+		obj := &unstructured.Unstructured{}
+		obj.SetGroupVersionKind(gvk)
+		kinds = append(kinds, managedKind{obj, func() client.ObjectList {
+			list := &unstructured.UnstructuredList{}
+			list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+			return list
+		}})
+	}
+	return kinds
 }
 
 // SetupWithManager registers the reconciler and its watches: the Tenant,
@@ -85,7 +111,7 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&v1alpha1.TenantPlan{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOnPlan)).
 		// A tenant that gives up a domain frees it for the tenant refused it.
 		Watches(&v1alpha1.Tenant{}, handler.EnqueueRequestsFromMapFunc(r.tenantsSharingDomains))
-	for _, kind := range managedKinds {
+	for _, kind := range r.kinds {
 		b = b.Watches(kind.object, handler.EnqueueRequestsFromMapFunc(tenantOf))
 	}
 	return b.Complete(r)
@@ -149,7 +175,10 @@ func (r *TenantReconciler) tenantsOnPlan(ctx context.Context, plan client.Object
 // +kubebuilder:rbac:groups="",resources=namespaces;resourcequotas;limitranges,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings;clusterroles;clusterrolebindings,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;update;patch;delete
+// Argo CD's AppProject and Application of each tenant. Argo CD reads only
+// those in its own namespace, where the operator caches them.
+// +kubebuilder:rbac:groups=argoproj.io,resources=appprojects;applications,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=list
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=list;patch;deletecollection
 // +kubebuilder:rbac:groups=apps,resources=daemonsets,verbs=deletecollection
@@ -159,7 +188,7 @@ func (r *TenantReconciler) tenantsOnPlan(ctx context.Context, plan client.Object
 // RoleBindings to the owner roles need `bind` on them, since the operator
 // does not hold what they grant; the chart installs the roles themselves
 // (templates/tenant-roles.yaml), so the operator never needs `escalate`.
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind,resourceNames=tenantry:tenant-admin;tenantry:tenant-developer;tenantry:tenant-viewer
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind,resourceNames=tenantry:tenant-admin;tenantry:tenant-developer;tenantry:tenant-viewer;tenantry:tenant-deployer
 // The leader election Lease is allowed by a Role in the operator's own
 // namespace (charts/tenantry/templates/rbac.yaml), not cluster-wide.
 

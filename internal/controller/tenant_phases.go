@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -111,7 +112,9 @@ func (r *TenantReconciler) pruneStale(ctx context.Context, tenant *v1alpha1.Tena
 	}
 	var kept []string
 	for _, obj := range objs {
-		goesWithNamespace := obj.GetNamespace() != "" && !wantNamespace[obj.GetNamespace()]
+		// Argo CD's objects live in its namespace, not the tenant's.
+		inTenantNamespace := obj.GetNamespace() != "" && obj.GetNamespace() != r.Options.ArgoCDNamespace
+		goesWithNamespace := inTenantNamespace && !wantNamespace[obj.GetNamespace()]
 		if want[objectID(obj)] || goesWithNamespace || !obj.GetDeletionTimestamp().IsZero() {
 			continue
 		}
@@ -127,7 +130,11 @@ func (r *TenantReconciler) pruneStale(ctx context.Context, tenant *v1alpha1.Tena
 				continue
 			}
 		}
-		if err := r.Delete(ctx, obj); client.IgnoreNotFound(err) != nil {
+		if u, ok := obj.(*unstructured.Unstructured); ok && u.GetKind() == render.ApplicationGVK.Kind {
+			if err := r.deleteApplication(ctx, u); err != nil {
+				return nil, fmt.Errorf("pruning an app of tenant %s: %w", tenant.Name, err)
+			}
+		} else if err := r.Delete(ctx, obj); client.IgnoreNotFound(err) != nil {
 			return nil, fmt.Errorf("pruning %s of tenant %s: %w", objectID(obj), tenant.Name, err)
 		}
 		if isNamespace {
@@ -144,7 +151,7 @@ func (r *TenantReconciler) pruneStale(ctx context.Context, tenant *v1alpha1.Tena
 // for the tenant, namespaces first (in the order of managedKinds).
 func (r *TenantReconciler) tenantObjects(ctx context.Context, tenant *v1alpha1.Tenant) ([]client.Object, error) {
 	var objs []client.Object
-	for _, kind := range managedKinds {
+	for _, kind := range r.kinds {
 		list := kind.list()
 		if err := r.List(ctx, list, client.MatchingLabels(render.Labels(tenant))); err != nil {
 			return nil, fmt.Errorf("listing %T of tenant %s: %w", list, tenant.Name, err)
@@ -163,6 +170,9 @@ func (r *TenantReconciler) tenantObjects(ctx context.Context, tenant *v1alpha1.T
 // objectID names an object by kind, namespace and name.
 func objectID(obj client.Object) string {
 	kind := fmt.Sprintf("%T", obj)
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		kind = u.GetKind()
+	}
 	return kind + "/" + obj.GetNamespace() + "/" + obj.GetName()
 }
 
@@ -186,8 +196,15 @@ func (r *TenantReconciler) reconcileDelete(ctx context.Context, tenant *v1alpha1
 			return ctrl.Result{}, err
 		}
 	}
-	// GitOps (the Argo CD issue): delete the tenant's Applications here and
-	// wait for them, so Argo CD does not recreate what follows.
+	// Apps first, so Argo CD removes what it deployed and does not recreate
+	// workloads while their namespaces go. Their deletion events wake us.
+	left, err := r.deleteApps(ctx, tenant, retain)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if left > 0 {
+		return ctrl.Result{RequeueAfter: 5 * time.Second}, r.reportStuckApps(ctx, tenant, left)
+	}
 
 	var namespaces corev1.NamespaceList
 	if err := r.List(ctx, &namespaces, client.MatchingLabels(render.Labels(tenant))); err != nil {
@@ -235,6 +252,21 @@ func (r *TenantReconciler) reconcileDelete(ctx context.Context, tenant *v1alpha1
 	}
 	ctrl.LoggerFrom(ctx).Info("offboarded tenant", "tenant", tenant.Name, "retained", retain)
 	return ctrl.Result{}, nil
+}
+
+// reportStuckApps says, once deletion has taken StuckAfter, that Argo CD
+// has not yet removed the tenant's Applications.
+func (r *TenantReconciler) reportStuckApps(ctx context.Context, tenant *v1alpha1.Tenant, left int) error {
+	stuckAfter := r.StuckAfter
+	if stuckAfter == 0 {
+		stuckAfter = time.Minute
+	}
+	if time.Since(tenant.DeletionTimestamp.Time) < stuckAfter {
+		return nil
+	}
+	return r.updateStatus(ctx, tenant, observation{terminating: true, terminatingMessage: fmt.Sprintf(
+		"waiting for Argo CD to delete %d Applications in %s and what they deployed (finalizer %s); check that the Argo CD application controller runs",
+		left, r.Options.ArgoCDNamespace, render.ResourcesFinalizer)})
 }
 
 // reportStuckNamespaces puts, in the Ready condition, why namespaces still

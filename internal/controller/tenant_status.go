@@ -68,6 +68,8 @@ type observation struct {
 	overQuota            []string
 	// retainedEnvironments were removed from the spec but still run pods.
 	retainedEnvironments []string
+	// gitops is the state of the tenant's Argo CD apps, nil without Argo CD or apps.
+	gitops *gitopsObservation
 }
 
 func (o *observation) fail(reason, message string) { o.failReason, o.failMessage = reason, message }
@@ -179,7 +181,9 @@ func (r *TenantReconciler) observe(ctx context.Context, tenant *v1alpha1.Tenant,
 		obs.namespacesMessage = "waiting for the default ServiceAccount in " + strings.Join(pendingSA, ", ") +
 			" (pods are refused until it exists); if this lasts, check that kube-controller-manager runs"
 	}
-	return nil
+	var err error
+	obs.gitops, err = r.observeApps(ctx, tenant)
+	return err
 }
 
 // updateStatus writes the phase and conditions the observation implies,
@@ -225,6 +229,17 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, tenant *v1alpha1.Te
 				"no pod can start (quota pods: 0); Deployments and StatefulSets are scaled to zero and CronJobs suspended; set spec.suspended to false to restore them")
 		} else {
 			set(v1alpha1.ConditionSuspended, metav1.ConditionFalse, reasonNotSuspended, "the tenant is not suspended")
+		}
+		if g := obs.gitops; g != nil {
+			set(v1alpha1.ConditionGitOpsReady, g.status, g.reason, g.message)
+			st.Apps = g.apps
+			st.AppsReady = ""
+			if len(g.apps) > 0 {
+				st.AppsReady = fmt.Sprintf("%d/%d", g.ready, len(g.apps))
+			}
+		} else {
+			meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionGitOpsReady)
+			st.Apps, st.AppsReady = nil, ""
 		}
 		if obs.namespacesReady {
 			set(v1alpha1.ConditionNamespacesReady, metav1.ConditionTrue, reasonNamespacesActive, fmt.Sprintf("%d namespaces active", len(st.Namespaces)))
@@ -283,12 +298,29 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, tenant *v1alpha1.Te
 		r.Recorder.Eventf(tenant, nil, corev1.EventTypeWarning, reasonQuotaExceeded, "Observe", "%s",
 			meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionQuotaExceeded).Message)
 	}
+	r.recordAppProblems(tenant, before.Status.Apps)
 	if added := newEntries(before.Status.RetainedEnvironments, st.RetainedEnvironments); len(added) > 0 {
 		r.Recorder.Eventf(tenant, nil, corev1.EventTypeWarning, reasonEnvironmentRefused, "Prune",
 			"Kept the namespaces of removed environments %v: they still run pods. Annotate the Tenant %s=%s to delete them",
 			added, v1alpha1.AnnotationConfirmDelete, strings.Join(added, ","))
 	}
 	return nil
+}
+
+// recordAppProblems emits a warning for each app whose Argo CD problem is
+// new since the last status: a refused sync is seen in the Tenant's events.
+func (r *TenantReconciler) recordAppProblems(tenant *v1alpha1.Tenant, before []v1alpha1.AppStatus) {
+	for _, app := range tenant.Status.Apps {
+		if app.Message == "" {
+			continue
+		}
+		i := slices.IndexFunc(before, func(b v1alpha1.AppStatus) bool { return b.Name == app.Name })
+		if i >= 0 && before[i].Message == app.Message {
+			continue
+		}
+		r.Recorder.Eventf(tenant, nil, corev1.EventTypeWarning, reasonAppSyncFailed, "Sync",
+			"App %s (Argo CD Application %s): %s", app.Name, app.Application, app.Message)
+	}
 }
 
 // recordPhase emits an event saying why the tenant entered its phase, with

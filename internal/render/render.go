@@ -31,6 +31,10 @@ type Options struct {
 	IngressNamespaceSelector map[string]string
 	// MonitoringNamespaceSelector selects the namespace whose pods may scrape tenant pods.
 	MonitoringNamespaceSelector map[string]string
+	// ArgoCDNamespace is where Argo CD runs; the tenant's AppProject and
+	// Applications are rendered there. Empty means the cluster has no Argo
+	// CD: no GitOps objects are rendered.
+	ArgoCDNamespace string
 }
 
 // DefaultOptions are the options the operator starts with. The selectors use
@@ -114,8 +118,17 @@ func Tenant(t *v1alpha1.Tenant, plan *v1alpha1.TenantPlan, opts Options) ([]clie
 		for _, rb := range RoleBindings(t, env.Namespace) {
 			objs = append(objs, rb)
 		}
+		if opts.ArgoCDNamespace != "" {
+			objs = append(objs, Deployer(t, env.Namespace)...)
+		}
 	}
 	objs = append(objs, TenantClusterRole(t), TenantClusterRoleBinding(t))
+	if opts.ArgoCDNamespace != "" {
+		objs = append(objs, AppProject(t, plan, opts))
+		for _, app := range Applications(t, opts) {
+			objs = append(objs, app)
+		}
+	}
 	return objs, nil
 }
 

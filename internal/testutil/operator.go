@@ -29,7 +29,7 @@ type Platform struct {
 
 // RunWithPlatform is a TestMain body: on a local control plane
 // (RunWithCluster) it installs the platform and runs the operator in this
-// process (startPlatform), calls setup to keep the Platform and add what
+// process (StartPlatform), calls setup to keep the Platform and add what
 // the package needs, and runs the tests. It returns the exit code.
 func RunWithPlatform(m *testing.M, cfg controller.Config, setup func(context.Context, Platform) error) int {
 	scheme, err := install.NewScheme()
@@ -38,7 +38,7 @@ func RunWithPlatform(m *testing.M, cfg controller.Config, setup func(context.Con
 		return 1
 	}
 	return RunWithCluster(m, func(ctx context.Context, cluster *localcluster.Cluster) (func(), error) {
-		admin, stop, err := startPlatform(ctx, cluster, scheme, cfg)
+		admin, stop, err := StartPlatform(ctx, cluster, scheme, cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -79,12 +79,12 @@ func RunWithCluster(m *testing.M, setup func(context.Context, *localcluster.Clus
 	return code
 }
 
-// startPlatform installs the chart's rendering (deploy/tenantry.yaml) on
+// StartPlatform installs the chart's rendering (deploy/tenantry.yaml) on
 // cluster, then runs the operator's manager in this process as the chart's
 // ServiceAccount. It holds only the chart's RBAC, so a missing marker fails
 // the tests as it would fail a real install, and the guardrails apply to it
 // as they would in one. It returns an admin client and a stop function.
-func startPlatform(ctx context.Context, cluster *localcluster.Cluster, scheme *runtime.Scheme, cfg controller.Config) (client.Client, func(), error) {
+func StartPlatform(ctx context.Context, cluster *localcluster.Cluster, scheme *runtime.Scheme, cfg controller.Config) (client.Client, func(), error) {
 	admin, err := client.New(cluster.Config, client.Options{Scheme: scheme})
 	if err != nil {
 		return nil, nil, err
@@ -96,9 +96,12 @@ func startPlatform(ctx context.Context, cluster *localcluster.Cluster, scheme *r
 	if os.Getenv("TENANTRY_TEST_OPERATOR_LOGS") != "" {
 		ctrl.SetLogger(zap.New(zap.UseDevMode(true)))
 	}
+	if cfg, err = controller.WithArgoCD(operatorConfig, cfg, cfg.Render.ArgoCDNamespace); err != nil {
+		return nil, nil, err
+	}
 	mgr, err := ctrl.NewManager(operatorConfig, ctrl.Options{
 		Scheme:                 scheme,
-		Cache:                  controller.CacheOptions(),
+		Cache:                  controller.CacheOptions(cfg),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 	})
