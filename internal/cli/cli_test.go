@@ -219,14 +219,14 @@ func TestClusterCommands(t *testing.T) {
 	wantContains(t, "create", r.out, "tenant direct: Onboard tenant direct on plan pro (prod)", "tenant direct: Ready after")
 
 	r = mustRun(t, "list")
-	wantContains(t, "list", r.out, "NAME", "PLAN", "PHASE", "ENVIRONMENTS", "CPU", "MEMORY", "AGE")
+	wantContains(t, "list", r.out, "NAME", "PLAN", "PHASE", "ENVIRONMENTS", "APPS", "CPU", "MEMORY", "AGE")
 	var row string
 	for _, line := range strings.Split(r.out, "\n") {
 		if strings.HasPrefix(line, "direct ") {
 			row = line
 		}
 	}
-	if fields := strings.Fields(row); len(fields) != 7 || fields[1] != "pro" || fields[2] != "Ready" || fields[3] != "prod" || !strings.HasSuffix(fields[4], "/4") {
+	if fields := strings.Fields(row); len(fields) != 8 || fields[1] != "pro" || fields[2] != "Ready" || fields[3] != "prod" || fields[4] != "-" || !strings.HasSuffix(fields[5], "/4") {
 		t.Errorf("list row for direct = %q", row)
 	}
 

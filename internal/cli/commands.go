@@ -2,12 +2,17 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
 )
@@ -202,4 +207,104 @@ func newDeleteCommand(o *options) *cobra.Command {
 	}, func(_ context.Context, args []string) (change, error) {
 		return change{subject: "Offboard tenant " + args[0], delete: true, goal: goalGone}, nil
 	})
+}
+
+func newAddAppCommand(o *options) *cobra.Command {
+	var (
+		app         v1alpha1.App
+		valuesFile  string
+		replaceSame bool
+	)
+	cmd := changeCommand(o, &cobra.Command{
+		Use:   "add-app NAME APP --repo URL (--path DIR | --chart CHART) [--env ENV]",
+		Short: "Deploy an app into a tenant's environment with Argo CD, from Git or a Helm repository",
+		Long: `Add an app to a tenant (spec.apps). The operator gives it an Argo CD
+Application in the tenant's AppProject: synced automatically from the
+repository, pruned and self-healing, confined to the tenant's namespaces.
+With --wait, waits until Argo CD reports every app of the tenant synced and healthy.`,
+		Example: `  tenantry add-app acme web --repo https://git.example.com/acme/web.git --path deploy --env prod \
+    --gitops ./platform --reason "first release" --push --wait`,
+		Args: cobra.ExactArgs(2),
+	}, func(_ context.Context, args []string) (change, error) {
+		name := args[0]
+		app.Name = args[1]
+		if (app.Path == "") == (app.Chart == "") {
+			return change{}, fmt.Errorf("give the app's source: --path DIR (a directory in the Git repository) or --chart CHART (a chart in the Helm repository)")
+		}
+		if valuesFile != "" {
+			values, err := readValues(valuesFile)
+			if err != nil {
+				return change{}, err
+			}
+			app.Values = values
+		}
+		return change{
+			subject: fmt.Sprintf("Deploy app %s of tenant %s from %s", app.Name, name, app.RepoURL), goal: goalAppsSynced,
+			edit: func(t *v1alpha1.Tenant) error {
+				i := slices.IndexFunc(t.Spec.Apps, func(a v1alpha1.App) bool { return a.Name == app.Name })
+				switch {
+				case i < 0:
+					t.Spec.Apps = append(t.Spec.Apps, app)
+				case replaceSame:
+					t.Spec.Apps[i] = app
+				default:
+					return fmt.Errorf("tenant %s has an app %s already; pass --replace to change it", name, app.Name)
+				}
+				return nil
+			},
+			applied: func(t *v1alpha1.Tenant) bool {
+				return slices.ContainsFunc(t.Spec.Apps, func(a v1alpha1.App) bool { return equality.Semantic.DeepEqual(a, app) })
+			},
+		}, nil
+	})
+	flags := cmd.Flags()
+	flags.StringVar(&app.RepoURL, "repo", "", "The Git repository (or Helm repository, with --chart) the app comes from.")
+	flags.StringVar(&app.Path, "path", "", "Directory in the Git repository with the app's manifests, Kustomization or chart.")
+	flags.StringVar(&app.Chart, "chart", "", "Chart name in the Helm repository.")
+	flags.StringVar(&app.TargetRevision, "revision", "", "Branch, tag, commit or chart version (default HEAD, or the newest chart).")
+	flags.StringVar(&app.Environment, "env", "", "Environment to deploy into (required when the tenant has environments).")
+	flags.StringVar(&valuesFile, "values", "", "YAML file of Helm values.")
+	flags.BoolVar(&replaceSame, "replace", false, "Replace an app of the same name.")
+	_ = cmd.MarkFlagRequired("repo")
+	return cmd
+}
+
+func newRemoveAppCommand(o *options) *cobra.Command {
+	return changeCommand(o, &cobra.Command{
+		Use:     "remove-app NAME APP",
+		Short:   "Remove an app from a tenant: Argo CD deletes what it deployed",
+		Example: `  tenantry remove-app acme web --gitops ./platform --reason "replaced by shop" --push --wait`,
+		Args:    cobra.ExactArgs(2),
+	}, func(_ context.Context, args []string) (change, error) {
+		name, appName := args[0], args[1]
+		isApp := func(a v1alpha1.App) bool { return a.Name == appName }
+		return change{
+			subject: fmt.Sprintf("Remove app %s of tenant %s", appName, name), goal: goalReady,
+			edit: func(t *v1alpha1.Tenant) error {
+				if !slices.ContainsFunc(t.Spec.Apps, isApp) {
+					return fmt.Errorf("tenant %s has no app %q", name, appName)
+				}
+				t.Spec.Apps = slices.DeleteFunc(t.Spec.Apps, isApp)
+				return nil
+			},
+			applied: func(t *v1alpha1.Tenant) bool { return !slices.ContainsFunc(t.Spec.Apps, isApp) },
+		}, nil
+	})
+}
+
+// readValues reads a YAML file of Helm values into the JSON the API stores.
+func readValues(path string) (*apiextensionsv1.JSON, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--values: %w", err)
+	}
+	var values map[string]any
+	if err := yaml.Unmarshal(data, &values); err != nil {
+		return nil, fmt.Errorf("--values %s: not a YAML map of Helm values: %w", path, err)
+	}
+	raw, err := json.Marshal(values)
+	if err != nil {
+		return nil, fmt.Errorf("--values %s: %w", path, err)
+	}
+	return &apiextensionsv1.JSON{Raw: raw}, nil
 }

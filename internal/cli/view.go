@@ -127,7 +127,7 @@ func (o *options) print(output string, obj runtime.Object, tenants []v1alpha1.Te
 func writeTable(out io.Writer, tenants []v1alpha1.Tenant, now time.Time) {
 	slices.SortFunc(tenants, func(a, b v1alpha1.Tenant) int { return strings.Compare(a.Name, b.Name) })
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "NAME\tPLAN\tPHASE\tENVIRONMENTS\tCPU\tMEMORY\tAGE")
+	fmt.Fprintln(w, "NAME\tPLAN\tPHASE\tENVIRONMENTS\tAPPS\tCPU\tMEMORY\tAGE")
 	for _, t := range tenants {
 		cpu, memory := "-", "-"
 		if q := t.Status.Quota; q != nil {
@@ -137,7 +137,8 @@ func writeTable(out io.Writer, tenants []v1alpha1.Tenant, now time.Time) {
 		if len(t.Spec.Environments) > 0 {
 			envs = strings.Join(t.Spec.Environments, ",")
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Spec.Plan, orDash(string(t.Status.Phase)), envs, cpu, memory, age(t.CreationTimestamp, now))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Spec.Plan, orDash(string(t.Status.Phase)), envs,
+			orDash(t.Status.AppsReady), cpu, memory, age(t.CreationTimestamp, now))
 	}
 	_ = w.Flush()
 }
@@ -212,6 +213,19 @@ func writeStatus(out io.Writer, t *v1alpha1.Tenant, events []corev1.Event, maxEv
 		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\n", c.Type, c.Status, c.Reason, age(c.LastTransitionTime, now), c.Message)
 	}
 	_ = w.Flush()
+
+	if len(t.Status.Apps) > 0 {
+		fmt.Fprintln(out, "\nApps (Argo CD):")
+		w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		for _, a := range t.Status.Apps {
+			rev := a.Revision
+			if len(rev) > 7 {
+				rev = rev[:7]
+			}
+			fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\t%s\n", a.Name, a.Namespace, orDash(a.Sync), orDash(a.Health), orDash(rev), a.Message)
+		}
+		_ = w.Flush()
+	}
 
 	if q := t.Status.Quota; q != nil && len(q.Hard) > 0 {
 		fmt.Fprintln(out, "\nQuota (all namespaces):")

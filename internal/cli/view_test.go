@@ -47,8 +47,14 @@ func exampleTenants() []v1alpha1.Tenant {
 			Plan: "pro", DisplayName: "Acme Corp", Environments: []string{"prod", "staging"},
 		},
 		Status: v1alpha1.TenantStatus{
-			Phase:              v1alpha1.PhaseReady,
-			Namespaces:         []string{"acme-prod", "acme-staging"},
+			Phase:      v1alpha1.PhaseReady,
+			Namespaces: []string{"acme-prod", "acme-staging"},
+			AppsReady:  "1/2",
+			Apps: []v1alpha1.AppStatus{
+				{Name: "web", Application: "acme-web", Namespace: "acme-prod", Sync: "Synced", Health: "Healthy", Revision: "4f2a9c1e0b7d"},
+				{Name: "shop", Application: "acme-shop", Namespace: "acme-staging", Sync: "OutOfSync", Health: "Missing",
+					Message: "sync failed: resource :ResourceQuota is not permitted in project tenant-acme"},
+			},
 			IngressDomains:     []string{"acme.example.com"},
 			OnboardingDuration: &metav1.Duration{Duration: 1200 * time.Millisecond},
 			Conditions: []metav1.Condition{

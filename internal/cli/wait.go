@@ -24,6 +24,8 @@ const (
 	goalReady goal = iota
 	goalSuspended
 	goalGone
+	// goalAppsSynced is Ready with every app synced by Argo CD and healthy.
+	goalAppsSynced
 )
 
 // heartbeat is how often --wait repeats the state when nothing changes, so
@@ -159,7 +161,14 @@ func progress(t *v1alpha1.Tenant, ch change) (bool, string) {
 		return false, "suspending" + conditionText(meta.FindStatusCondition(t.Status.Conditions, v1alpha1.ConditionSuspended))
 	}
 	if ready != nil && ready.Status == metav1.ConditionTrue && ready.ObservedGeneration >= t.Generation {
-		return true, "Ready"
+		if ch.goal != goalAppsSynced {
+			return true, "Ready"
+		}
+		gitops := meta.FindStatusCondition(t.Status.Conditions, v1alpha1.ConditionGitOpsReady)
+		if gitops != nil && gitops.Status == metav1.ConditionTrue && gitops.ObservedGeneration >= t.Generation {
+			return true, "Ready, apps synced and healthy (" + t.Status.AppsReady + ")"
+		}
+		return false, "Ready, waiting for Argo CD" + conditionText(gitops)
 	}
 	var pending []string
 	for _, cond := range []string{v1alpha1.ConditionNamespacesReady, v1alpha1.ConditionGuardrailsReady} {
