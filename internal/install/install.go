@@ -31,6 +31,7 @@ import (
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
 	"github.com/tenantry/tenantry/deploy"
+	examples "github.com/tenantry/tenantry/gitops"
 )
 
 // FieldOwner is the field manager of what this package applies.
@@ -253,4 +254,29 @@ func NewScheme() (*runtime.Scheme, error) {
 		}
 	}
 	return scheme, nil
+}
+
+// GitOpsBootstrap does what gitops/bootstrap tells a platform team to do
+// once, for a repository laid out as gitops/ at repoURL: it creates, in
+// Argo CD's namespace, the platform AppProject and the Applications that
+// sync gitops/plans and gitops/tenants (from gitops/platform). The demo and
+// the GitOps tests use it with their loopback repositories.
+func GitOpsBootstrap(ctx context.Context, c client.Client, argoCDNamespace, repoURL string) error {
+	for _, file := range []string{"bootstrap/platform-project.yaml", "platform/plans.yaml", "platform/tenants.yaml"} {
+		data, err := fs.ReadFile(examples.Examples, file)
+		if err != nil {
+			return err
+		}
+		objs, err := Decode([]byte(strings.ReplaceAll(string(data), examples.UpstreamRepoURL, repoURL)))
+		if err != nil {
+			return fmt.Errorf("gitops/%s: %w", file, err)
+		}
+		for _, obj := range objs {
+			obj.SetNamespace(argoCDNamespace)
+		}
+		if err := applyObjects(ctx, c, objs); err != nil {
+			return fmt.Errorf("gitops/%s: %w", file, err)
+		}
+	}
+	return nil
 }
