@@ -1,9 +1,12 @@
 // Command demo shows Tenantry's main job on a local control plane: it starts
 // a real etcd, kube-apiserver, kube-controller-manager and kube-scheduler
-// with kwok Nodes, installs the CRDs, runs the operator as a process, applies
-// the example plans and tenants from gitops/, prints how fast each tenant
-// became Ready, checks one tenant's isolation from the inside (the checks of
-// `tenantry doctor`), and keeps
+// with kwok Nodes, the real Argo CD and a Git server on loopback, installs
+// the platform chart's rendering, runs the operator as a process, and pushes
+// the example plans and tenants from gitops/ to a local Git repository that
+// Argo CD syncs. It then onboards one more tenant the GitOps way (`tenantry
+// create` and `tenantry add-app`, each a commit), shows Argo CD deploying its
+// app, prints how fast each tenant became Ready, checks one tenant's
+// isolation from the inside (the checks of `tenantry doctor`), and keeps
 // everything running until Ctrl-C. `make demo` runs it.
 package main
 
@@ -11,6 +14,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -80,6 +84,15 @@ func run(dataDir string, nodes int, operator string) error {
 	if err != nil {
 		return err
 	}
+	// Argo CD before the operator: the operator turns GitOps on when it
+	// finds Argo CD's kinds at start-up.
+	step(">> starting Argo CD %s out of cluster (application controller, repo server, ApplicationSet controller, Redis), syncs impersonating each tenant's deployer", "v3.2.6")
+	argo, err := cluster.StartArgoCD(ctx, localcluster.ArgoCDOptions{
+		Config: map[string]string{"application.sync.impersonation.enabled": "true"},
+	})
+	if err != nil {
+		return err
+	}
 	// kwok only simulates the Deployment's pods, so the operator itself runs
 	// here, with the chart's ServiceAccount and so exactly the chart's rights.
 	step(">> starting %s as %s, the chart's ServiceAccount (log: %s)", operator, install.OperatorUsername, filepath.Join(cluster.LogDir, "tenantry-operator.log"))
@@ -88,15 +101,18 @@ func run(dataDir string, nodes int, operator string) error {
 		return err
 	}
 
-	step(">> applying gitops/plans and gitops/tenants")
-	if _, err := install.Apply(ctx, admin, gitops.Examples, "plans/*.yaml"); err != nil {
+	repo, err := startGitOps(ctx, cluster, admin, argo)
+	if err != nil {
 		return err
 	}
-	tenants, err := install.Apply(ctx, admin, gitops.Examples, "tenants/*.yaml")
+	tenants, err := fs.Glob(gitops.Examples, "tenants/*.yaml")
 	if err != nil {
 		return err
 	}
 	if err := waitReady(ctx, admin, len(tenants)); err != nil {
+		return err
+	}
+	if err := onboardThroughGit(ctx, cluster, admin, argo, repo, filepath.Dir(operator)); err != nil {
 		return err
 	}
 	if err := printTenants(ctx, admin); err != nil {
@@ -111,6 +127,11 @@ Local control plane ready in %.1fs; operator and example tenants running.
 
   kubeconfig: %s
   logs:       %s
+
+GitOps: %s is a clone of %s, which Argo CD syncs.
+  git -C %s log --stat           # every change to a tenant is a commit
+  tenantry audit umbrella --gitops %s/gitops
+  kubectl get applications,appprojects -n argocd
 
 Try it:
   export KUBECONFIG=%s
@@ -128,7 +149,8 @@ Try it:
   kubectl auth can-i --list --as system:serviceaccount:tenantry-system:tenantry-operator   # the chart's RBAC: all the operator holds
 
 Press Ctrl-C to stop.
-`, cluster.StartupTotal().Seconds(), cluster.KubeconfigPath, cluster.LogDir, cluster.KubeconfigPath, filepath.Dir(operator))
+`, cluster.StartupTotal().Seconds(), cluster.KubeconfigPath, cluster.LogDir,
+		repo.dir, repo.url, repo.dir, repo.dir, cluster.KubeconfigPath, filepath.Dir(operator))
 
 	<-ctx.Done()
 	return nil
