@@ -86,6 +86,10 @@ type ArgoCD struct {
 	cluster   *Cluster
 	client    dynamic.Interface
 	processes []*process
+	// pollInterval is timeout.reconciliation: how often Argo CD compares
+	// each Application with Git, and how long the repo server trusts the
+	// branch heads it resolved.
+	pollInterval string
 }
 
 // argocdDefaults are the argocd-cm settings that make Argo CD quick enough
@@ -150,7 +154,7 @@ func (c *Cluster) StartArgoCD(ctx context.Context, opts ArgoCDOptions) (_ *ArgoC
 	if err != nil {
 		return nil, err
 	}
-	a := &ArgoCD{Namespace: opts.Namespace, cluster: c, client: client}
+	a := &ArgoCD{Namespace: opts.Namespace, cluster: c, client: client, pollInterval: settings["timeout.reconciliation"]}
 	defer func() {
 		if err != nil {
 			_ = a.Stop()
@@ -397,6 +401,9 @@ func (a *ArgoCD) startRepoServer(ctx context.Context, env []string) error {
 			"--metrics-port=" + strconv.Itoa(ports[1]),
 			"--disable-tls",
 			"--redis=" + a.RedisAddr,
+			// Its default of 3 minutes would hide a push from every
+			// comparison in between; a real install relies on webhooks.
+			"--revision-cache-expiration=" + a.pollInterval,
 			"--parallelismlimit=2",
 			"--logformat=text",
 		}, slices.Concat(env, []string{"ARGOCD_BINARY_NAME=argocd-repo-server"}))
