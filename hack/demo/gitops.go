@@ -100,7 +100,10 @@ func onboardThroughGit(ctx context.Context, cluster *localcluster.Cluster, admin
 		t := &v1alpha1.Tenant{}
 		state := "Tenant not in the cluster yet"
 		if err := admin.Get(ctx, client.ObjectKey{Name: "umbrella"}, t); err == nil {
-			state = "phase " + string(t.Status.Phase)
+			state = "Tenant created, the operator is onboarding it"
+			if t.Status.Phase != "" {
+				state = "phase " + string(t.Status.Phase)
+			}
 			if c := meta.FindStatusCondition(t.Status.Conditions, v1alpha1.ConditionGitOpsReady); c != nil {
 				state += ", GitOpsReady " + string(c.Status) + " (" + c.Message + ")"
 				if c.Status == "True" && len(t.Status.Apps) == 1 {

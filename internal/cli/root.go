@@ -50,7 +50,8 @@ func NewRoot(name string, out, errOut io.Writer) *cobra.Command {
 		Long: `tenantry manages Tenants (tenantry.dev/v1alpha1) on a cluster running the
 Tenantry operator.
 
-Changes (create, set-plan, suspend, resume, add-env, remove-env, delete) go
+Changes (create, set-plan, suspend, resume, add-env, remove-env, add-app,
+remove-app, delete) go
 through Git with --gitops DIR (or $TENANTRY_GITOPS): the command edits
 tenants/NAME.yaml in that working copy and commits it, so every change has an
 author, a reason and a history (tenantry audit). Without --gitops they are

@@ -89,7 +89,7 @@ func (r *TenantReconciler) observeApps(ctx context.Context, tenant *v1alpha1.Ten
 		obs.message = fmt.Sprintf("Argo CD AppProject %s confines the tenant's apps to its namespaces; spec.apps lists none", render.AppProjectName(tenant))
 	case len(notReady) == 0:
 		obs.status, obs.reason = metav1.ConditionTrue, reasonAppsSynced
-		obs.message = fmt.Sprintf("%d apps synced from Git and healthy", obs.ready)
+		obs.message = fmt.Sprintf("every app (%d) synced from Git and healthy", obs.ready)
 	default:
 		obs.status, obs.reason = metav1.ConditionFalse, reasonAppsNotSynced
 		obs.message = strings.Join(notReady, "; ") + fmt.Sprintf("; see `kubectl -n %s get application` and its events", ns)

@@ -274,6 +274,17 @@ func escapeAttempts() []attempt {
 		}),
 	)
 	{
+		// Argo CD syncs the tenant's apps as tenantry-deployer, with the
+		// admins' rights: no workload may borrow them. (A bare pod naming
+		// an account that does not exist, as here without Argo CD, is
+		// refused by the ServiceAccount admission plugin first.)
+		is, frags := guardrail("tenantry-pods", "tenantry rule 12 (deployer)")
+		d := testutil.Deployment("escape-deployer", 1)
+		d.Spec.Template.Spec.Containers[0].Image = acmeImage
+		d.Spec.Template.Spec.ServiceAccountName = "tenantry-deployer"
+		add(refusal("deployer/deployment-as-deployer", "alice", create(withNamespace(acmeProd, d)), is, frags))
+	}
+	{
 		is, frags := guardrail("tenantry-pods", "tenantry rule 4 (registries): evil.example.com/web:1")
 		d := testutil.Deployment("escape-deploy", 1)
 		d.Spec.Template.Spec.Containers[0].Image = "evil.example.com/web:1"
