@@ -54,6 +54,10 @@ test: testbin ## Build what is missing in bin/, then run every test on the local
 	@cat $(BIN)/escape-summary.txt $(BIN)/gitops-summary.txt 2>/dev/null || true
 	for m in $(TEST_MODULES); do (cd $$m && go test $(GO_TEST_FLAGS) ./...); done
 
+.PHONY: bench
+bench: testbin operator ## Measure onboarding, latency, footprint, rest, restart and drift at 1,000 tenants (~10 min); writes bin/bench/report.md.
+	go run ./test/bench $(BENCH_FLAGS)
+
 .PHONY: testbin
 testbin: $(TESTBIN) ## Build the control-plane binaries into bin/ (only those missing or out of date).
 

@@ -1,0 +1,151 @@
+// Command bench measures Tenantry at scale on the local control plane and
+// writes a Markdown report (for docs/benchmarks.md) and a JSON file:
+//
+//  1. the ceiling: the operator's objects for N tenants, server-side applied
+//     straight from one client at high QPS, with no operator;
+//  2. onboarding N tenants as fast as they can be created;
+//  3. create→Ready latency under a steady arrival rate;
+//  4. the operator's footprint at N: memory, CPU, API requests per tenant;
+//  5. writes at rest, when nothing changes;
+//  6. restart recovery: kill -9, start, time until every tenant is verified;
+//  7. drift repair: managed NetworkPolicies deleted by hand, time to restore.
+//
+// `make bench` runs it; it is not part of `make test`.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tenantry/tenantry/internal/localcluster"
+)
+
+type options struct {
+	tenants, envs, workers int
+	rate                   float64
+	steady, rest           time.Duration
+	drift                  int
+	operator, out, dataDir string
+	operatorArgs           []string
+}
+
+func main() {
+	var o options
+	var qps, burst, concurrency int
+	flag.IntVar(&o.tenants, "tenants", 1000, "tenants to onboard (N)")
+	flag.IntVar(&o.envs, "envs", 2, "environments (namespaces) per tenant")
+	flag.IntVar(&o.workers, "workers", 16, "goroutines creating objects and tenants")
+	flag.Float64Var(&o.rate, "rate", 10, "steady arrival rate, tenants per second")
+	flag.DurationVar(&o.steady, "steady", time.Minute, "how long tenants arrive at --rate")
+	flag.DurationVar(&o.rest, "rest", 2*time.Minute, "how long writes at rest are counted")
+	flag.IntVar(&o.drift, "drift", 50, "tenants whose default-deny NetworkPolicy is deleted")
+	flag.StringVar(&o.operator, "operator", "", "tenantry-operator binary (default: bin/tenantry-operator)")
+	flag.StringVar(&o.out, "out", "", "directory for report.md and report.json (default: bin/bench)")
+	flag.StringVar(&o.dataDir, "data-dir", "", "the control plane's data directory (default: a temporary one)")
+	flag.IntVar(&qps, "operator-qps", 300, "the operator's --kube-api-qps")
+	flag.IntVar(&burst, "operator-burst", 600, "the operator's --kube-api-burst")
+	flag.IntVar(&concurrency, "operator-concurrency", 8, "the operator's --max-concurrent-reconciles")
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "Usage: bench [flags]\n\nMeasures Tenantry at scale on a local control plane (make testbin builds it) and writes\nreport.md and report.json. At the defaults it takes about 10 minutes.\n\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	o.operatorArgs = []string{
+		fmt.Sprintf("--kube-api-qps=%d", qps), fmt.Sprintf("--kube-api-burst=%d", burst),
+		fmt.Sprintf("--max-concurrent-reconciles=%d", concurrency),
+	}
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	binDir, err := localcluster.DefaultBinDir()
+	if err != nil {
+		return err
+	}
+	if o.operator == "" {
+		o.operator = filepath.Join(binDir, "tenantry-operator")
+	}
+	if o.out == "" {
+		o.out = filepath.Join(binDir, "bench")
+	}
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return err
+	}
+
+	r := &report{
+		Date: time.Now().UTC().Format("2006-01-02"), Machine: machine(),
+		Tenants: o.tenants, Environments: o.envs, OperatorArgs: o.operatorArgs,
+	}
+	step("1/7 ceiling: %d tenants' objects applied directly, %d workers, no operator", o.tenants, o.workers)
+	if err := measureCeiling(ctx, o, r); err != nil {
+		return fmt.Errorf("ceiling: %w", err)
+	}
+	b, err := newBench(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer b.stop()
+	for _, s := range []struct {
+		name string
+		run  func(context.Context, *report) error
+	}{
+		{fmt.Sprintf("2/7 onboarding %d tenants", o.tenants), b.onboarding},
+		{fmt.Sprintf("3/7 steady arrival: %.0f tenants/s for %s", o.rate, o.steady), b.steadyArrival},
+		{"4/7 operator footprint", b.footprint},
+		{fmt.Sprintf("5/7 writes at rest over %s", o.rest), b.atRest},
+		{"6/7 restart recovery (kill -9)", b.restart},
+		{fmt.Sprintf("7/7 drift repair: %d NetworkPolicies deleted", o.drift), b.driftRepair},
+	} {
+		step("%s", s.name)
+		if err := s.run(ctx, r); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+
+	md := r.markdown()
+	fmt.Print("\n" + md)
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(o.out, "report.json"), data, 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(o.out, "report.md"), []byte(md), 0o644); err != nil {
+		return err
+	}
+	step("wrote %s and report.json", filepath.Join(o.out, "report.md"))
+	return nil
+}
+
+func step(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s >> "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+// machine describes where the figures come from.
+func machine() string {
+	model := "unknown CPU"
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%d CPUs (%s), %s, %s/%s", runtime.NumCPU(), model, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"k8s.io/client-go/rest"
+
+	"github.com/tenantry/tenantry/internal/localcluster"
+)
+
+// operator is the tenantry-operator binary running as a process of its
+// own, so its memory and CPU can be read and it can be killed.
+type operator struct {
+	binary, kubeconfig, logDir string
+	args                       []string
+	metricsAddr                string
+	cmd                        *exec.Cmd
+	starts                     int
+}
+
+func newOperator(binary string, cfg *rest.Config, dataDir string, args ...string) (*operator, error) {
+	kubeconfig := filepath.Join(dataDir, "bench-operator.kubeconfig")
+	if err := localcluster.WriteKubeconfig(cfg, "tenantry-operator", kubeconfig); err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	return &operator{
+		binary: binary, kubeconfig: kubeconfig, logDir: filepath.Join(dataDir, "logs"),
+		metricsAddr: "127.0.0.1:" + strconv.Itoa(port), args: args,
+	}, nil
+}
+
+// start runs the operator and waits until its metrics endpoint answers.
+func (o *operator) start(ctx context.Context) error {
+	o.starts++
+	logFile, err := os.Create(filepath.Join(o.logDir, fmt.Sprintf("bench-operator-%d.log", o.starts)))
+	if err != nil {
+		return err
+	}
+	args := append([]string{"--kubeconfig", o.kubeconfig, "--metrics-bind-address", o.metricsAddr,
+		"--health-probe-bind-address", "0", "--argocd-namespace", ""}, o.args...)
+	o.cmd = exec.Command(o.binary, args...)
+	o.cmd.Stdout, o.cmd.Stderr = logFile, logFile
+	if err := o.cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", o.binary, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := o.metrics(); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("the operator's metrics endpoint %s did not answer within 30s (log: %s)", o.metricsAddr, logFile.Name())
+}
+
+// kill ends the operator at once (SIGKILL: no graceful shutdown).
+func (o *operator) kill() error {
+	if o.cmd == nil || o.cmd.Process == nil {
+		return nil
+	}
+	_ = o.cmd.Process.Signal(syscall.SIGKILL)
+	_ = o.cmd.Wait()
+	o.cmd = nil
+	return nil
+}
+
+// usage reads the process's resident memory (MiB) and CPU time (seconds).
+func (o *operator) usage() (rssMiB, cpuSeconds float64, err error) {
+	pid := o.cmd.Process.Pid
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if fields := strings.Fields(line); len(fields) >= 2 && fields[0] == "VmRSS:" {
+			kib, _ := strconv.ParseFloat(fields[1], 64)
+			rssMiB = kib / 1024
+		}
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	// Fields after the command name (in parentheses): utime and stime are
+	// the 12th and 13th, in clock ticks (100 per second on Linux).
+	fields := strings.Fields(string(stat)[strings.LastIndexByte(string(stat), ')')+2:])
+	utime, _ := strconv.ParseFloat(fields[11], 64)
+	stime, _ := strconv.ParseFloat(fields[12], 64)
+	return rssMiB, (utime + stime) / 100, nil
+}
+
+// metrics scrapes the operator's Prometheus endpoint.
+func (o *operator) metrics() (map[string]*dto.MetricFamily, error) {
+	resp, err := http.Get("http://" + o.metricsAddr + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	return parser.TextToMetricFamilies(resp.Body)
+}
+
+// requests counts the API requests the operator has sent, all and writes
+// (POST, PUT, PATCH, DELETE), from client-go's rest_client_requests_total.
+func (o *operator) requests() (all, writes float64, err error) {
+	families, err := o.metrics()
+	if err != nil {
+		return 0, 0, err
+	}
+	f := families["rest_client_requests_total"]
+	if f == nil {
+		return 0, 0, fmt.Errorf("the operator exports no rest_client_requests_total")
+	}
+	for _, m := range f.GetMetric() {
+		v := m.GetCounter().GetValue()
+		all += v
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "method" && l.GetValue() != "GET" {
+				writes += v
+			}
+		}
+	}
+	return all, writes, nil
+}
+
+// reconciles sums controller_runtime_reconcile_total for the tenant controller.
+func (o *operator) reconciles() (float64, error) {
+	families, err := o.metrics()
+	if err != nil {
+		return 0, err
+	}
+	total := 0.0
+	for _, m := range families["controller_runtime_reconcile_total"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "controller" && l.GetValue() == "tenant" {
+				total += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return total, nil
+}
+
+// queueDepth is the tenant controller's work queue depth.
+func (o *operator) queueDepth() (float64, error) {
+	families, err := o.metrics()
+	if err != nil {
+		return 0, err
+	}
+	for _, m := range families["workqueue_depth"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "name" && l.GetValue() == "tenant" {
+				return m.GetGauge().GetValue(), nil
+			}
+		}
+	}
+	return 0, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// report is every figure the benchmark measures; it is written as JSON and
+// as the Markdown table docs/benchmarks.md quotes.
+type report struct {
+	Date         string   `json:"date"`
+	Machine      string   `json:"machine"`
+	Tenants      int      `json:"tenants"`
+	Environments int      `json:"environmentsPerTenant"`
+	OperatorArgs []string `json:"operatorArgs"`
+
+	Ceiling struct {
+		Objects       int     `json:"objects"`
+		Seconds       float64 `json:"seconds"`
+		ObjectsPerSec float64 `json:"objectsPerSecond"`
+		TenantsPerSec float64 `json:"tenantsPerSecond"`
+	} `json:"ceiling"`
+	Onboarding struct {
+		Seconds           float64 `json:"seconds"`
+		TenantsPerSec     float64 `json:"tenantsPerSecond"`
+		FractionOfCeiling float64 `json:"fractionOfCeiling"`
+		Latency           latency `json:"createToReadySeconds"`
+	} `json:"onboarding"`
+	Steady struct {
+		Rate    float64 `json:"tenantsPerSecond"`
+		Tenants int     `json:"tenants"`
+		Latency latency `json:"createToReadySeconds"`
+	} `json:"steadyArrival"`
+	Footprint struct {
+		Tenants           int            `json:"tenants"`
+		RSSMiB            float64        `json:"rssMiB"`
+		CPUSeconds        float64        `json:"cpuSeconds"`
+		Requests          float64        `json:"apiRequests"`
+		RequestsPerTenant float64        `json:"apiRequestsPerTenant"`
+		Objects           map[string]int `json:"managedObjects"`
+	} `json:"footprint"`
+	Rest struct {
+		Seconds         float64 `json:"seconds"`
+		Writes          float64 `json:"writes"`
+		WritesPerMinute float64 `json:"writesPerMinute"`
+		Requests        float64 `json:"requests"`
+	} `json:"rest"`
+	Restart struct {
+		Seconds    float64 `json:"secondsToVerifyAll"`
+		Reconciles float64 `json:"reconciles"`
+		Writes     float64 `json:"writes"`
+		RSSMiB     float64 `json:"rssMiBAfter"`
+	} `json:"restart"`
+	Drift struct {
+		Deleted int     `json:"deleted"`
+		Latency latency `json:"deleteToRestoredSeconds"`
+	} `json:"drift"`
+}
+
+type latency struct {
+	P50, P95, P99, Max float64
+}
+
+func percentiles(ds []time.Duration) latency {
+	if len(ds) == 0 {
+		return latency{}
+	}
+	slices.Sort(ds)
+	at := func(p float64) float64 { return ds[int(p*float64(len(ds)-1)+0.5)].Seconds() }
+	return latency{P50: at(0.50), P95: at(0.95), P99: at(0.99), Max: ds[len(ds)-1].Seconds()}
+}
+
+func (r *report) markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Run %s on %s: %d tenants with %d environments each; operator %s.\n\n",
+		r.Date, r.Machine, r.Tenants, r.Environments, strings.Join(r.OperatorArgs, " "))
+	b.WriteString("| # | measure | result | goal |\n| --- | --- | --- | --- |\n")
+	row := func(n, what, result, goal string) { fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", n, what, result, goal) }
+	row("1", "ceiling: the operator's objects applied directly, no operator",
+		fmt.Sprintf("%.0f objects/s, %.1f tenants/s (%d objects in %.1f s)", r.Ceiling.ObjectsPerSec, r.Ceiling.TenantsPerSec, r.Ceiling.Objects, r.Ceiling.Seconds), "")
+	row("2", fmt.Sprintf("onboarding %d tenants at once", r.Tenants),
+		fmt.Sprintf("%.1f tenants/s, all Ready in %.1f s: **%.0f %% of the ceiling**; create→Ready p50 %.1f s, p99 %.1f s",
+			r.Onboarding.TenantsPerSec, r.Onboarding.Seconds, 100*r.Onboarding.FractionOfCeiling, r.Onboarding.Latency.P50, r.Onboarding.Latency.P99),
+		"≥ 50 % (80 %)")
+	row("3", fmt.Sprintf("create→Ready at %.0f tenants/s (%d tenants)", r.Steady.Rate, r.Steady.Tenants),
+		fmt.Sprintf("p50 %.2f s, p95 %.2f s, **p99 %.2f s**, max %.2f s", r.Steady.Latency.P50, r.Steady.Latency.P95, r.Steady.Latency.P99, r.Steady.Latency.Max),
+		"p99 < 2 s (1 s)")
+	objs := 0
+	for _, n := range r.Footprint.Objects {
+		objs += n
+	}
+	row("4", fmt.Sprintf("operator at %d tenants (%d managed objects)", r.Footprint.Tenants, objs),
+		fmt.Sprintf("**RSS %.0f MiB**, CPU %.0f s, %.0f API requests (%.1f per tenant)", r.Footprint.RSSMiB, r.Footprint.CPUSeconds, r.Footprint.Requests, r.Footprint.RequestsPerTenant),
+		"RSS < 200 MiB (100 MiB)")
+	row("5", fmt.Sprintf("writes at rest over %.0f s", r.Rest.Seconds),
+		fmt.Sprintf("**%.0f writes** (%.1f/min), %.0f requests in all", r.Rest.Writes, r.Rest.WritesPerMinute, r.Rest.Requests), "0")
+	row("6", "restart (kill -9): until every tenant is verified",
+		fmt.Sprintf("**%.1f s**, %.0f reconciles, %.0f writes; RSS after %.0f MiB", r.Restart.Seconds, r.Restart.Reconciles, r.Restart.Writes, r.Restart.RSSMiB),
+		"< 30 s (10 s), no writes")
+	row("7", fmt.Sprintf("drift repair: %d default-deny NetworkPolicies deleted", r.Drift.Deleted),
+		fmt.Sprintf("p50 %.2f s, p99 %.2f s", r.Drift.Latency.P50, r.Drift.Latency.P99), "")
+	return b.String()
+}

@@ -1,0 +1,407 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tenantry/tenantry/api/v1alpha1"
+	"github.com/tenantry/tenantry/gitops"
+	"github.com/tenantry/tenantry/internal/install"
+	"github.com/tenantry/tenantry/internal/localcluster"
+	"github.com/tenantry/tenantry/internal/render"
+)
+
+// plan is the example plan every benchmark tenant is on.
+const plan = "pro"
+
+// startCluster starts a control plane with the platform installed (CRDs,
+// guardrails, RBAC, as the chart renders them) and the example plans. It
+// returns a fast admin client and the operator's identity.
+func startCluster(ctx context.Context, dataDir string) (*localcluster.Cluster, client.WithWatch, *rest.Config, error) {
+	cluster, err := localcluster.Start(ctx, localcluster.Options{DataDir: dataDir, Progress: os.Stderr})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	scheme, err := install.NewScheme()
+	if err != nil {
+		return cluster, nil, nil, err
+	}
+	cfg := rest.CopyConfig(cluster.Config)
+	cfg.QPS, cfg.Burst = 2000, 4000
+	admin, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return cluster, nil, nil, err
+	}
+	operatorConfig, err := install.Platform(ctx, admin, cluster.Config)
+	if err != nil {
+		return cluster, nil, nil, err
+	}
+	if _, err := install.Apply(ctx, admin, gitops.Examples, "plans/*.yaml"); err != nil {
+		return cluster, nil, nil, err
+	}
+	return cluster, admin, operatorConfig, nil
+}
+
+func tenantNamed(name string, envs int) *v1alpha1.Tenant {
+	t := &v1alpha1.Tenant{
+		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "Tenant"},
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: v1alpha1.TenantSpec{
+			Plan:   plan,
+			Owners: []v1alpha1.Owner{{Kind: v1alpha1.SubjectUser, Name: name + "-admin@example.com", Role: v1alpha1.RoleAdmin}},
+		},
+	}
+	for i := range envs {
+		t.Spec.Environments = append(t.Spec.Environments, fmt.Sprintf("env%d", i))
+	}
+	return t
+}
+
+// measureCeiling applies, on a control plane of its own (stopped after),
+// exactly what render returns for N tenants, from o.workers goroutines with
+// server-side apply: the most this machine's API server takes, with the
+// controller manager, scheduler and kwok running but no operator.
+func measureCeiling(ctx context.Context, o options, r *report) error {
+	cluster, admin, _, err := startCluster(ctx, "")
+	if cluster != nil {
+		defer func() { _ = cluster.Stop() }()
+	}
+	if err != nil {
+		return err
+	}
+	p := &v1alpha1.TenantPlan{}
+	if err := admin.Get(ctx, client.ObjectKey{Name: plan}, p); err != nil {
+		return err
+	}
+	var objects atomic.Int64
+	names := make(chan string)
+	errs := make(chan error, o.workers)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range o.workers {
+		wg.Go(func() {
+			for name := range names {
+				objs, err := render.Tenant(tenantNamed(name, o.envs), p, render.DefaultOptions())
+				if err != nil {
+					errs <- err
+					return
+				}
+				for _, obj := range objs {
+					m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+					if err != nil {
+						errs <- err
+						return
+					}
+					u := &unstructured.Unstructured{Object: m}
+					// No Tenant owns them here: garbage collection would take them.
+					u.SetOwnerReferences(nil)
+					unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+					delete(u.Object, "status")
+					if err := admin.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner("bench"), client.ForceOwnership); err != nil {
+						errs <- fmt.Errorf("applying %s %s: %w", u.GetKind(), u.GetName(), err)
+						return
+					}
+					objects.Add(1)
+				}
+			}
+		})
+	}
+	for i := range o.tenants {
+		select {
+		case names <- fmt.Sprintf("ceiling-%04d", i):
+		case err := <-errs:
+			close(names)
+			wg.Wait()
+			return err
+		}
+	}
+	close(names)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+	}
+	took := time.Since(start).Seconds()
+	r.Ceiling.Objects = int(objects.Load())
+	r.Ceiling.Seconds = took
+	r.Ceiling.ObjectsPerSec = float64(r.Ceiling.Objects) / took
+	r.Ceiling.TenantsPerSec = float64(o.tenants) / took
+	step("   %d objects in %.1f s: %.0f objects/s, %.1f tenants/s", r.Ceiling.Objects, took, r.Ceiling.ObjectsPerSec, r.Ceiling.TenantsPerSec)
+	return nil
+}
+
+// bench is the control plane, the operator process and the readiness
+// tracker that steps 2 to 7 share.
+type bench struct {
+	o        options
+	cluster  *localcluster.Cluster
+	admin    client.WithWatch
+	operator *operator
+	ready    *readiness
+	tenants  []string
+}
+
+func newBench(ctx context.Context, o options) (*bench, error) {
+	cluster, admin, operatorConfig, err := startCluster(ctx, o.dataDir)
+	b := &bench{o: o, cluster: cluster, admin: admin}
+	if err != nil {
+		b.stop()
+		return nil, err
+	}
+	if b.operator, err = newOperator(o.operator, operatorConfig, cluster.DataDir, o.operatorArgs...); err != nil {
+		b.stop()
+		return nil, err
+	}
+	if err := b.operator.start(ctx); err != nil {
+		b.stop()
+		return nil, err
+	}
+	if b.ready, err = trackReadiness(ctx, admin); err != nil {
+		b.stop()
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *bench) stop() {
+	if b.operator != nil {
+		_ = b.operator.kill()
+	}
+	if b.cluster != nil {
+		_ = b.cluster.Stop()
+	}
+}
+
+// create creates the named tenants from o.workers goroutines, recording
+// each create time.
+func (b *bench) create(ctx context.Context, names []string) error {
+	work := make(chan string)
+	var failed atomic.Pointer[error]
+	var wg sync.WaitGroup
+	for range b.o.workers {
+		wg.Go(func() {
+			for name := range work {
+				b.ready.created(name)
+				if err := b.admin.Create(ctx, tenantNamed(name, b.o.envs)); err != nil {
+					failed.Store(&err)
+				}
+			}
+		})
+	}
+	for _, n := range names {
+		work <- n
+	}
+	close(work)
+	wg.Wait()
+	b.tenants = append(b.tenants, names...)
+	if err := failed.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
+func (b *bench) onboarding(ctx context.Context, r *report) error {
+	names := make([]string, b.o.tenants)
+	for i := range names {
+		names[i] = fmt.Sprintf("t%04d", i)
+	}
+	start := time.Now()
+	if err := b.create(ctx, names); err != nil {
+		return err
+	}
+	step("   %d tenants created in %.1f s; waiting until all are Ready", len(names), time.Since(start).Seconds())
+	lat, err := b.ready.wait(ctx, names, 15*time.Minute)
+	if err != nil {
+		return err
+	}
+	took := time.Since(start).Seconds()
+	r.Onboarding.Seconds = took
+	r.Onboarding.TenantsPerSec = float64(len(names)) / took
+	r.Onboarding.FractionOfCeiling = r.Onboarding.TenantsPerSec / r.Ceiling.TenantsPerSec
+	r.Onboarding.Latency = percentiles(lat)
+	step("   all Ready in %.1f s: %.1f tenants/s, %.0f %% of the ceiling", took, r.Onboarding.TenantsPerSec, 100*r.Onboarding.FractionOfCeiling)
+	return nil
+}
+
+func (b *bench) steadyArrival(ctx context.Context, r *report) error {
+	n := int(b.o.rate * b.o.steady.Seconds())
+	tick := time.NewTicker(time.Duration(float64(time.Second) / b.o.rate))
+	defer tick.Stop()
+	names := make([]string, 0, n)
+	var wg sync.WaitGroup
+	var failed atomic.Pointer[error]
+	for i := range n {
+		<-tick.C
+		name := fmt.Sprintf("s%04d", i)
+		names = append(names, name)
+		wg.Go(func() {
+			b.ready.created(name)
+			if err := b.admin.Create(ctx, tenantNamed(name, b.o.envs)); err != nil {
+				failed.Store(&err)
+			}
+		})
+	}
+	wg.Wait()
+	b.tenants = append(b.tenants, names...)
+	if err := failed.Load(); err != nil {
+		return *err
+	}
+	lat, err := b.ready.wait(ctx, names, 5*time.Minute)
+	if err != nil {
+		return err
+	}
+	r.Steady.Rate, r.Steady.Tenants, r.Steady.Latency = b.o.rate, n, percentiles(lat)
+	step("   create→Ready p50 %.2f s, p99 %.2f s", r.Steady.Latency.P50, r.Steady.Latency.P99)
+	return nil
+}
+
+func (b *bench) footprint(ctx context.Context, r *report) error {
+	rss, cpu, err := b.operator.usage()
+	if err != nil {
+		return err
+	}
+	requests, _, err := b.operator.requests()
+	if err != nil {
+		return err
+	}
+	f := &r.Footprint
+	f.Tenants, f.RSSMiB, f.CPUSeconds, f.Requests = len(b.tenants), rss, cpu, requests
+	f.RequestsPerTenant = requests / float64(len(b.tenants))
+	f.Objects = map[string]int{}
+	managed := client.MatchingLabels{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue}
+	for _, gvk := range []schema.GroupVersionKind{
+		corev1.SchemeGroupVersion.WithKind("Namespace"), corev1.SchemeGroupVersion.WithKind("ResourceQuota"),
+		corev1.SchemeGroupVersion.WithKind("LimitRange"), networkingv1.SchemeGroupVersion.WithKind("NetworkPolicy"),
+		rbacv1.SchemeGroupVersion.WithKind("RoleBinding"), rbacv1.SchemeGroupVersion.WithKind("ClusterRole"),
+		rbacv1.SchemeGroupVersion.WithKind("ClusterRoleBinding"),
+	} {
+		// Metadata only: the counts, without moving every object's spec.
+		list := &metav1.PartialObjectMetadataList{}
+		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+		if err := b.admin.List(ctx, list, managed); err != nil {
+			return err
+		}
+		f.Objects[gvk.Kind] = len(list.Items)
+	}
+	step("   RSS %.0f MiB, CPU %.0f s, %.0f API requests (%.1f per tenant)", rss, cpu, requests, f.RequestsPerTenant)
+	return nil
+}
+
+func (b *bench) atRest(ctx context.Context, r *report) error {
+	all0, writes0, err := b.operator.requests()
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(b.o.rest):
+	}
+	all1, writes1, err := b.operator.requests()
+	if err != nil {
+		return err
+	}
+	r.Rest.Seconds = b.o.rest.Seconds()
+	r.Rest.Writes, r.Rest.Requests = writes1-writes0, all1-all0
+	r.Rest.WritesPerMinute = r.Rest.Writes / b.o.rest.Minutes()
+	step("   %.0f writes, %.0f requests", r.Rest.Writes, r.Rest.Requests)
+	return nil
+}
+
+// restart kills the operator and starts it again: it has verified every
+// tenant once it has reconciled each and its queue is empty.
+func (b *bench) restart(ctx context.Context, r *report) error {
+	if err := b.operator.kill(); err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := b.operator.start(ctx); err != nil {
+		return err
+	}
+	want := float64(len(b.tenants))
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 5*time.Minute, true, func(context.Context) (bool, error) {
+		n, err := b.operator.reconciles()
+		if err != nil || n < want {
+			return false, nil
+		}
+		depth, err := b.operator.queueDepth()
+		return err == nil && depth == 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("the restarted operator did not reconcile all %d tenants: %w", len(b.tenants), err)
+	}
+	r.Restart.Seconds = time.Since(start).Seconds()
+	r.Restart.Reconciles, _ = b.operator.reconciles()
+	_, r.Restart.Writes, _ = b.operator.requests()
+	r.Restart.RSSMiB, _, _ = b.operator.usage()
+	step("   every tenant verified %.1f s after the start, %.0f writes", r.Restart.Seconds, r.Restart.Writes)
+	return nil
+}
+
+// driftRepair deletes the default-deny NetworkPolicy of random tenants and
+// times, from a watch, until the operator has put each back.
+func (b *bench) driftRepair(ctx context.Context, r *report) error {
+	w, err := b.admin.Watch(ctx, &networkingv1.NetworkPolicyList{},
+		client.MatchingLabels{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue})
+	if err != nil {
+		return err
+	}
+	defer w.Stop()
+	// Skip the events of what exists already.
+	drain := time.After(2 * time.Second)
+	for draining := true; draining; {
+		select {
+		case <-w.ResultChan():
+		case <-drain:
+			draining = false
+		}
+	}
+	picked := rand.Perm(len(b.tenants))[:min(b.o.drift, len(b.tenants))]
+	deleted := map[string]time.Time{}
+	for _, i := range picked {
+		ns := b.tenants[i] + "-env0"
+		np := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.PolicyDefaultDeny}}
+		deleted[ns] = time.Now()
+		if err := b.admin.Delete(ctx, np); err != nil {
+			return err
+		}
+	}
+	var lat []time.Duration
+	timeout := time.After(2 * time.Minute)
+	for len(deleted) > 0 {
+		select {
+		case ev := <-w.ResultChan():
+			np, ok := ev.Object.(*networkingv1.NetworkPolicy)
+			if !ok || ev.Type != watch.Added || np.Name != render.PolicyDefaultDeny {
+				continue
+			}
+			if at, ok := deleted[np.Namespace]; ok {
+				lat = append(lat, time.Since(at))
+				delete(deleted, np.Namespace)
+			}
+		case <-timeout:
+			return fmt.Errorf("%d of %d NetworkPolicies restored after 2 minutes", len(lat), len(picked))
+		}
+	}
+	r.Drift.Deleted, r.Drift.Latency = len(picked), percentiles(lat)
+	step("   restored: p50 %.2f s, p99 %.2f s", r.Drift.Latency.P50, r.Drift.Latency.P99)
+	return nil
+}
