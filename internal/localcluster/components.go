@@ -98,13 +98,20 @@ func (c *Cluster) startAPIServer(ctx context.Context, etcdURL string, port int) 
 	if c.client, err = kubernetes.NewForConfig(c.Config); err != nil {
 		return err
 	}
-	return waitFor(ctx, "kube-apiserver /readyz", p, func() error {
+	return waitFor(ctx, "kube-apiserver /readyz", p, c.apiServerReady(ctx))
+}
+
+// apiServerReady checks /readyz, which passes only once the API server can
+// reach etcd and has finished its post-start hooks (CRDs served, bootstrap
+// RBAC in place).
+func (c *Cluster) apiServerReady(ctx context.Context) func() error {
+	return func() error {
 		body, err := c.client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
 		if err != nil {
 			return fmt.Errorf("%w: %s", err, body)
 		}
 		return nil
-	})
+	}
 }
 
 // startControllers starts kube-controller-manager, kube-scheduler and kwok
