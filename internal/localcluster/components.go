@@ -151,6 +151,14 @@ func (c *Cluster) startControllers(ctx context.Context, cmPort, schedPort, kwokP
 		"--cluster-signing-key-file="+c.pki.caKeyFile(),
 		"--service-cluster-ip-range="+serviceCIDR,
 		"--controllers=*",
+		// The defaults, 20 requests/s (burst 30) for each controller, hold
+		// the quota controller to about 20 quota status writes a second:
+		// with a thousand tenants onboarding, every new namespace waits in
+		// that queue before quota admission lets a pod in (docs/benchmarks.md).
+		// Clusters that large raise them; so does this one.
+		"--kube-api-qps=100",
+		"--kube-api-burst=200",
+		"--concurrent-resource-quota-syncs=10",
 	))
 	if err != nil {
 		return err

@@ -36,6 +36,7 @@ type options struct {
 	drift                  int
 	operator, out, dataDir string
 	operatorArgs           []string
+	memoryLimit            string
 }
 
 func main() {
@@ -54,6 +55,7 @@ func main() {
 	flag.IntVar(&qps, "operator-qps", 300, "the operator's --kube-api-qps")
 	flag.IntVar(&burst, "operator-burst", 600, "the operator's --kube-api-burst")
 	flag.IntVar(&concurrency, "operator-concurrency", 8, "the operator's --max-concurrent-reconciles")
+	flag.StringVar(&o.memoryLimit, "operator-memory-limit", "256MiB", "the operator's GOMEMLIMIT (the chart sets it to the container's memory limit, 256Mi by default)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "Usage: bench [flags]\n\nMeasures Tenantry at scale on a local control plane (make testbin builds it) and writes\nreport.md and report.json. At the defaults it takes about 10 minutes.\n\n")
 		flag.PrintDefaults()
@@ -88,7 +90,7 @@ func run(o options) error {
 
 	r := &report{
 		Date: time.Now().UTC().Format("2006-01-02"), Machine: machine(),
-		Tenants: o.tenants, Environments: o.envs, OperatorArgs: o.operatorArgs,
+		Tenants: o.tenants, Environments: o.envs, OperatorArgs: append(o.operatorArgs, "GOMEMLIMIT="+o.memoryLimit),
 	}
 	step("1/7 ceiling: %d tenants' objects applied directly, %d workers, no operator", o.tenants, o.workers)
 	if err := measureCeiling(ctx, o, r); err != nil {

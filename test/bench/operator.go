@@ -26,9 +26,12 @@ import (
 type operator struct {
 	binary, kubeconfig, logDir string
 	args                       []string
-	metricsAddr                string
-	cmd                        *exec.Cmd
-	starts                     int
+	// memoryLimit is GOMEMLIMIT, which the chart sets from the container's
+	// memory limit: the operator runs here as it does there.
+	memoryLimit string
+	metricsAddr string
+	cmd         *exec.Cmd
+	starts      int
 }
 
 func newOperator(binary string, cfg *rest.Config, dataDir string, args ...string) (*operator, error) {
@@ -56,6 +59,7 @@ func (o *operator) start(ctx context.Context) error {
 	args := append([]string{"--kubeconfig", o.kubeconfig, "--metrics-bind-address", o.metricsAddr,
 		"--health-probe-bind-address", "0", "--argocd-namespace", ""}, o.args...)
 	o.cmd = exec.Command(o.binary, args...)
+	o.cmd.Env = append(os.Environ(), "GOMEMLIMIT="+o.memoryLimit)
 	o.cmd.Stdout, o.cmd.Stderr = logFile, logFile
 	if err := o.cmd.Start(); err != nil {
 		return fmt.Errorf("starting %s: %w", o.binary, err)

@@ -46,6 +46,8 @@ type report struct {
 		Writes          float64 `json:"writes"`
 		WritesPerMinute float64 `json:"writesPerMinute"`
 		Requests        float64 `json:"requests"`
+		// Changes counts what the watches saw change meanwhile, by type.
+		Changes map[string]int `json:"changesSeen"`
 	} `json:"rest"`
 	Restart struct {
 		Seconds    float64 `json:"secondsToVerifyAll"`

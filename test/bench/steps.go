@@ -170,6 +170,7 @@ func newBench(ctx context.Context, o options) (*bench, error) {
 		b.stop()
 		return nil, err
 	}
+	b.operator.memoryLimit = o.memoryLimit
 	if err := b.operator.start(ctx); err != nil {
 		b.stop()
 		return nil, err
@@ -306,15 +307,41 @@ func (b *bench) footprint(ctx context.Context, r *report) error {
 }
 
 func (b *bench) atRest(ctx context.Context, r *report) error {
+	// What changes at rest, to tell the operator's writes apart: Tenant
+	// updates (status) and objects it manages, from watches.
+	changes := map[string]int{}
+	var mu sync.Mutex
+	since := time.Now().Truncate(time.Second) // creation times have one-second resolution
+	restCtx, cancel := context.WithTimeout(ctx, b.o.rest)
+	defer cancel()
+	for _, list := range []client.ObjectList{&v1alpha1.TenantList{}, &corev1.ResourceQuotaList{}, &corev1.NamespaceList{}, &corev1.EventList{}} {
+		w, err := b.admin.Watch(restCtx, list)
+		if err != nil {
+			return err
+		}
+		go func() {
+			defer w.Stop()
+			for ev := range w.ResultChan() {
+				if obj, ok := ev.Object.(client.Object); !ok || ev.Type == watch.Added && obj.GetCreationTimestamp().Time.Before(since) {
+					continue // the initial list
+				}
+				mu.Lock()
+				changes[fmt.Sprintf("%T %s", ev.Object, ev.Type)]++
+				mu.Unlock()
+			}
+		}()
+	}
 	all0, writes0, err := b.operator.requests()
 	if err != nil {
 		return err
 	}
-	select {
-	case <-ctx.Done():
+	<-restCtx.Done()
+	if ctx.Err() != nil {
 		return ctx.Err()
-	case <-time.After(b.o.rest):
 	}
+	mu.Lock()
+	r.Rest.Changes = changes
+	mu.Unlock()
 	all1, writes1, err := b.operator.requests()
 	if err != nil {
 		return err
@@ -322,7 +349,7 @@ func (b *bench) atRest(ctx context.Context, r *report) error {
 	r.Rest.Seconds = b.o.rest.Seconds()
 	r.Rest.Writes, r.Rest.Requests = writes1-writes0, all1-all0
 	r.Rest.WritesPerMinute = r.Rest.Writes / b.o.rest.Minutes()
-	step("   %.0f writes, %.0f requests", r.Rest.Writes, r.Rest.Requests)
+	step("   %.0f writes, %.0f requests; changes seen: %v", r.Rest.Writes, r.Rest.Requests, r.Rest.Changes)
 	return nil
 }
 
