@@ -156,17 +156,14 @@ func (r *TenantReconciler) deleteApps(ctx context.Context, tenant *v1alpha1.Tena
 	if r.Options.ArgoCDNamespace == "" {
 		return 0, nil
 	}
-	objs, err := r.tenantObjects(ctx, tenant)
-	if err != nil {
-		return 0, err
+	apps := &unstructured.UnstructuredList{}
+	apps.SetGroupVersionKind(render.ApplicationGVK.GroupVersion().WithKind(render.ApplicationGVK.Kind + "List"))
+	if err := r.List(ctx, apps, client.MatchingLabels(render.Labels(tenant))); err != nil {
+		return 0, fmt.Errorf("listing the Applications of tenant %s: %w", tenant.Name, err)
 	}
-	left := 0
-	for _, obj := range objs {
-		u, ok := obj.(*unstructured.Unstructured)
-		if !ok || u.GetKind() != render.ApplicationGVK.Kind {
-			continue
-		}
-		left++
+	left := len(apps.Items)
+	for i := range apps.Items {
+		u := &apps.Items[i]
 		if retain && len(u.GetFinalizers()) > 0 {
 			patch := client.MergeFrom(u.DeepCopy())
 			u.SetFinalizers(nil)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -96,7 +95,7 @@ func AppProject(t *v1alpha1.Tenant, plan *v1alpha1.TenantPlan, opts Options) *un
 	for _, role := range []v1alpha1.OwnerRole{v1alpha1.RoleAdmin, v1alpha1.RoleDeveloper, v1alpha1.RoleViewer} {
 		var groups []any
 		for _, o := range t.Spec.Owners {
-			if o.Kind == v1alpha1.SubjectGroup && (o.Role == role || o.Role == "" && role == v1alpha1.RoleAdmin) {
+			if o.Kind == v1alpha1.SubjectGroup && ownerRole(o) == role {
 				groups = append(groups, o.Name)
 			}
 		}
@@ -200,18 +199,17 @@ func Deployer(t *v1alpha1.Tenant, namespace string) []client.Object {
 		ObjectMeta: objectMeta(t, DeployerServiceAccount, namespace),
 	}
 	objs := []client.Object{sa}
-	for name, role := range map[string]string{
-		DeployerServiceAccount:                ClusterRoleName(v1alpha1.RoleAdmin),
-		DeployerServiceAccount + ":namespace": DeployerClusterRoleName,
+	for _, b := range []struct{ name, role string }{
+		{DeployerServiceAccount, ClusterRoleName(v1alpha1.RoleAdmin)},
+		{DeployerServiceAccount + ":namespace", DeployerClusterRoleName},
 	} {
 		objs = append(objs, &rbacv1.RoleBinding{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
-			ObjectMeta: objectMeta(t, name, namespace),
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
+			ObjectMeta: objectMeta(t, b.name, namespace),
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: b.role},
 			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: DeployerServiceAccount, Namespace: namespace}},
 		})
 	}
-	slices.SortFunc(objs[1:], func(a, b client.Object) int { return strings.Compare(a.GetName(), b.GetName()) })
 	return objs
 }
 

@@ -167,11 +167,7 @@ func TenantClusterRoleBinding(t *v1alpha1.Tenant) *rbacv1.ClusterRoleBinding {
 func subjectsWithRole(t *v1alpha1.Tenant, role v1alpha1.OwnerRole) []rbacv1.Subject {
 	var subjects []rbacv1.Subject
 	for _, o := range t.Spec.Owners {
-		r := o.Role
-		if r == "" {
-			r = v1alpha1.RoleAdmin
-		}
-		if r != role {
+		if ownerRole(o) != role {
 			continue
 		}
 		s := rbacv1.Subject{Kind: string(o.Kind), Name: o.Name, Namespace: o.Namespace}
@@ -181,4 +177,12 @@ func subjectsWithRole(t *v1alpha1.Tenant, role v1alpha1.OwnerRole) []rbacv1.Subj
 		subjects = append(subjects, s)
 	}
 	return subjects
+}
+
+// ownerRole is the owner's role, admin when unset (the API's default).
+func ownerRole(o v1alpha1.Owner) v1alpha1.OwnerRole {
+	if o.Role == "" {
+		return v1alpha1.RoleAdmin
+	}
+	return o.Role
 }
