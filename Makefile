@@ -15,12 +15,34 @@ KUBE_LDFLAGS := -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) \
 KUBE_BINS := $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kube-scheduler
 # Argo CD, run out of cluster by the GitOps tests and the demo: its
 # multi-call binary, an in-memory Redis, and its CRDs.
-ARGOCD_FILES := $(BIN)/argocd $(BIN)/argocd-redis $(BIN)/argocd-crds.yaml
-TESTBIN := $(BIN)/etcd $(KUBE_BINS) $(BIN)/kwok $(BIN)/kwok-stages.yaml $(ARGOCD_FILES)
+# helm is the CLI its repo server runs to render Helm charts kept in Git.
+ARGOCD_FILES := $(BIN)/argocd $(BIN)/argocd-redis $(BIN)/argocd-crds.yaml $(BIN)/helm
+# Argo Rollouts' controller, run out of cluster by the progressive-delivery
+# tests, and its CRDs.
+ROLLOUTS_FILES := $(BIN)/rollouts-controller $(BIN)/rollouts-crds.yaml
+TESTBIN := $(BIN)/etcd $(KUBE_BINS) $(BIN)/kwok $(BIN)/kwok-stages.yaml $(ARGOCD_FILES) $(ROLLOUTS_FILES)
+# The version tools/$(1)/go.mod requires of module $(2), in a require block
+# or on a single require line.
+pinned = $(shell awk '$$1 == "require" {$$1 = ""; $$0 = $$0} $$1 == "$(2)" {print $$2}' tools/$(1)/go.mod)
 # Stamped as Argo CD's release build does, so its logs and User-Agent name
 # the real version (3.2.6, without the v) rather than 99.99.99.
-ARGOCD_VERSION := $(patsubst v%,%,$(shell awk '$$1 == "github.com/argoproj/argo-cd/v3" {print $$2}' tools/argocd/go.mod))
+ARGOCD_VERSION := $(patsubst v%,%,$(call pinned,argocd,github.com/argoproj/argo-cd/v3))
 ARGOCD_LDFLAGS := -X github.com/argoproj/argo-cd/v3/common.version=$(ARGOCD_VERSION)
+# Likewise Argo Rollouts (its VERSION file says 1.2.0 and the default is
+# 99.99.99); without the commit, which the module proxy does not say, it
+# reports v<version>+unknown.
+ROLLOUTS_VERSION := $(patsubst v%,%,$(call pinned,rollouts,github.com/argoproj/argo-rollouts))
+ROLLOUTS_LDFLAGS := -X github.com/argoproj/argo-rollouts/utils/version.version=$(ROLLOUTS_VERSION) \
+	-X github.com/argoproj/argo-rollouts/utils/version.gitTreeState=clean
+# And helm as its release build does (its default is "v3.18" with
+# "+unreleased"), with the Kubernetes version its client-go matches as the
+# default .Capabilities.KubeVersion.
+HELM_VERSION := $(call pinned,helm,helm.sh/helm/v3)
+HELM_KUBE_MINOR := $(word 2,$(subst ., ,$(call pinned,helm,k8s.io/client-go)))
+HELM_LDFLAGS := -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+	-X helm.sh/helm/v3/internal/version.metadata= -X helm.sh/helm/v3/internal/version.gitTreeState=clean \
+	-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$(HELM_KUBE_MINOR) \
+	-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$(HELM_KUBE_MINOR)
 
 # Tests: the race detector fits the time budget for Tenantry's own code.
 GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
@@ -48,10 +70,11 @@ TEST_MODULES := test/reachability test/chart
 
 .PHONY: test
 test: testbin ## Build what is missing in bin/, then run every test on the local control plane.
-	@rm -f $(BIN)/escape-summary.txt $(BIN)/gitops-summary.txt
+	@rm -f $(BIN)/escape-summary.txt $(BIN)/gitops-summary.txt $(BIN)/delivery-summary.txt
 	TENANTRY_ESCAPE_SUMMARY=$(BIN)/escape-summary.txt TENANTRY_GITOPS_SUMMARY=$(BIN)/gitops-summary.txt \
+		TENANTRY_DELIVERY_SUMMARY=$(BIN)/delivery-summary.txt \
 		go test $(GO_TEST_FLAGS) ./...
-	@cat $(BIN)/escape-summary.txt $(BIN)/gitops-summary.txt 2>/dev/null || true
+	@cat $(BIN)/escape-summary.txt $(BIN)/gitops-summary.txt $(BIN)/delivery-summary.txt 2>/dev/null || true
 	for m in $(TEST_MODULES); do (cd $$m && go test $(GO_TEST_FLAGS) ./...); done
 
 .PHONY: bench
@@ -88,6 +111,15 @@ $(BIN)/argocd-redis: tools/argocd/go.mod tools/argocd/go.sum tools/argocd/redis/
 $(BIN)/argocd-crds.yaml: tools/argocd/go.mod hack/argocd-crds.sh
 	hack/argocd-crds.sh $@
 
+$(BIN)/helm: tools/helm/go.mod tools/helm/go.sum
+	hack/gobuild.sh tools/helm $@ "$(HELM_LDFLAGS)" helm.sh/helm/v3/cmd/helm
+
+$(BIN)/rollouts-controller: tools/rollouts/go.mod tools/rollouts/go.sum
+	hack/gobuild.sh tools/rollouts $@ "$(ROLLOUTS_LDFLAGS)" github.com/argoproj/argo-rollouts/cmd/rollouts-controller
+
+$(BIN)/rollouts-crds.yaml: tools/rollouts/go.mod hack/rollouts-crds.sh
+	hack/rollouts-crds.sh $@
+
 $(BIN)/controller-gen: tools/codegen/go.mod tools/codegen/go.sum
 	hack/gobuild.sh tools/codegen $@ "" sigs.k8s.io/controller-tools/cmd/controller-gen
 
@@ -104,13 +136,13 @@ generate: $(BIN)/controller-gen ## Regenerate deepcopy code, CRDs, RBAC and the 
 	cd test/chart && go run ./cmd/static-manifest > ../../deploy/tenantry.yaml
 
 .PHONY: lint
-lint: $(BIN)/staticcheck ## gofmt, go vet and staticcheck.
+lint: $(BIN)/staticcheck $(BIN)/helm ## gofmt, go vet, staticcheck and helm lint.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet ./...
 	$(BIN)/staticcheck ./...
 	for m in $(TEST_MODULES); do (cd $$m && go vet ./... && $(BIN)/staticcheck ./...); done
-	@# test/chart lints the chart with the Helm SDK in `make test`; a helm CLI, where there is one, too.
-	if command -v helm >/dev/null; then helm lint --strict charts/tenantry; fi
+	@# test/chart lints the charts with the Helm SDK in `make test`; the helm CLI Argo CD runs, too.
+	$(BIN)/helm lint --strict charts/tenantry charts/tenant-app
 
 # Container images: one Dockerfile, one image per command. This machine has
 # no container engine; the target is for machines that do.

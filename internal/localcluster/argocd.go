@@ -4,9 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -15,27 +13,26 @@ import (
 	"strings"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
 )
 
 // Argo CD runs from files `make testbin` builds into bin/: its multi-call
 // binary (the component it plays is chosen by ARGOCD_BINARY_NAME), an
-// in-memory Redis for its caches, and its CRDs copied from the pinned
-// module.
+// in-memory Redis for its caches, its CRDs copied from the pinned module,
+// and the helm CLI its repo server runs to render Helm charts.
 const (
 	argocdBinary   = "argocd"
 	argocdRedis    = "argocd-redis"
 	argocdCRDsFile = "argocd-crds.yaml"
+	helmBinary     = "helm"
 )
 
 // ArgoCDBinaries are the files StartArgoCD needs in BinDir.
-var ArgoCDBinaries = []string{argocdBinary, argocdRedis, argocdCRDsFile}
+var ArgoCDBinaries = []string{argocdBinary, argocdRedis, argocdCRDsFile, helmBinary}
 
 // Argo CD's resources, used as unstructured objects so that the operator's
 // module does not depend on Argo CD's.
@@ -145,10 +142,8 @@ func (c *Cluster) StartArgoCD(ctx context.Context, opts ArgoCDOptions) (_ *ArgoC
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range ArgoCDBinaries {
-		if _, err := os.Stat(c.bin(name)); err != nil {
-			return nil, fmt.Errorf("%s not found in %s: run `make testbin` to build Argo CD", name, c.opts.BinDir)
-		}
+	if err := c.needBinaries("Argo CD", ArgoCDBinaries); err != nil {
+		return nil, err
 	}
 	client, err := dynamic.NewForConfig(c.Config)
 	if err != nil {
@@ -162,22 +157,10 @@ func (c *Cluster) StartArgoCD(ctx context.Context, opts ArgoCDOptions) (_ *ArgoC
 		}
 	}()
 
-	begin := time.Now()
-	last := begin
-	step := func(name string) {
-		now := time.Now()
-		c.progressf("%-28s %6.2fs (total %.2fs)", name, now.Sub(last).Seconds(), now.Sub(begin).Seconds())
-		last = now
-	}
-	crds, err := a.applyCRDs(ctx, c.bin(argocdCRDsFile))
-	if err != nil {
+	step := c.progressSteps()
+	if err := installCRDs(ctx, client, c.bin(argocdCRDsFile), "argo cd", step); err != nil {
 		return nil, err
 	}
-	step("argo cd CRDs created")
-	if err := a.waitEstablished(ctx, crds); err != nil {
-		return nil, err
-	}
-	step("argo cd CRDs established")
 	if err := a.applySettings(ctx, settings); err != nil {
 		return nil, err
 	}
@@ -233,59 +216,6 @@ func (c *Cluster) argocdEnv(namespace string, settings map[string]string) ([]str
 		env = append(env, name+"="+value)
 	}
 	return env, nil
-}
-
-var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-
-// applyCRDs creates Argo CD's CRDs, unless an instance started earlier did
-// (the cluster is new each time and bin/ the same), and returns their names.
-// Create, not server-side apply: for CRDs this size (1.4 MB) apply costs the
-// API server seconds more.
-func (a *ArgoCD) applyCRDs(ctx context.Context, path string) ([]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var names []string
-	decoder := utilyaml.NewYAMLOrJSONDecoder(f, 64<<10)
-	for {
-		var doc map[string]any
-		if err := decoder.Decode(&doc); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", path, err)
-		}
-		if len(doc) == 0 {
-			continue
-		}
-		crd := &unstructured.Unstructured{Object: doc}
-		_, err := a.client.Resource(crdGVR).Create(ctx, crd, metav1.CreateOptions{FieldManager: fieldManager})
-		if err != nil && !apierrors.IsAlreadyExists(err) {
-			return nil, fmt.Errorf("creating CRD %s: %w", crd.GetName(), err)
-		}
-		names = append(names, crd.GetName())
-	}
-	return names, nil
-}
-
-// waitEstablished waits until the API server serves the CRDs.
-func (a *ArgoCD) waitEstablished(ctx context.Context, names []string) error {
-	for _, name := range names {
-		if err := waitFor(ctx, "CRD "+name+" Established", nil, func() error {
-			crd, err := a.client.Resource(crdGVR).Get(ctx, name, metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			if conditionStatus(crd, "Established") != "True" {
-				return errors.New("not Established yet")
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // applySettings creates the namespace and what Argo CD reads from it.
@@ -391,8 +321,12 @@ func (a *ArgoCD) startRedis(ctx context.Context) error {
 }
 
 // startRepoServer runs the repo server, which clones repositories and
-// renders manifests, with plaintext gRPC on loopback.
+// renders manifests, with plaintext gRPC on loopback. It finds helm on its
+// PATH, as in Argo CD's image: bin/ comes first there, so the pinned helm
+// renders charts whether or not the machine has another one.
 func (a *ArgoCD) startRepoServer(ctx context.Context, env []string) error {
+	path := a.cluster.opts.BinDir + string(os.PathListSeparator) + os.Getenv("PATH")
+	env = slices.Concat(env, []string{"PATH=" + path})
 	ports, err := a.start(ctx, "repo-server", 2, func(name string, ports []int) (*process, func() error, error) {
 		p, err := a.cluster.startTracked(name, a.cluster.bin(argocdBinary), []string{
 			"--address=127.0.0.1",

@@ -175,6 +175,49 @@ spec:
 	}
 }
 
+// TestArgoCDRendersHelmChart proves Argo CD's repo server renders a Helm
+// chart kept in Git with the pinned helm CLI (bin/helm, first on its PATH),
+// with the values the Application overrides in spec.source.helm.valuesObject.
+func TestArgoCDRendersHelmChart(t *testing.T) {
+	t.Parallel()
+	url := startGitServer(t, "charts")
+	argo := startArgoCD(t, localcluster.ArgoCDOptions{Namespace: "argocd-helm"})
+	ns := newNamespace(t, "helm", nil)
+	work := newWorkRepo(t, url+"/charts")
+
+	start := time.Now()
+	revision := work.commit("the greeting chart", map[string]string{
+		"greeting/Chart.yaml":  "apiVersion: v2\nname: greeting\nversion: 0.1.0\n",
+		"greeting/values.yaml": "color: blue\n",
+		"greeting/templates/settings.yaml": `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-settings
+data:
+  color: {{ .Values.color | quote }}
+  chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | quote }}
+`,
+	})
+	app := applicationObject(ns, "default", url+"/charts", "greeting", ns)
+	if err := unstructured.SetNestedField(app, map[string]any{"valuesObject": map[string]any{"color": "green"}}, "spec", "source", "helm"); err != nil {
+		t.Fatal(err)
+	}
+	applyUnstructured(t, argo.Namespace, localcluster.ApplicationGVR, app)
+	waitSynced(t, argo, ns, revision)
+	t.Logf("chart commit -> Synced and Healthy: %.1fs", time.Since(start).Seconds())
+
+	// The Release is named after the Application; the value is the override.
+	wantConfigMap(t, ns, ns+"-settings", "color", "green")
+	wantConfigMap(t, ns, ns+"-settings", "chart", "greeting-0.1.0")
+	obj, err := dynamic.NewForConfigOrDie(cluster.Config).Resource(localcluster.ApplicationGVR).Namespace(argo.Namespace).Get(t.Context(), ns, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sourceType, _, _ := unstructured.NestedString(obj.Object, "status", "sourceType"); sourceType != "Helm" {
+		t.Errorf("Application %s has source type %q, want Helm", ns, sourceType)
+	}
+}
+
 // startGitServer serves a new bare repository, repo, from a directory of
 // the test's own.
 func startGitServer(t *testing.T, repo string) string {
@@ -215,7 +258,12 @@ func startArgoCD(t *testing.T, opts localcluster.ArgoCDOptions) *localcluster.Ar
 // self-heal of one folder of the repository into namespace ns.
 func createApplication(t *testing.T, argo *localcluster.ArgoCD, name, project, repoURL, path, ns string) {
 	t.Helper()
-	applyUnstructured(t, argo.Namespace, localcluster.ApplicationGVR, map[string]any{
+	applyUnstructured(t, argo.Namespace, localcluster.ApplicationGVR, applicationObject(name, project, repoURL, path, ns))
+}
+
+// applicationObject is the Application createApplication creates.
+func applicationObject(name, project, repoURL, path, ns string) map[string]any {
+	return map[string]any{
 		"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
 		"metadata": map[string]any{"name": name},
 		"spec": map[string]any{
@@ -224,7 +272,7 @@ func createApplication(t *testing.T, argo *localcluster.ArgoCD, name, project, r
 			"destination": map[string]any{"server": localcluster.InClusterServer, "namespace": ns},
 			"syncPolicy":  map[string]any{"automated": map[string]any{"prune": true, "selfHeal": true}},
 		},
-	})
+	}
 }
 
 func applyUnstructured(t *testing.T, ns string, gvr schema.GroupVersionResource, obj map[string]any) {
