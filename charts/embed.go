@@ -1,7 +1,7 @@
-// Package charts embeds files of the platform chart that Go code checks:
-// the Grafana dashboard and alert rules, against the metrics the operator
-// exports. The chart itself is installed from its rendering,
-// deploy/tenantry.yaml (package deploy).
+// Package charts embeds the charts Go code reads: files of the platform
+// chart that are checked against the metrics the operator exports, and the
+// tenant app chart the demo and tests publish. The platform chart itself is
+// installed from its rendering, deploy/tenantry.yaml (package deploy).
 package charts
 
 import "embed"
@@ -11,3 +11,11 @@ import "embed"
 //
 //go:embed tenantry/dashboards
 var Tenantry embed.FS
+
+// TenantApp holds the whole of charts/tenant-app (under tenant-app/,
+// _helpers.tpl and .helmignore included), the chart a tenant's app is
+// deployed with: the demo and the tests publish it into a tenant's Git
+// repository, for Argo CD to render with the app's values.
+//
+//go:embed all:tenant-app
+var TenantApp embed.FS
