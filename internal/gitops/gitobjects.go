@@ -9,6 +9,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 )
 
 // fileAt returns the content of the file at rel in commit c, or nil when c
@@ -46,15 +47,41 @@ func blobHash(c *object.Commit, rel string) plumbing.Hash {
 	return e.Hash
 }
 
-// writeTree stores the tree that is tree with the entry at path parts set to
-// leaf (removed when leaf is nil), writing the subtrees on the way, and
-// returns its hash and number of entries. A subtree left empty is dropped, as
-// git has no empty folders.
+// pathHash is the hash of what is at rel in commit c, a file's blob or a
+// folder's tree (c's whole tree when rel is ""), zero when there is nothing
+// (or a file where rel needs a folder): two commits have the same content
+// under rel when the hashes are equal. Unlike Tree.FindEntry, it fails when
+// an object is missing rather than take that for "nothing there".
+func pathHash(s storer.EncodedObjectStorer, c *object.Commit, rel string) (plumbing.Hash, error) {
+	hash := c.TreeHash
+	if rel == "" {
+		return hash, nil
+	}
+	parts := strings.Split(rel, "/")
+	for i, name := range parts {
+		tree, err := object.GetTree(s, hash)
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		j := slices.IndexFunc(tree.Entries, func(e object.TreeEntry) bool { return e.Name == name })
+		if j < 0 || (i < len(parts)-1 && tree.Entries[j].Mode != filemode.Dir) {
+			return plumbing.ZeroHash, nil
+		}
+		hash = tree.Entries[j].Hash
+	}
+	return hash, nil
+}
+
+// writeTree stores in s the tree that is tree with the entry at path parts
+// set to leaf (removed when leaf is nil), writing the subtrees on the way,
+// and returns its hash and number of entries. A subtree left empty is
+// dropped, as git has no empty folders.
 //
 // Building the commit's tree from its parent's, instead of from the index as
 // go-git's Worktree.Commit does, is what keeps other staged changes out of
-// the commit.
-func (r *Repo) writeTree(tree *object.Tree, parts []string, leaf *object.TreeEntry) (plumbing.Hash, int, error) {
+// the commit; Revert builds its tree the same way in a clone with no
+// worktree at all.
+func writeTree(s storer.EncodedObjectStorer, tree *object.Tree, parts []string, leaf *object.TreeEntry) (plumbing.Hash, int, error) {
 	var entries []object.TreeEntry
 	if tree != nil {
 		entries = slices.Clone(tree.Entries)
@@ -73,11 +100,11 @@ func (r *Repo) writeTree(tree *object.Tree, parts []string, leaf *object.TreeEnt
 		var sub *object.Tree
 		if i >= 0 && entries[i].Mode == filemode.Dir {
 			var err error
-			if sub, err = object.GetTree(r.repo.Storer, entries[i].Hash); err != nil {
+			if sub, err = object.GetTree(s, entries[i].Hash); err != nil {
 				return plumbing.ZeroHash, 0, err
 			}
 		}
-		hash, n, err := r.writeTree(sub, parts[1:], leaf)
+		hash, n, err := writeTree(s, sub, parts[1:], leaf)
 		if err != nil {
 			return plumbing.ZeroHash, 0, err
 		}
@@ -99,7 +126,7 @@ func (r *Repo) writeTree(tree *object.Tree, parts []string, leaf *object.TreeEnt
 	slices.SortFunc(entries, func(a, b object.TreeEntry) int {
 		return strings.Compare(treeSortName(a), treeSortName(b))
 	})
-	hash, err := r.store(&object.Tree{Entries: entries})
+	hash, err := store(s, &object.Tree{Entries: entries})
 	return hash, len(entries), err
 }
 
@@ -110,15 +137,15 @@ func treeSortName(e object.TreeEntry) string {
 	return e.Name
 }
 
-// store writes a Git object (tree or commit) to the repository.
-func (r *Repo) store(o interface {
+// store writes a Git object (tree or commit) to s.
+func store(s storer.EncodedObjectStorer, o interface {
 	Encode(plumbing.EncodedObject) error
 }) (plumbing.Hash, error) {
-	obj := r.repo.Storer.NewEncodedObject()
+	obj := s.NewEncodedObject()
 	if err := o.Encode(obj); err != nil {
 		return plumbing.ZeroHash, err
 	}
-	return r.repo.Storer.SetEncodedObject(obj)
+	return s.SetEncodedObject(obj)
 }
 
 // walk visits the commits reachable from head once each, newest committer

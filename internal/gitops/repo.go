@@ -260,7 +260,7 @@ func (r *Repo) CommitTenant(name string, data []byte, message string) (string, e
 			return "", err
 		}
 	}
-	treeHash, _, err := r.writeTree(tree, strings.Split(rel, "/"), entry)
+	treeHash, _, err := writeTree(r.repo.Storer, tree, strings.Split(rel, "/"), entry)
 	if err != nil {
 		return "", fmt.Errorf("commit tenant %s: %w", name, err)
 	}
@@ -274,7 +274,7 @@ func (r *Repo) CommitTenant(name string, data []byte, message string) (string, e
 		commit.ParentHashes = []plumbing.Hash{parent.Hash}
 		old = plumbing.NewHashReference(branch, parent.Hash)
 	}
-	hash, err := r.store(commit)
+	hash, err := store(r.repo.Storer, commit)
 	if err != nil {
 		return "", fmt.Errorf("commit tenant %s: %w", name, err)
 	}

@@ -1,0 +1,478 @@
+package gitops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"strings"
+	"time"
+
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/storage/memory"
+)
+
+// RevertRequest names the change to undo: the newest commit that touched an
+// app's path.
+type RevertRequest struct {
+	// RepoURL is the app's repository: git://, https://, ssh://, file:// or
+	// a local path.
+	RepoURL string
+	// Branch is the branch Argo CD follows (the app's targetRevision), as a
+	// name ("main") or a reference ("refs/heads/main"); "" or "HEAD" is the
+	// remote's default branch.
+	Branch string
+	// Path is the app's folder in the repository, relative to its top ("" or
+	// "." is the whole repository).
+	Path string
+	// Revision is the commit Argo CD synced when the rollout aborted, a hash
+	// (full, or abbreviated as long as it is unique).
+	Revision string
+	// Reason says why, e.g. "rollout shop aborted: analysis success-rate
+	// failed"; it is the revert commit's body.
+	Reason string
+	// AuthorName and AuthorEmail are the revert commit's author and
+	// committer.
+	AuthorName, AuthorEmail string
+	// Auth authenticates the clone, fetch and push (go-git's
+	// plumbing/transport); nil is anonymous.
+	Auth transport.AuthMethod
+}
+
+// RevertResult is what Revert did: Commit is empty when it refused, and
+// Skipped says why.
+type RevertResult struct {
+	Reverted string // the commit undone (full hash)
+	Subject  string // its subject line
+	Commit   string // the new revert commit (full hash)
+	Skipped  string // non-empty when nothing was committed, saying why in a sentence a person can act on
+}
+
+// revertTrailer marks the commits Revert makes, with the hash of the commit
+// undone, so that it never reverts its own revert.
+const revertTrailer = "Tenantry-Reverts"
+
+var revertTrailerLine = regexp.MustCompile(`(?m)^` + revertTrailer + `:[ \t]*([0-9a-f]{4,64})[ \t]*$`)
+
+// Revert commits to req.Branch the revert of the newest commit that changed
+// req.Path, so that after an app's rollout aborted Git again describes what
+// runs, and Argo CD's auto-sync does not deploy the bad version again.
+//
+// It clones the branch into memory (no worktree, nothing on disk; the whole
+// history, which the checks below need) and takes C, the newest commit on the
+// branch's first-parent line whose content under Path differs from its first
+// parent's. Following first parents, as `git log --first-parent` does, makes
+// C the change that made Path what the branch's head holds (a change brought
+// in by a merge is the merge's), so the revert always applies cleanly. The
+// revert commit's parent is the head, and its tree is the head's with every
+// file under Path that C added, modified or deleted as it was in C's parent;
+// nothing outside Path is touched. Its message is
+//
+//	Revert "<C's subject>"
+//
+//	<Reason>
+//
+//	This reverts commit <C>.
+//	Tenantry-Reverts: <C>
+//
+// Revert is deliberately narrow: it only ever undoes the one change the
+// failed rollout deployed. It refuses, returning no error and a result whose
+// Skipped says why, when
+//   - no commit on the branch changed Path;
+//   - C is itself a revert made by Revert (its message has the trailer
+//     "Tenantry-Reverts: <hash>"): Git already holds the previous version,
+//     and a revert of that would redeploy what failed. This also makes a
+//     second call for the same failure a no-op;
+//   - C is not Revision or one of its ancestors (or Revision is not on the
+//     branch): the rollout that failed did not deploy C, a newer change is
+//     already in Git and Argo CD will sync it;
+//   - C is a merge or the repository's first commit, which have no single
+//     previous version to go back to;
+//   - C also changed files outside Path: reverting only Path's part would
+//     leave the change half undone, so a person reverts it.
+//
+// The push is a plain fast-forward push that also requires the remote branch
+// to still be at the head the revert was built on. When the branch moved
+// meanwhile, Revert fetches it again and decides again, once, since the new
+// head may have changed Path or reverted C already; a second rejection is an
+// error. Errors are for what failed: an invalid request, the clone, the
+// fetch, the push, or ctx.
+func Revert(ctx context.Context, req RevertRequest) (RevertResult, error) {
+	return revert(ctx, req, (*git.Repository).PushContext)
+}
+
+// pushFunc pushes from a repository; the tests' own lands a commit on the
+// remote first, as someone pushing at the same moment would.
+type pushFunc func(*git.Repository, context.Context, *git.PushOptions) error
+
+func revert(ctx context.Context, req RevertRequest, push pushFunc) (RevertResult, error) {
+	rel, err := req.check()
+	if err != nil {
+		return RevertResult{}, err
+	}
+	repo, branch, err := cloneBranch(ctx, req)
+	if errors.Is(err, transport.ErrEmptyRemoteRepository) {
+		return RevertResult{Skipped: fmt.Sprintf("Repository %s has no commits: there is nothing to revert.", req.RepoURL)}, nil
+	}
+	if err != nil {
+		return RevertResult{}, err
+	}
+	ref, err := repo.Reference(branch, true)
+	if err != nil {
+		return RevertResult{}, fmt.Errorf("clone %s: read %s: %w", req.RepoURL, branch, err)
+	}
+	base := ref.Hash()
+	for attempt := 1; ; attempt++ {
+		head, err := repo.CommitObject(base)
+		if err != nil {
+			return RevertResult{}, fmt.Errorf("read %s of %s: %w", branch.Short(), req.RepoURL, err)
+		}
+		res, err := revertOnto(ctx, repo, head, branch, rel, req)
+		if err != nil || res.Commit == "" {
+			return res, err
+		}
+		err = push(repo, ctx, &git.PushOptions{
+			RemoteName: git.DefaultRemoteName,
+			RefSpecs:   []config.RefSpec{config.RefSpec(res.Commit + ":" + branch.String())},
+			// Compare-and-set: the revert was decided on base.
+			RequireRemoteRefs: []config.RefSpec{config.RefSpec(base.String() + ":" + branch.String())},
+			Auth:              req.Auth,
+		})
+		if err == nil {
+			return res, nil
+		}
+		err = fmt.Errorf("push the revert of %s to %s of %s: %w", res.Reverted[:7], branch.Short(), req.RepoURL, err)
+		if attempt > 1 {
+			return RevertResult{}, fmt.Errorf("%w (retried once, after %s moved)", err, branch.Short())
+		}
+		if ctx.Err() != nil {
+			return RevertResult{}, err
+		}
+		moved, ferr := fetchBranch(ctx, repo, branch, req.Auth)
+		if ferr != nil {
+			return RevertResult{}, fmt.Errorf("%w (fetching %s again: %w)", err, branch.Short(), ferr)
+		}
+		if moved == base {
+			return RevertResult{}, err
+		}
+		base = moved
+	}
+}
+
+// check validates the request and returns its path cleaned ("" for the
+// whole repository).
+func (req RevertRequest) check() (string, error) {
+	var missing []string
+	for _, f := range []struct{ name, value string }{
+		{"RepoURL", req.RepoURL}, {"Revision", req.Revision},
+		{"AuthorName", req.AuthorName}, {"AuthorEmail", req.AuthorEmail},
+	} {
+		if strings.TrimSpace(f.value) == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return "", fmt.Errorf("revert: %s required", strings.Join(missing, ", "))
+	}
+	switch rel := path.Clean(req.Path); {
+	case rel == ".":
+		return "", nil
+	case path.IsAbs(rel) || rel == ".." || strings.HasPrefix(rel, "../"):
+		return "", fmt.Errorf("revert: path %q is not a folder inside the repository", req.Path)
+	default:
+		return rel, nil
+	}
+}
+
+// cloneBranch clones the branch req names into memory, and returns the
+// clone and the branch's reference (refs/heads/...).
+func cloneBranch(ctx context.Context, req RevertRequest) (*git.Repository, plumbing.ReferenceName, error) {
+	name := plumbing.HEAD
+	switch b := strings.TrimSpace(req.Branch); {
+	case b == "" || b == "HEAD":
+	case strings.HasPrefix(b, "refs/heads/"):
+		name = plumbing.ReferenceName(b)
+	case strings.HasPrefix(b, "refs/"):
+		return nil, "", fmt.Errorf("revert in %s: %s is not a branch; a revert can only be pushed to a branch", req.RepoURL, b)
+	default:
+		name = plumbing.NewBranchReferenceName(b)
+	}
+	repo, err := git.CloneContext(ctx, memory.NewStorage(), nil, &git.CloneOptions{
+		URL:           req.RepoURL,
+		Auth:          req.Auth,
+		ReferenceName: name,
+		SingleBranch:  true,
+		Tags:          git.NoTags,
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("clone %s of %s: %w", name.Short(), req.RepoURL, err)
+	}
+	head, err := repo.Storer.Reference(plumbing.HEAD)
+	if err != nil {
+		return nil, "", fmt.Errorf("clone %s of %s: %w", name.Short(), req.RepoURL, err)
+	}
+	if head.Type() != plumbing.SymbolicReference || !head.Target().IsBranch() {
+		return nil, "", fmt.Errorf("clone %s: its HEAD names no branch; set the app's targetRevision to the branch to revert on", req.RepoURL)
+	}
+	return repo, head.Target(), nil
+}
+
+// fetchBranch fetches branch again and returns the commit it is at now.
+func fetchBranch(ctx context.Context, repo *git.Repository, branch plumbing.ReferenceName, auth transport.AuthMethod) (plumbing.Hash, error) {
+	tracking := plumbing.NewRemoteReferenceName(git.DefaultRemoteName, branch.Short())
+	err := repo.FetchContext(ctx, &git.FetchOptions{
+		RemoteName: git.DefaultRemoteName,
+		RefSpecs:   []config.RefSpec{config.RefSpec("+" + branch.String() + ":" + tracking.String())},
+		Auth:       auth,
+		Tags:       git.NoTags,
+	})
+	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return plumbing.ZeroHash, err
+	}
+	ref, err := repo.Reference(tracking, true)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return ref.Hash(), nil
+}
+
+// revertOnto decides whether to revert the newest change to rel below head
+// and, when it does, stores the revert commit (not yet pushed).
+func revertOnto(ctx context.Context, repo *git.Repository, head *object.Commit, branch plumbing.ReferenceName, rel string, req RevertRequest) (RevertResult, error) {
+	s := repo.Storer
+	where := rel
+	if where == "" {
+		where = "the repository"
+	}
+	skip := func(format string, args ...any) (RevertResult, error) {
+		return RevertResult{Skipped: fmt.Sprintf(format, args...)}, nil
+	}
+
+	c, err := lastChange(ctx, s, head, rel)
+	if err != nil {
+		return RevertResult{}, fmt.Errorf("find the last change to %s on %s: %w", where, branch.Short(), err)
+	}
+	if c == nil {
+		return skip("No commit on %s changed %s: there is nothing to revert.", branch.Short(), where)
+	}
+	subject := subjectOf(c)
+	what := fmt.Sprintf("%s \"%s\"", c.Hash.String()[:7], subject)
+	if m := revertTrailerLine.FindStringSubmatch(c.Message); m != nil {
+		return skip("The last change to %s on %s, %s, is already Tenantry's revert of %s: Git holds the version from before that change; if it fails too, fix %s by hand.",
+			where, branch.Short(), what, shortHash(m[1]), where)
+	}
+
+	deployed, err := repo.ResolveRevision(plumbing.Revision(req.Revision))
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return skip("Revision %s is not on %s of %s (was the branch rewritten?): find the change to undo and revert it by hand.", req.Revision, branch.Short(), req.RepoURL)
+	}
+	if err != nil {
+		return RevertResult{}, fmt.Errorf("resolve revision %s: %w", req.Revision, err)
+	}
+	rev, err := repo.CommitObject(*deployed)
+	if errors.Is(err, plumbing.ErrObjectNotFound) {
+		return skip("Revision %s is not on %s of %s (was the branch rewritten?): find the change to undo and revert it by hand.", req.Revision, branch.Short(), req.RepoURL)
+	}
+	if err != nil {
+		return RevertResult{}, fmt.Errorf("read revision %s: %w", req.Revision, err)
+	}
+	in, err := contains(ctx, repo, rev, c.Hash)
+	if err != nil {
+		return RevertResult{}, fmt.Errorf("is %s in revision %s: %w", c.Hash.String()[:7], req.Revision, err)
+	}
+	if !in {
+		return skip("The last change to %s on %s, %s, is newer than the revision that failed (%s): it was not deployed, so it is left for Argo CD to sync.",
+			where, branch.Short(), what, shortHash(req.Revision))
+	}
+
+	switch len(c.ParentHashes) {
+	case 0:
+		return skip("The last change to %s on %s, %s, is the repository's first commit: there is no earlier version to go back to; fix %s by hand.", where, branch.Short(), what, where)
+	case 1:
+	default:
+		return skip("The last change to %s on %s, %s, is a merge: revert it by hand (git revert -m 1 %s), choosing what to keep.", where, branch.Short(), what, c.Hash.String()[:7])
+	}
+	parent, err := object.GetCommit(s, c.ParentHashes[0])
+	if err != nil {
+		return RevertResult{}, fmt.Errorf("read the parent of %s: %w", c.Hash.String()[:7], err)
+	}
+	changes, err := changesOf(ctx, parent, c)
+	if err != nil {
+		return RevertResult{}, fmt.Errorf("diff %s: %w", c.Hash.String()[:7], err)
+	}
+	if outside := outsideOf(changes, rel); len(outside) > 0 {
+		return skip("The last change to %s on %s, %s, also changed %s outside %s: revert it by hand (git revert %s) so that those changes are looked at too.",
+			where, branch.Short(), what, listOf(outside), where, c.Hash.String()[:7])
+	}
+
+	tree, err := revertTree(s, head, changes)
+	if err != nil {
+		return RevertResult{}, fmt.Errorf("revert %s: %w", c.Hash.String()[:7], err)
+	}
+	if tree == head.TreeHash {
+		// Cannot happen: head holds C's version of rel, C's parent another.
+		return skip("Reverting %s would change nothing on %s.", what, branch.Short())
+	}
+	sig := object.Signature{Name: req.AuthorName, Email: req.AuthorEmail, When: time.Now()}
+	hash, err := store(s, &object.Commit{
+		Author:       sig,
+		Committer:    sig,
+		Message:      revertMessage(c.Hash, subject, req.Reason),
+		TreeHash:     tree,
+		ParentHashes: []plumbing.Hash{head.Hash},
+	})
+	if err != nil {
+		return RevertResult{}, fmt.Errorf("revert %s: %w", c.Hash.String()[:7], err)
+	}
+	return RevertResult{Reverted: c.Hash.String(), Subject: subject, Commit: hash.String()}, nil
+}
+
+// lastChange returns the newest commit on head's first-parent line whose
+// content at rel differs from its first parent's (a root commit: has any),
+// nil when there is none.
+func lastChange(ctx context.Context, s storer.EncodedObjectStorer, head *object.Commit, rel string) (*object.Commit, error) {
+	c := head
+	h, err := pathHash(s, c, rel)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if len(c.ParentHashes) == 0 {
+			if h.IsZero() {
+				return nil, nil
+			}
+			return c, nil
+		}
+		p, err := object.GetCommit(s, c.ParentHashes[0])
+		if err != nil {
+			return nil, err
+		}
+		ph, err := pathHash(s, p, rel)
+		if err != nil {
+			return nil, err
+		}
+		if ph != h {
+			return c, nil
+		}
+		c, h = p, ph
+	}
+}
+
+// contains says whether commit h is tip or one of its ancestors.
+func contains(ctx context.Context, repo *git.Repository, tip *object.Commit, h plumbing.Hash) (bool, error) {
+	err := walk(repo, tip, func(c *object.Commit, _ []*object.Commit) error {
+		if c.Hash == h {
+			return storer.ErrStop
+		}
+		return ctx.Err()
+	})
+	if errors.Is(err, storer.ErrStop) {
+		return true, nil
+	}
+	return false, err
+}
+
+// changesOf lists the files c changed, compared with parent. Renames are not
+// detected: a rename is the deletion of one file and the addition of another.
+func changesOf(ctx context.Context, parent, c *object.Commit) (object.Changes, error) {
+	from, err := parent.Tree()
+	if err != nil {
+		return nil, err
+	}
+	to, err := c.Tree()
+	if err != nil {
+		return nil, err
+	}
+	return object.DiffTreeContext(ctx, from, to)
+}
+
+// outsideOf lists the paths changes touch that are not rel or under it.
+func outsideOf(changes object.Changes, rel string) []string {
+	var outside []string
+	for _, ch := range changes {
+		for _, name := range []string{ch.From.Name, ch.To.Name} {
+			if name != "" && !under(name, rel) {
+				outside = append(outside, name)
+				break
+			}
+		}
+	}
+	return outside
+}
+
+func under(name, rel string) bool {
+	return rel == "" || name == rel || strings.HasPrefix(name, rel+"/")
+}
+
+// revertTree stores the tree that is head's with every path in changes as
+// it was before them, and returns its hash. What the changes added is
+// removed first, so that a path they turned from a file into a folder (or
+// back) ends as it was.
+func revertTree(s storer.EncodedObjectStorer, head *object.Commit, changes object.Changes) (plumbing.Hash, error) {
+	tree, err := head.Tree()
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	set := func(name string, leaf *object.TreeEntry) error {
+		hash, _, err := writeTree(s, tree, strings.Split(name, "/"), leaf)
+		if err != nil {
+			return err
+		}
+		tree, err = object.GetTree(s, hash)
+		return err
+	}
+	for _, ch := range changes {
+		if ch.To.Name != "" && ch.To.Name != ch.From.Name {
+			if err := set(ch.To.Name, nil); err != nil {
+				return plumbing.ZeroHash, err
+			}
+		}
+	}
+	for _, ch := range changes {
+		if ch.From.Name != "" {
+			if err := set(ch.From.Name, &ch.From.TreeEntry); err != nil {
+				return plumbing.ZeroHash, err
+			}
+		}
+	}
+	return tree.Hash, nil
+}
+
+func revertMessage(reverted plumbing.Hash, subject, reason string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Revert \"%s\"\n\n", subject)
+	if reason = strings.TrimSpace(reason); reason != "" {
+		b.WriteString(reason + "\n\n")
+	}
+	fmt.Fprintf(&b, "This reverts commit %s.\n%s: %s\n", reverted, revertTrailer, reverted)
+	return b.String()
+}
+
+func subjectOf(c *object.Commit) string {
+	subject, _, _ := strings.Cut(strings.TrimSpace(c.Message), "\n")
+	return strings.TrimSpace(subject)
+}
+
+func shortHash(h string) string {
+	if len(h) > 7 {
+		return h[:7]
+	}
+	return h
+}
+
+// listOf names up to three paths, and how many more there are.
+func listOf(paths []string) string {
+	if len(paths) <= 3 {
+		return strings.Join(paths, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(paths[:3], ", "), len(paths)-3)
+}
