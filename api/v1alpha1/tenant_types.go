@@ -215,6 +215,21 @@ type TenantSpec struct {
 	// +optional
 	SourceRepos []string `json:"sourceRepos,omitempty"`
 
+	// Analysis overrides, field by field, the plan's analysis defaults for
+	// the tenant's apps: where their canary analysis finds the metrics, and
+	// the credentials it sends.
+	// +optional
+	Analysis *AnalysisDefaults `json:"analysis,omitempty"`
+
+	// RevertOnAbort makes the operator commit, when an app's Argo Rollout
+	// aborts, a revert of the Git commit that deployed the bad version, so
+	// Git again describes what runs. Only the newest commit that changed the
+	// app's path is reverted, and only when that commit changed nothing
+	// else and was in the revision that failed; see
+	// docs/progressive-delivery.md.
+	// +optional
+	RevertOnAbort bool `json:"revertOnAbort,omitempty"`
+
 	// DeletionPolicy is what deleting the Tenant does: Delete (default)
 	// removes its workloads, namespaces and access; Retain keeps the
 	// namespaces and their data, still locked down, labelled
@@ -342,6 +357,115 @@ type AppStatus struct {
 	Revision string `json:"revision,omitempty"`
 	// Message is what went wrong in the last sync, or an Argo CD condition
 	// such as a refused destination or kind.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// Rollout is the release state of the app's Argo Rollout, when it has one.
+	// +optional
+	Rollout *AppRollout `json:"rollout,omitempty"`
+}
+
+// AnalysisDefaults are what every app's canary analysis inherits, set once
+// for a plan or a tenant: the operator writes them into a Secret named
+// tenantry-analysis in each tenant namespace, which charts/tenant-app's
+// AnalysisTemplates read their arguments from.
+type AnalysisDefaults struct {
+	// PrometheusAddress is the Prometheus-compatible query endpoint
+	// (Prometheus, Thanos, Mimir) the analysis queries, e.g.
+	// http://prometheus.monitoring:9090. Queries are scoped to the tenant by
+	// its label and the X-Scope-OrgID header.
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:Pattern=`^https?://[^\s]+$`
+	// +optional
+	PrometheusAddress string `json:"prometheusAddress,omitempty"`
+
+	// Credentials names a Secret whose key "authorization" is the
+	// Authorization header the analysis sends (e.g. "Bearer <token>"). It is
+	// read by the operator and copied into the tenant namespaces, so it can
+	// live where tenants cannot read it.
+	// +optional
+	Credentials *SecretReference `json:"credentials,omitempty"`
+}
+
+// SecretReference names a Secret in a namespace.
+type SecretReference struct {
+	// Namespace of the Secret, usually the platform's (tenantry-system).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Namespace string `json:"namespace"`
+	// Name of the Secret.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// RolloutPhase is where an app's Argo Rollout is in its release.
+// +kubebuilder:validation:Enum=Progressing;Paused;Healthy;Degraded;Aborted
+type RolloutPhase string
+
+// Rollout phases: Argo Rollouts' own, plus Aborted for a release its
+// analysis (or a person) stopped, which Argo Rollouts reports as Degraded.
+const (
+	RolloutProgressing RolloutPhase = "Progressing"
+	RolloutPaused      RolloutPhase = "Paused"
+	RolloutHealthy     RolloutPhase = "Healthy"
+	RolloutDegraded    RolloutPhase = "Degraded"
+	RolloutAborted     RolloutPhase = "Aborted"
+)
+
+// RolloutPhases lists every rollout phase, for metrics.
+var RolloutPhases = []RolloutPhase{RolloutProgressing, RolloutPaused, RolloutHealthy, RolloutDegraded, RolloutAborted}
+
+// AppRollout is the release state of an app's Argo Rollout.
+type AppRollout struct {
+	// Name is the Rollout's name in the app's namespace.
+	Name string `json:"name"`
+	// Strategy is canary or blueGreen.
+	// +optional
+	Strategy string `json:"strategy,omitempty"`
+	// Phase is Progressing, Paused, Healthy, Degraded or Aborted.
+	// +optional
+	Phase RolloutPhase `json:"phase,omitempty"`
+	// Step is the canary step the release is at, "3/6".
+	// +optional
+	Step string `json:"step,omitempty"`
+	// Weight is the share of the app's replicas, in percent, the new
+	// version is meant to have at this step (100 when released, 0 when
+	// aborted).
+	// +optional
+	Weight int32 `json:"weight,omitempty"`
+	// Image is the image of the version being released (or running).
+	// +optional
+	Image string `json:"image,omitempty"`
+	// Analysis is the outcome of the release's latest analysis, e.g.
+	// "Failed: metric success-rate assessed Failed ...".
+	// +optional
+	Analysis string `json:"analysis,omitempty"`
+	// Message is Argo Rollouts' explanation, e.g. why the release aborted.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// AbortedAt is when the release aborted.
+	// +optional
+	AbortedAt *metav1.Time `json:"abortedAt,omitempty"`
+	// Revert is what the operator did in Git after the latest aborted
+	// release, with spec.revertOnAbort.
+	// +optional
+	Revert *RolloutRevert `json:"revert,omitempty"`
+}
+
+// RolloutRevert records the Git revert of a release that aborted.
+type RolloutRevert struct {
+	// AbortedAt identifies the abort this answers: each is handled once.
+	// +optional
+	AbortedAt *metav1.Time `json:"abortedAt,omitempty"`
+	// Revision is the synced Git revision whose release aborted.
+	Revision string `json:"revision"`
+	// Reverted is the commit undone: the newest that changed the app's path.
+	// +optional
+	Reverted string `json:"reverted,omitempty"`
+	// Commit is the revert commit pushed to the app's branch.
+	// +optional
+	Commit string `json:"commit,omitempty"`
+	// Message says what was reverted, or why nothing was.
 	// +optional
 	Message string `json:"message,omitempty"`
 }

@@ -109,6 +109,12 @@ type TenantPlanSpec struct {
 	// +optional
 	SourceRepos []string `json:"sourceRepos,omitempty"`
 
+	// Analysis are the defaults every app of the plan's tenants inherits
+	// for its canary analysis: where the metrics are, and the credentials.
+	// A Tenant's spec.analysis overrides them field by field.
+	// +optional
+	Analysis *AnalysisDefaults `json:"analysis,omitempty"`
+
 	// NodeSelector is the node pool of tenants on this plan: their pods must
 	// select nodes with these labels (spec.nodeSelector), so they cannot run
 	// beside other plans' tenants. Empty means any worker node.

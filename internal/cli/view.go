@@ -225,6 +225,7 @@ func writeStatus(out io.Writer, t *v1alpha1.Tenant, events []corev1.Event, maxEv
 			fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\t%s\n", a.Name, a.Namespace, orDash(a.Sync), orDash(a.Health), orDash(rev), a.Message)
 		}
 		_ = w.Flush()
+		printRollouts(out, t.Status.Apps)
 	}
 
 	if q := t.Status.Quota; q != nil && len(q.Hard) > 0 {
@@ -319,4 +320,29 @@ func (o *options) names(ctx context.Context, list client.ObjectList) []string {
 		}
 	}
 	return names
+}
+
+// printRollouts shows the release of each app that runs as an Argo Rollout.
+func printRollouts(out io.Writer, apps []v1alpha1.AppStatus) {
+	header := false
+	for _, a := range apps {
+		ro := a.Rollout
+		if ro == nil {
+			continue
+		}
+		if !header {
+			fmt.Fprintln(out, "\nReleases (Argo Rollouts):")
+			header = true
+		}
+		fmt.Fprintf(out, "  %s: %s %s, step %s, %d%% on %s\n", a.Name, ro.Strategy, ro.Phase, orDash(ro.Step), ro.Weight, ro.Image)
+		if ro.Analysis != "" {
+			fmt.Fprintf(out, "    analysis: %s\n", ro.Analysis)
+		}
+		if ro.Phase == v1alpha1.RolloutAborted && ro.Message != "" {
+			fmt.Fprintf(out, "    %s\n", ro.Message)
+		}
+		if ro.Revert != nil {
+			fmt.Fprintf(out, "    git: %s\n", ro.Revert.Message)
+		}
+	}
 }

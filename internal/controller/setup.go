@@ -6,6 +6,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
@@ -23,6 +24,9 @@ type Config struct {
 	Render render.Options
 	// MaxConcurrentReconciles is how many Tenants are reconciled at once.
 	MaxConcurrentReconciles int
+	// Rollouts is true when the cluster serves Argo Rollouts' Rollout kind:
+	// the operator then reports each app's release in the Tenant status.
+	Rollouts bool
 	// StuckAfter is how long a namespace of a deleted Tenant may take to go
 	// before the Tenant's status says what holds it (default a minute).
 	StuckAfter time.Duration
@@ -42,13 +46,20 @@ func CacheOptions(cfg Config) cache.Options {
 	for _, kind := range argoKinds(cfg.Render.ArgoCDNamespace) {
 		byObject[kind.object] = cache.ByObject{Label: managed, Namespaces: map[string]cache.Config{cfg.Render.ArgoCDNamespace: {}}}
 	}
+	if cfg.Rollouts {
+		// Rollouts are the tenants' own objects, so they carry no label of
+		// the platform's: they are cached in every namespace. A cluster
+		// holds one per app, few next to Secrets or Pods.
+		byObject[rolloutObject()] = cache.ByObject{}
+	}
 	return cache.Options{ByObject: byObject, DefaultTransform: cache.TransformStripManagedFields()}
 }
 
 // WithArgoCD returns cfg with GitOps on, in Argo CD's namespace, when the
 // cluster serves Argo CD's AppProject and Application kinds; otherwise with
 // GitOps off, and Tenants listing apps say so in their GitOpsReady
-// condition. The manager must be created after this, with
+// condition. Where Argo Rollouts is installed too, apps' releases are
+// reported (Config.Rollouts). The manager must be created after this, with
 // CacheOptions(cfg); an Argo CD installed later is seen after a restart.
 func WithArgoCD(restConfig *rest.Config, cfg Config, namespace string) (Config, error) {
 	cfg.Render.ArgoCDNamespace = ""
@@ -68,12 +79,17 @@ func WithArgoCD(restConfig *rest.Config, cfg Config, namespace string) (Config, 
 	}
 	found := 0
 	for _, res := range resources.APIResources {
-		if res.Kind == render.AppProjectGVK.Kind || res.Kind == render.ApplicationGVK.Kind {
+		switch res.Kind {
+		case render.AppProjectGVK.Kind, render.ApplicationGVK.Kind:
 			found++
+		case render.RolloutGVK.Kind:
+			cfg.Rollouts = true
 		}
 	}
 	if found == 2 {
 		cfg.Render.ArgoCDNamespace = namespace
+	} else {
+		cfg.Rollouts = false
 	}
 	return cfg, nil
 }
@@ -90,7 +106,16 @@ func Setup(mgr manager.Manager, cfg Config) error {
 		Options:                 cfg.Render,
 		MaxConcurrentReconciles: cfg.MaxConcurrentReconciles,
 		StuckAfter:              cfg.StuckAfter,
+		rollouts:                cfg.Rollouts,
 		kinds:                   append(slices.Clone(managedKinds), argoKinds(cfg.Render.ArgoCDNamespace)...),
 	}
 	return r.SetupWithManager(mgr)
+}
+
+// rolloutObject is the prototype of Argo Rollouts' Rollout for the cache
+// and the watch.
+func rolloutObject() *unstructured.Unstructured {
+	ro := &unstructured.Unstructured{}
+	ro.SetGroupVersionKind(render.RolloutGVK)
+	return ro
 }

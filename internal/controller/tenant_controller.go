@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -53,6 +54,8 @@ type TenantReconciler struct {
 
 	// kinds are managedKinds, plus Argo CD's when GitOps is on.
 	kinds []managedKind
+	// rollouts is true when the cluster serves Argo Rollouts' kinds.
+	rollouts bool
 }
 
 // managedKind is a kind the operator creates for tenants: a prototype for
@@ -71,6 +74,7 @@ var managedKinds = []managedKind{
 	{&corev1.LimitRange{}, func() client.ObjectList { return &corev1.LimitRangeList{} }},
 	{&networkingv1.NetworkPolicy{}, func() client.ObjectList { return &networkingv1.NetworkPolicyList{} }},
 	{&corev1.ServiceAccount{}, func() client.ObjectList { return &corev1.ServiceAccountList{} }},
+	{&corev1.Secret{}, func() client.ObjectList { return &corev1.SecretList{} }},
 	{&rbacv1.RoleBinding{}, func() client.ObjectList { return &rbacv1.RoleBindingList{} }},
 	{&rbacv1.ClusterRoleBinding{}, func() client.ObjectList { return &rbacv1.ClusterRoleBindingList{} }},
 	{&rbacv1.ClusterRole{}, func() client.ObjectList { return &rbacv1.ClusterRoleList{} }},
@@ -113,6 +117,10 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&v1alpha1.Tenant{}, handler.EnqueueRequestsFromMapFunc(r.tenantsSharingDomains))
 	for _, kind := range r.kinds {
 		b = b.Watches(kind.object, handler.EnqueueRequestsFromMapFunc(tenantOf))
+	}
+	if r.rollouts {
+		// A release's every step is reported in its tenant's status.
+		b = b.Watches(rolloutObject(), handler.EnqueueRequestsFromMapFunc(r.tenantOfNamespaced))
 	}
 	return b.Complete(r)
 }
@@ -176,6 +184,10 @@ func (r *TenantReconciler) tenantsOnPlan(ctx context.Context, plan client.Object
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings;clusterroles;clusterrolebindings,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;update;patch;delete
+// Secrets: the tenantry-analysis Secret of each tenant namespace (cached by
+// label), and the credentials spec.analysis names, read when applied.
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=argoproj.io,resources=rollouts,verbs=get;list;watch
 // Argo CD's AppProject and Application of each tenant. Argo CD reads only
 // those in its own namespace, where the operator caches them.
 // +kubebuilder:rbac:groups=argoproj.io,resources=appprojects;applications,verbs=get;list;watch;create;update;patch;delete
@@ -199,6 +211,7 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if err := r.Get(ctx, req.NamespacedName, tenant); err != nil {
 		if apierrors.IsNotFound(err) {
 			metrics.ReconcileErrors.DeleteLabelValues(req.Name)
+			metrics.RolloutAborts.DeletePartialMatch(prometheus.Labels{"tenant": req.Name})
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -264,6 +277,14 @@ func (r *TenantReconciler) reconcile(ctx context.Context, tenant *v1alpha1.Tenan
 			return ctrl.Result{}, err
 		}
 		obs.tenantQuota = plan.Spec.TenantQuota
+	}
+
+	if problem, err := r.fillAnalysisCredentials(ctx, tenant, plan, desired); err != nil || problem != "" {
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		obs.fail(reasonAnalysisCredentials, problem)
+		return ctrl.Result{}, r.updateStatus(ctx, tenant, obs)
 	}
 
 	if err := r.applyDesired(ctx, desired); err != nil {

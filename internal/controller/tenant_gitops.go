@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -68,6 +69,13 @@ func (r *TenantReconciler) observeApps(ctx context.Context, tenant *v1alpha1.Ten
 			st.Revision, _, _ = unstructured.NestedString(u.Object, "status", "sync", "revision")
 			st.Health, _, _ = unstructured.NestedString(u.Object, "status", "health", "status")
 			st.Message = applicationProblems(u)
+			var before *v1alpha1.AppRollout
+			if i := slices.IndexFunc(tenant.Status.Apps, func(a v1alpha1.AppStatus) bool { return a.Name == app.Name }); i >= 0 {
+				before = tenant.Status.Apps[i].Rollout
+			}
+			if err := r.observeRollout(ctx, u, &st, before); err != nil {
+				return nil, err
+			}
 		}
 		if st.Sync == "Synced" && st.Health == "Healthy" {
 			obs.ready++
@@ -80,6 +88,7 @@ func (r *TenantReconciler) observeApps(ctx context.Context, tenant *v1alpha1.Ten
 		}
 		obs.apps = append(obs.apps, st)
 	}
+	r.revertAborted(ctx, tenant, obs.apps)
 	switch {
 	case tenant.Spec.Suspended && len(tenant.Spec.Apps) > 0:
 		obs.status, obs.reason = metav1.ConditionFalse, reasonSyncSuspended

@@ -299,6 +299,7 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, tenant *v1alpha1.Te
 			meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionQuotaExceeded).Message)
 	}
 	r.recordAppProblems(tenant, before.Status.Apps)
+	r.recordRollouts(tenant, before.Status.Apps)
 	if added := newEntries(before.Status.RetainedEnvironments, st.RetainedEnvironments); len(added) > 0 {
 		r.Recorder.Eventf(tenant, nil, corev1.EventTypeWarning, reasonEnvironmentRefused, "Prune",
 			"Kept the namespaces of removed environments %v: they still run pods. Annotate the Tenant %s=%s to delete them",

@@ -23,6 +23,13 @@ var (
 		Buckets: []float64{0.25, 0.5, 1, 2, 3, 5, 8, 13, 21, 34, 60, 120, 300},
 	})
 
+	// RolloutAborts counts the releases of tenant apps that aborted (their
+	// analysis failed, or a person aborted them).
+	RolloutAborts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tenantry_app_rollout_aborts_total",
+		Help: "Releases of a tenant app (Argo Rollout) that aborted; the stable version kept serving.",
+	}, []string{"tenant", "app"})
+
 	// ReconcileErrors counts failed reconciles per tenant.
 	ReconcileErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tenantry_tenant_reconcile_errors_total",
@@ -50,6 +57,10 @@ var (
 		"Quota use of a tenant namespace, as the quota controller reports it.", []string{"tenant", "namespace", "resource"}, nil)
 	namespaceHardDesc = prometheus.NewDesc("tenantry_namespace_quota_hard",
 		"Quota limit of a tenant namespace.", []string{"tenant", "namespace", "resource"}, nil)
+	rolloutPhaseDesc = prometheus.NewDesc("tenantry_app_rollout_phase",
+		"Release phase of a tenant app's Argo Rollout: 1 for the phase it is in, 0 for the others.", []string{"tenant", "app", "phase"}, nil)
+	rolloutWeightDesc = prometheus.NewDesc("tenantry_app_rollout_weight",
+		"Share of a tenant app's replicas, in percent, its release puts on the new version.", []string{"tenant", "app"}, nil)
 )
 
 // tenantCollector reports, from the manager's cache when scraped (so the
@@ -58,7 +69,7 @@ var (
 type tenantCollector struct{ reader client.Reader }
 
 func (c tenantCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{phaseDesc, infoDesc, conditionDesc, suspendedDesc, tenantUsedDesc, tenantHardDesc, namespaceUsedDesc, namespaceHardDesc} {
+	for _, d := range []*prometheus.Desc{phaseDesc, infoDesc, conditionDesc, suspendedDesc, tenantUsedDesc, tenantHardDesc, namespaceUsedDesc, namespaceHardDesc, rolloutPhaseDesc, rolloutWeightDesc} {
 		ch <- d
 	}
 }
@@ -87,6 +98,14 @@ func (c tenantCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(conditionDesc, boolValue(cond.Status == metav1.ConditionTrue), t.Name, cond.Type)
 		}
 		gauge(suspendedDesc, boolValue(t.Spec.Suspended), t.Name)
+		for _, app := range t.Status.Apps {
+			if ro := app.Rollout; ro != nil {
+				for _, p := range v1alpha1.RolloutPhases {
+					gauge(rolloutPhaseDesc, boolValue(ro.Phase == p), t.Name, app.Name, string(p))
+				}
+				gauge(rolloutWeightDesc, float64(ro.Weight), t.Name, app.Name)
+			}
+		}
 		if q := t.Status.Quota; q != nil {
 			for name, v := range q.Used {
 				gauge(tenantUsedDesc, v.AsApproximateFloat64(), t.Name, string(name))
@@ -134,5 +153,5 @@ func Register(reader client.Reader) error {
 }
 
 func collectors(reader client.Reader) []prometheus.Collector {
-	return []prometheus.Collector{OnboardingDuration, ReconcileErrors, tenantCollector{reader: reader}}
+	return []prometheus.Collector{OnboardingDuration, ReconcileErrors, RolloutAborts, tenantCollector{reader: reader}}
 }

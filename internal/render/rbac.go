@@ -43,6 +43,9 @@ var workloadRules = []rbacv1.PolicyRule{
 	// their hostnames within the tenant's domains, as for Ingresses.
 	{APIGroups: []string{"gateway.networking.k8s.io"}, Resources: []string{"httproutes", "grpcroutes"}},
 	{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}},
+	// Argo Rollouts: progressive releases of the tenant's apps, their
+	// analyses and experiments (charts/tenant-app).
+	{APIGroups: []string{"argoproj.io"}, Resources: []string{"rollouts", "rollouts/scale", "analysistemplates", "analysisruns", "experiments"}},
 }
 
 // ClusterRoles are the three roles owners get in their namespaces. They

@@ -106,6 +106,7 @@ func Tenant(t *v1alpha1.Tenant, plan *v1alpha1.TenantPlan, opts Options) ([]clie
 		return nil, err
 	}
 	envs := Environments(t)
+	analysis := Analysis(t, plan)
 	objs := make([]client.Object, 0, len(envs)*10+2)
 	for _, env := range envs {
 		objs = append(objs, Namespace(t, plan, env, opts))
@@ -120,6 +121,9 @@ func Tenant(t *v1alpha1.Tenant, plan *v1alpha1.TenantPlan, opts Options) ([]clie
 		}
 		if opts.ArgoCDNamespace != "" {
 			objs = append(objs, Deployer(t, env.Namespace)...)
+		}
+		if analysis != nil {
+			objs = append(objs, AnalysisSecret(t, analysis, env.Namespace))
 		}
 	}
 	objs = append(objs, TenantClusterRole(t), TenantClusterRoleBinding(t))

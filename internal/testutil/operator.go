@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -95,6 +96,8 @@ func StartPlatform(ctx context.Context, cluster *localcluster.Cluster, scheme *r
 	}
 	if os.Getenv("TENANTRY_TEST_OPERATOR_LOGS") != "" {
 		ctrl.SetLogger(zap.New(zap.UseDevMode(true)))
+	} else {
+		ctrl.SetLogger(logr.Discard())
 	}
 	if cfg, err = controller.WithArgoCD(operatorConfig, cfg, cfg.Render.ArgoCDNamespace); err != nil {
 		return nil, nil, err
