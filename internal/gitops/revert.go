@@ -34,6 +34,11 @@ type RevertRequest struct {
 	// Revision is the commit Argo CD synced when the rollout aborted, a hash
 	// (full, or abbreviated as long as it is unique).
 	Revision string
+	// Released, when set, is a commit the app was last released from
+	// successfully: a change it already holds is not what failed (the
+	// release came from elsewhere, e.g. values set outside the path), so
+	// it is not reverted.
+	Released string
 	// Reason says why, e.g. "rollout shop aborted: analysis success-rate
 	// failed"; it is the revert commit's body.
 	Reason string
@@ -289,6 +294,21 @@ func revertOnto(ctx context.Context, repo *git.Repository, head *object.Commit, 
 	if !in {
 		return skip("The last change to %s on %s, %s, is newer than the revision that failed (%s): it was not deployed, so it is left for Argo CD to sync.",
 			where, branch.Short(), what, shortHash(req.Revision))
+	}
+
+	if req.Released != "" {
+		if good, err := repo.ResolveRevision(plumbing.Revision(req.Released)); err == nil {
+			if released, err := repo.CommitObject(*good); err == nil {
+				wasReleased, err := contains(ctx, repo, released, c.Hash)
+				if err != nil {
+					return RevertResult{}, fmt.Errorf("is %s in revision %s: %w", c.Hash.String()[:7], req.Released, err)
+				}
+				if wasReleased {
+					return skip("The last change to %s on %s, %s, was already released successfully at %s: the failed release came from elsewhere (e.g. values set outside %s), so it is left alone; undo that change by hand.",
+						where, branch.Short(), what, shortHash(req.Released), where)
+				}
+			}
+		}
 	}
 
 	switch len(c.ParentHashes) {

@@ -297,6 +297,24 @@ func TestRevert(t *testing.T) {
 		},
 		wantSkipped: `"shop: v3", is newer than the revision that failed`,
 	}, {
+		name: "skips a change already released successfully",
+		setup: func(o *origin, v2 plumbing.Hash, req *RevertRequest) (plumbing.Hash, plumbing.Hash) {
+			// shop's v2 released well at v2; a later failure came from
+			// elsewhere (another path's commit, or values outside Git).
+			req.Released = v2.String()
+			later := o.commit("other: v8", map[string]string{"apps/other/values.yaml": tag("v8")})
+			return plumbing.ZeroHash, later
+		},
+		wantSkipped: "was already released successfully",
+	}, {
+		name: "reverts a change made after the last good release",
+		setup: func(o *origin, v2 plumbing.Hash, req *RevertRequest) (plumbing.Hash, plumbing.Hash) {
+			req.Released = v2.String()
+			c := o.commit("shop: v3", map[string]string{shopValue: tag("v3")})
+			return c, c
+		},
+		want: map[string]string{shopValue: tag("v2")},
+	}, {
 		name: "skips a revert",
 		setup: func(o *origin, v2 plumbing.Hash, req *RevertRequest) (plumbing.Hash, plumbing.Hash) {
 			c := o.commit("Revert \"shop: v2\"\n\nbad\n\nTenantry-Reverts: "+v2.String()+"\n", map[string]string{shopValue: tag("v1")})
