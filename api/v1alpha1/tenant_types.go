@@ -378,24 +378,15 @@ type AnalysisDefaults struct {
 	// +optional
 	PrometheusAddress string `json:"prometheusAddress,omitempty"`
 
-	// Credentials names a Secret whose key "authorization" is the
-	// Authorization header the analysis sends (e.g. "Bearer <token>"). It is
-	// read by the operator and copied into the tenant namespaces, so it can
-	// live where tenants cannot read it.
-	// +optional
-	Credentials *SecretReference `json:"credentials,omitempty"`
-}
-
-// SecretReference names a Secret in a namespace.
-type SecretReference struct {
-	// Namespace of the Secret, usually the platform's (tenantry-system).
-	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=63
-	Namespace string `json:"namespace"`
-	// Name of the Secret.
-	// +kubebuilder:validation:MinLength=1
+	// CredentialsSecret names a Secret in the platform's namespace (the
+	// operator's, e.g. tenantry-system) whose key "authorization" is the
+	// Authorization header the analysis sends (e.g. "Bearer <token>"). The
+	// operator copies it into the tenant's namespaces, where the tenant's
+	// admins can read it: give each tenant a token scoped to its own series.
 	// +kubebuilder:validation:MaxLength=253
-	Name string `json:"name"`
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	// +optional
+	CredentialsSecret string `json:"credentialsSecret,omitempty"`
 }
 
 // RolloutPhase is where an app's Argo Rollout is in its release.
@@ -437,12 +428,19 @@ type AppRollout struct {
 	// +optional
 	Image string `json:"image,omitempty"`
 	// Analysis is the outcome of the release's latest analysis, e.g.
-	// "Failed: metric success-rate assessed Failed ...".
+	// "Failed: Metric "success-rate" assessed Failed ...".
 	// +optional
 	Analysis string `json:"analysis,omitempty"`
+	// AnalysisRun is that analysis's AnalysisRun in the app's namespace.
+	// +optional
+	AnalysisRun string `json:"analysisRun,omitempty"`
 	// Message is Argo Rollouts' explanation, e.g. why the release aborted.
 	// +optional
 	Message string `json:"message,omitempty"`
+	// Released is the Git revision the app was last released from in full,
+	// which a revert on abort never goes behind.
+	// +optional
+	Released string `json:"released,omitempty"`
 	// AbortedAt is when the release aborted.
 	// +optional
 	AbortedAt *metav1.Time `json:"abortedAt,omitempty"`

@@ -29,15 +29,16 @@ func main() {
 func run() error {
 	defaults := render.DefaultOptions()
 	var (
-		metricsAddr, probeAddr       string
-		leaderElect                  bool
-		leaderElectionNamespace      string
-		concurrency                  int
-		qps                          float64
-		burst                        int
-		pssVersion                   string
-		ingressSelector, monSelector string
-		argoCDNamespace              string
+		metricsAddr, probeAddr        string
+		leaderElect                   bool
+		leaderElectionNamespace       string
+		concurrency                   int
+		qps                           float64
+		burst                         int
+		pssVersion                    string
+		ingressSelector, monSelector  string
+		argoCDNamespace               string
+		operatorNamespace, operatorSA string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint listens on; \"0\" turns it off.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes listen on.")
@@ -54,6 +55,10 @@ func run() error {
 	flag.StringVar(&argoCDNamespace, "argocd-namespace", "argocd",
 		"Namespace of Argo CD, where each tenant's AppProject and Applications are created; empty turns GitOps off. "+
 			"GitOps is on only if the cluster serves Argo CD's kinds when the operator starts.")
+	flag.StringVar(&operatorNamespace, "namespace", defaults.OperatorNamespace,
+		"The operator's own namespace, where spec.analysis.credentialsSecret names a Secret.")
+	flag.StringVar(&operatorSA, "service-account", defaults.OperatorServiceAccount,
+		"The operator's ServiceAccount (in --namespace), which it binds to tenantry:analysis-writer in tenant namespaces with an analysis Secret.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Usage = func() {
@@ -65,7 +70,7 @@ func run() error {
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
-	renderOpts := render.Options{PodSecurityVersion: pssVersion}
+	renderOpts := render.Options{PodSecurityVersion: pssVersion, OperatorNamespace: operatorNamespace, OperatorServiceAccount: operatorSA}
 	var err error
 	if renderOpts.IngressNamespaceSelector, err = parseSelector("--ingress-namespace-selector", ingressSelector); err != nil {
 		return err

@@ -336,7 +336,11 @@ func printRollouts(out io.Writer, apps []v1alpha1.AppStatus) {
 		}
 		fmt.Fprintf(out, "  %s: %s %s, step %s, %d%% on %s\n", a.Name, ro.Strategy, ro.Phase, orDash(ro.Step), ro.Weight, ro.Image)
 		if ro.Analysis != "" {
-			fmt.Fprintf(out, "    analysis: %s\n", ro.Analysis)
+			fmt.Fprintf(out, "    analysis: %s", ro.Analysis)
+			if ro.AnalysisRun != "" {
+				fmt.Fprintf(out, " (kubectl -n %s get analysisrun %s -o yaml)", a.Namespace, ro.AnalysisRun)
+			}
+			fmt.Fprintln(out)
 		}
 		if ro.Phase == v1alpha1.RolloutAborted && ro.Message != "" {
 			fmt.Fprintf(out, "    %s\n", ro.Message)

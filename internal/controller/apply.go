@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -20,6 +21,9 @@ import (
 // when the cached object already matches, so a resync costs reads only.
 type applier struct {
 	client client.Client
+	// uncached reads the kinds the operator does not cache (Secrets, which
+	// it may read only where it writes them).
+	uncached client.Reader
 }
 
 // apply reports whether it wrote. The object is unchanged when the cached
@@ -42,7 +46,11 @@ func (a applier) apply(ctx context.Context, desired client.Object) (bool, error)
 	u.SetAnnotations(annotations)
 
 	current := desired.DeepCopyObject().(client.Object)
-	err = a.client.Get(ctx, client.ObjectKeyFromObject(desired), current)
+	var reader client.Reader = a.client
+	if _, secret := desired.(*corev1.Secret); secret {
+		reader = a.uncached
+	}
+	err = reader.Get(ctx, client.ObjectKeyFromObject(desired), current)
 	switch {
 	case err == nil:
 		if current.GetAnnotations()[v1alpha1.AnnotationSpecHash] == hash {

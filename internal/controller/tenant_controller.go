@@ -74,7 +74,6 @@ var managedKinds = []managedKind{
 	{&corev1.LimitRange{}, func() client.ObjectList { return &corev1.LimitRangeList{} }},
 	{&networkingv1.NetworkPolicy{}, func() client.ObjectList { return &networkingv1.NetworkPolicyList{} }},
 	{&corev1.ServiceAccount{}, func() client.ObjectList { return &corev1.ServiceAccountList{} }},
-	{&corev1.Secret{}, func() client.ObjectList { return &corev1.SecretList{} }},
 	{&rbacv1.RoleBinding{}, func() client.ObjectList { return &rbacv1.RoleBindingList{} }},
 	{&rbacv1.ClusterRoleBinding{}, func() client.ObjectList { return &rbacv1.ClusterRoleBindingList{} }},
 	{&rbacv1.ClusterRole{}, func() client.ObjectList { return &rbacv1.ClusterRoleList{} }},
@@ -184,10 +183,12 @@ func (r *TenantReconciler) tenantsOnPlan(ctx context.Context, plan client.Object
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings;clusterroles;clusterrolebindings,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;update;patch;delete
-// Secrets: the tenantry-analysis Secret of each tenant namespace (cached by
-// label), and the credentials spec.analysis names, read when applied.
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
+// No right on Secrets here: the operator writes a tenant's analysis Secret
+// through the tenantry:analysis-writer role it binds itself to in that
+// namespace, and reads the credentials in its own namespace through the
+// chart's Role.
 // +kubebuilder:rbac:groups=argoproj.io,resources=rollouts,verbs=get;list;watch
+// +kubebuilder:rbac:groups=argoproj.io,resources=analysisruns,verbs=get
 // Argo CD's AppProject and Application of each tenant. Argo CD reads only
 // those in its own namespace, where the operator caches them.
 // +kubebuilder:rbac:groups=argoproj.io,resources=appprojects;applications,verbs=get;list;watch;create;update;patch;delete
@@ -200,7 +201,7 @@ func (r *TenantReconciler) tenantsOnPlan(ctx context.Context, plan client.Object
 // RoleBindings to the owner roles need `bind` on them, since the operator
 // does not hold what they grant; the chart installs the roles themselves
 // (templates/tenant-roles.yaml), so the operator never needs `escalate`.
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind,resourceNames=tenantry:tenant-admin;tenantry:tenant-developer;tenantry:tenant-viewer;tenantry:tenant-deployer
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind,resourceNames=tenantry:tenant-admin;tenantry:tenant-developer;tenantry:tenant-viewer;tenantry:tenant-deployer;tenantry:analysis-writer
 // The leader election Lease is allowed by a Role in the operator's own
 // namespace (charts/tenantry/templates/rbac.yaml), not cluster-wide.
 
@@ -279,7 +280,7 @@ func (r *TenantReconciler) reconcile(ctx context.Context, tenant *v1alpha1.Tenan
 		obs.tenantQuota = plan.Spec.TenantQuota
 	}
 
-	if problem, err := r.fillAnalysisCredentials(ctx, tenant, plan, desired); err != nil || problem != "" {
+	if problem, err := r.analysisSecrets(ctx, tenant, plan, desired); err != nil || problem != "" {
 		if err != nil {
 			return ctrl.Result{}, err
 		}

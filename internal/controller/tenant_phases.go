@@ -78,7 +78,7 @@ func (r *TenantReconciler) domainConflict(ctx context.Context, tenant *v1alpha1.
 // applyDesired applies every desired object, namespaces first so the
 // objects inside them can be created.
 func (r *TenantReconciler) applyDesired(ctx context.Context, desired []client.Object) error {
-	a := applier{client: r.Client}
+	a := applier{client: r.Client, uncached: r.APIReader}
 	for _, obj := range desired {
 		wrote, err := a.apply(ctx, obj)
 		if err != nil {

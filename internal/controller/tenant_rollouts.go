@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -67,12 +69,26 @@ func (r *TenantReconciler) observeRollout(ctx context.Context, app *unstructured
 		if err != nil {
 			return nil
 		}
-		st.Rollout = rolloutState(ro)
-		if before != nil && before.Name == st.Rollout.Name {
-			if st.Rollout.Analysis == "" && before.Image == st.Rollout.Image {
-				st.Rollout.Analysis = before.Analysis
+		now := rolloutState(ro)
+		st.Rollout = now
+		running := strings.HasPrefix(now.Analysis, "Running")
+		if before != nil && before.Name == now.Name {
+			now.Revert, now.Released = before.Revert, before.Released
+			if now.AnalysisRun == "" && before.Image == now.Image {
+				now.Analysis, now.AnalysisRun = before.Analysis, before.AnalysisRun
 			}
-			st.Rollout.Revert = before.Revert
+		}
+		// Released: Argo CD applied this revision (Synced; it reports a new
+		// revision as soon as it compares, before it applies) and every pod
+		// runs what it holds.
+		if now.Phase == v1alpha1.RolloutHealthy && now.Weight == 100 && st.Sync == "Synced" && st.Revision != "" {
+			now.Released = st.Revision
+		}
+		// Argo Rollouts forgets an analysis's outcome once the release
+		// moves on (a step passed, a promotion, an abort): it is then read
+		// from the AnalysisRun itself.
+		if now.AnalysisRun != "" && !running && !analysisDone(now.Analysis) {
+			return r.readAnalysisRun(ctx, namespace, now)
 		}
 		return nil
 	}
@@ -117,7 +133,9 @@ func rolloutState(ro *unstructured.Unstructured) *v1alpha1.AppRollout {
 	switch {
 	case aborted:
 		s.Weight = 0
-	case released:
+	case released, stable == "":
+		// The first version goes to every pod at once: there is nothing
+		// to release it next to.
 		s.Weight = 100
 	case s.Strategy == "canary":
 		s.Weight = canaryWeight(ro)
@@ -140,17 +158,47 @@ func rolloutState(ro *unstructured.Unstructured) *v1alpha1.AppRollout {
 		if !found {
 			continue
 		}
+		s.AnalysisRun, _ = run["name"].(string)
 		status, _ := run["status"].(string)
-		outcome := status
-		if msg, _ := run["message"].(string); msg != "" {
-			outcome += ": " + msg
-		}
-		if name, _ := run["name"].(string); name != "" {
-			outcome += " (AnalysisRun " + name + ")"
-		}
-		s.Analysis = outcome
+		message, _ := run["message"].(string)
+		s.Analysis = analysisOutcome(status, message)
 	}
 	return s
+}
+
+// analysisOutcome is an analysis's phase and why, as people read it.
+func analysisOutcome(phase, message string) string {
+	if message == "" {
+		return phase
+	}
+	return phase + ": " + message
+}
+
+// analysisDone reports whether an outcome is final: Successful, Failed,
+// Error or Inconclusive, not Pending or Running.
+func analysisDone(outcome string) bool {
+	return outcome != "" && !strings.HasPrefix(outcome, "Running") && !strings.HasPrefix(outcome, "Pending")
+}
+
+// readAnalysisRun sets the rollout's analysis outcome from its AnalysisRun,
+// read directly (the operator does not cache tenants' AnalysisRuns: it
+// needs one only when a release moves past its analysis).
+func (r *TenantReconciler) readAnalysisRun(ctx context.Context, namespace string, ro *v1alpha1.AppRollout) error {
+	run := &unstructured.Unstructured{}
+	run.SetGroupVersionKind(render.RolloutGVK.GroupVersion().WithKind("AnalysisRun"))
+	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ro.AnalysisRun}, run)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading AnalysisRun %s/%s: %w", namespace, ro.AnalysisRun, err)
+	}
+	phase, _, _ := unstructured.NestedString(run.Object, "status", "phase")
+	message, _, _ := unstructured.NestedString(run.Object, "status", "message")
+	if phase != "" {
+		ro.Analysis = analysisOutcome(phase, message)
+	}
+	return nil
 }
 
 // canaryWeight is the weight the steps done so far set: with traffic
@@ -208,7 +256,8 @@ func (r *TenantReconciler) revertAborted(ctx context.Context, tenant *v1alpha1.T
 			Branch:      spec.TargetRevision,
 			Path:        spec.Path,
 			Revision:    st.Revision,
-			Reason:      fmt.Sprintf("Tenantry: the release of app %s (Rollout %s/%s) aborted: %s", st.Name, st.Namespace, ro.Name, firstNonEmpty(ro.Analysis, ro.Message)),
+			Released:    ro.Released,
+			Reason:      fmt.Sprintf("Tenantry: the release of app %s (Rollout %s/%s) aborted: %s", st.Name, st.Namespace, ro.Name, firstNonEmpty(doneAnalysis(ro.Analysis), ro.Message)),
 			AuthorName:  revertAuthorName,
 			AuthorEmail: revertAuthorEmail,
 		})
@@ -256,7 +305,7 @@ func (r *TenantReconciler) recordRollouts(tenant *v1alpha1.Tenant, before []v1al
 		case now.Phase == v1alpha1.RolloutAborted && was.Phase != v1alpha1.RolloutAborted:
 			metrics.RolloutAborts.WithLabelValues(tenant.Name, app.Name).Inc()
 			event(corev1.EventTypeWarning, reasonRolloutAborted, "release of %s aborted, the stable version keeps serving: %s",
-				now.Image, firstNonEmpty(now.Analysis, now.Message))
+				now.Image, firstNonEmpty(doneAnalysis(now.Analysis), now.Message))
 		case now.Phase == v1alpha1.RolloutHealthy && was.Phase != "" && was.Phase != v1alpha1.RolloutHealthy && was.Phase != v1alpha1.RolloutAborted:
 			event(corev1.EventTypeNormal, reasonRolloutPromoted, "released %s to all replicas", now.Image)
 		case releasing && was.Image != "" && was.Image != now.Image:
@@ -284,6 +333,14 @@ func (r *TenantReconciler) tenantOfNamespaced(ctx context.Context, obj client.Ob
 	return tenantOf(ctx, ns)
 }
 
+// doneAnalysis is a final analysis outcome, or "" while it runs.
+func doneAnalysis(outcome string) string {
+	if analysisDone(outcome) {
+		return outcome
+	}
+	return ""
+}
+
 func firstNonEmpty(s ...string) string {
 	for _, v := range s {
 		if v != "" {
@@ -301,30 +358,35 @@ func short(hash string) string {
 	return hash
 }
 
-// fillAnalysisCredentials sets the Authorization header of the tenant's
-// analysis Secrets from the Secret spec.analysis.credentials names (the
-// Tenant's, else the plan's), read directly from the API server: the
-// operator caches only Secrets it manages. It returns a problem for the
-// status when that Secret or its key is missing.
-func (r *TenantReconciler) fillAnalysisCredentials(ctx context.Context, tenant *v1alpha1.Tenant, plan *v1alpha1.TenantPlan, desired []client.Object) (string, error) {
+// analysisSecrets completes the tenant's analysis Secrets with the
+// Authorization header from spec.analysis.credentialsSecret (the Tenant's,
+// else the plan's), a Secret in the operator's namespace read directly
+// (the operator caches no Secret). It returns a problem for the status
+// when that Secret or its key is missing. Without analysis defaults, it
+// deletes the Secrets of namespaces that had them, while the operator still
+// holds the right to (the binding is pruned after).
+func (r *TenantReconciler) analysisSecrets(ctx context.Context, tenant *v1alpha1.Tenant, plan *v1alpha1.TenantPlan, desired []client.Object) (string, error) {
 	analysis := render.Analysis(tenant, plan)
-	if analysis == nil || analysis.Credentials == nil {
+	if analysis == nil {
+		return "", r.deleteAnalysisSecrets(ctx, tenant)
+	}
+	if analysis.CredentialsSecret == "" {
 		return "", nil
 	}
-	ref := analysis.Credentials
+	key := client.ObjectKey{Namespace: r.Options.OperatorNamespace, Name: analysis.CredentialsSecret}
 	source := &corev1.Secret{}
-	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, source)
+	err := r.APIReader.Get(ctx, key, source)
 	if apierrors.IsNotFound(err) {
-		return fmt.Sprintf("spec.analysis.credentials: Secret %s/%s does not exist; create it with the key %q (e.g. \"Bearer <token>\"), or remove the reference",
-			ref.Namespace, ref.Name, render.AnalysisKeyAuthorization), nil
+		return fmt.Sprintf("spec.analysis.credentialsSecret: Secret %s does not exist; create it with the key %q (e.g. \"Bearer <token>\"), or remove the reference",
+			key, render.AnalysisKeyAuthorization), nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("reading the analysis credentials Secret %s/%s of tenant %s: %w", ref.Namespace, ref.Name, tenant.Name, err)
+		return "", fmt.Errorf("reading the analysis credentials Secret %s of tenant %s: %w", key, tenant.Name, err)
 	}
 	authorization, ok := source.Data[render.AnalysisKeyAuthorization]
 	if !ok {
-		return fmt.Sprintf("spec.analysis.credentials: Secret %s/%s has no key %q; add it (the Authorization header, e.g. \"Bearer <token>\")",
-			ref.Namespace, ref.Name, render.AnalysisKeyAuthorization), nil
+		return fmt.Sprintf("spec.analysis.credentialsSecret: Secret %s has no key %q; add it (the Authorization header, e.g. \"Bearer <token>\")",
+			key, render.AnalysisKeyAuthorization), nil
 	}
 	for _, obj := range desired {
 		if s, ok := obj.(*corev1.Secret); ok && s.Name == render.AnalysisSecretName {
@@ -332,4 +394,24 @@ func (r *TenantReconciler) fillAnalysisCredentials(ctx context.Context, tenant *
 		}
 	}
 	return "", nil
+}
+
+// deleteAnalysisSecrets deletes the analysis Secret of each tenant
+// namespace that still has the operator's analysis-writer binding.
+func (r *TenantReconciler) deleteAnalysisSecrets(ctx context.Context, tenant *v1alpha1.Tenant) error {
+	var bindings rbacv1.RoleBindingList
+	if err := r.List(ctx, &bindings, client.MatchingLabels(render.Labels(tenant))); err != nil {
+		return fmt.Errorf("listing the RoleBindings of tenant %s: %w", tenant.Name, err)
+	}
+	for i := range bindings.Items {
+		rb := &bindings.Items[i]
+		if !render.IsAnalysisWriterBinding(rb) {
+			continue
+		}
+		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: rb.Namespace, Name: render.AnalysisSecretName}}
+		if err := r.Delete(ctx, secret); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("deleting the analysis Secret of %s: %w", rb.Namespace, err)
+		}
+	}
+	return nil
 }

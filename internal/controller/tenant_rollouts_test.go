@@ -52,7 +52,7 @@ func TestRolloutState(t *testing.T) {
 		{"analysing at 20 %",
 			`{observedGeneration: "2", phase: Progressing, currentPodHash: b, stableRS: a, currentStepIndex: 2,
 			  canary: {currentStepAnalysisRunStatus: {name: run-1, status: Running}}}`,
-			v1alpha1.AppRollout{Phase: v1alpha1.RolloutProgressing, Step: "2/6", Weight: 20, Analysis: "Running (AnalysisRun run-1)"}},
+			v1alpha1.AppRollout{Phase: v1alpha1.RolloutProgressing, Step: "2/6", Weight: 20, Analysis: "Running", AnalysisRun: "run-1"}},
 		{"past the analysis, at 50 %",
 			`{observedGeneration: "2", phase: Paused, currentPodHash: b, stableRS: a, currentStepIndex: 4}`,
 			v1alpha1.AppRollout{Phase: v1alpha1.RolloutPaused, Step: "4/6", Weight: 50}},
@@ -64,7 +64,7 @@ func TestRolloutState(t *testing.T) {
 			  message: "RolloutAborted: metric success-rate failed",
 			  canary: {currentStepAnalysisRunStatus: {name: run-1, status: Failed, message: "metric success-rate failed"}}}`,
 			v1alpha1.AppRollout{Phase: v1alpha1.RolloutAborted, Step: "0/6", Weight: 0, Message: "RolloutAborted: metric success-rate failed",
-				Analysis: "Failed: metric success-rate failed (AnalysisRun run-1)"}},
+				Analysis: "Failed: metric success-rate failed", AnalysisRun: "run-1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package render
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -22,6 +23,44 @@ const (
 	AnalysisKeyAuthorization     = "authorization"
 )
 
+// AnalysisWriterClusterRoleName is the role that lets the operator write
+// the analysis Secret, bound to it in each tenant namespace that has one
+// (AnalysisWriterBinding): the operator holds no right on Secrets anywhere
+// else. The chart installs the role (hack/tenant-roles).
+const AnalysisWriterClusterRoleName = "tenantry:analysis-writer"
+
+// analysisWriterBindingName names that binding in a tenant namespace.
+const analysisWriterBindingName = "tenantry-analysis-writer"
+
+// AnalysisWriterClusterRole is the role the operator is bound to in tenant
+// namespaces with an analysis Secret.
+func AnalysisWriterClusterRole() *rbacv1.ClusterRole {
+	return clusterRole(AnalysisWriterClusterRoleName, []rbacv1.PolicyRule{{
+		APIGroups: []string{""}, Resources: []string{"secrets"},
+		Verbs: []string{"get", "create", "update", "patch", "delete"},
+	}})
+}
+
+// AnalysisWriterBinding binds the operator's ServiceAccount to the
+// analysis-writer role in one tenant namespace. It comes before the Secret
+// in render.Tenant, so the right exists when the Secret is written.
+func AnalysisWriterBinding(t *v1alpha1.Tenant, namespace string, opts Options) *rbacv1.RoleBinding {
+	return &rbacv1.RoleBinding{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
+		ObjectMeta: objectMeta(t, analysisWriterBindingName, namespace),
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: AnalysisWriterClusterRoleName},
+		Subjects: []rbacv1.Subject{{
+			Kind: rbacv1.ServiceAccountKind, Namespace: opts.OperatorNamespace, Name: opts.OperatorServiceAccount,
+		}},
+	}
+}
+
+// IsAnalysisWriterBinding reports whether a RoleBinding is the one
+// AnalysisWriterBinding renders.
+func IsAnalysisWriterBinding(rb *rbacv1.RoleBinding) bool {
+	return rb.Name == analysisWriterBindingName && rb.RoleRef.Name == AnalysisWriterClusterRoleName
+}
+
 // RolloutGVK is Argo Rollouts' Rollout, whose release state the operator
 // reports for each app.
 var RolloutGVK = schema.GroupVersionKind{Group: "argoproj.io", Version: "v1alpha1", Kind: "Rollout"}
@@ -37,8 +76,8 @@ func Analysis(t *v1alpha1.Tenant, plan *v1alpha1.TenantPlan) *v1alpha1.AnalysisD
 		if a.PrometheusAddress != "" {
 			merged.PrometheusAddress = a.PrometheusAddress
 		}
-		if a.Credentials != nil {
-			merged.Credentials = a.Credentials
+		if a.CredentialsSecret != "" {
+			merged.CredentialsSecret = a.CredentialsSecret
 		}
 	}
 	if merged == (v1alpha1.AnalysisDefaults{}) {

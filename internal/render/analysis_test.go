@@ -10,8 +10,7 @@ import (
 )
 
 func TestAnalysis(t *testing.T) {
-	vault := &v1alpha1.SecretReference{Namespace: "tenantry-system", Name: "prom-token"}
-	own := &v1alpha1.SecretReference{Namespace: "tenantry-system", Name: "acme-token"}
+	vault, own := "prom-token", "acme-token"
 	tests := []struct {
 		name         string
 		plan, tenant *v1alpha1.AnalysisDefaults
@@ -19,16 +18,16 @@ func TestAnalysis(t *testing.T) {
 	}{
 		{"neither sets any", nil, nil, nil},
 		{"the plan's are inherited",
-			&v1alpha1.AnalysisDefaults{PrometheusAddress: "http://prom:9090", Credentials: vault}, nil,
-			&v1alpha1.AnalysisDefaults{PrometheusAddress: "http://prom:9090", Credentials: vault}},
+			&v1alpha1.AnalysisDefaults{PrometheusAddress: "http://prom:9090", CredentialsSecret: vault}, nil,
+			&v1alpha1.AnalysisDefaults{PrometheusAddress: "http://prom:9090", CredentialsSecret: vault}},
 		{"the tenant overrides the address only",
-			&v1alpha1.AnalysisDefaults{PrometheusAddress: "http://prom:9090", Credentials: vault},
+			&v1alpha1.AnalysisDefaults{PrometheusAddress: "http://prom:9090", CredentialsSecret: vault},
 			&v1alpha1.AnalysisDefaults{PrometheusAddress: "http://mimir:8080/prometheus"},
-			&v1alpha1.AnalysisDefaults{PrometheusAddress: "http://mimir:8080/prometheus", Credentials: vault}},
+			&v1alpha1.AnalysisDefaults{PrometheusAddress: "http://mimir:8080/prometheus", CredentialsSecret: vault}},
 		{"the tenant overrides the credentials only",
-			&v1alpha1.AnalysisDefaults{PrometheusAddress: "http://prom:9090", Credentials: vault},
-			&v1alpha1.AnalysisDefaults{Credentials: own},
-			&v1alpha1.AnalysisDefaults{PrometheusAddress: "http://prom:9090", Credentials: own}},
+			&v1alpha1.AnalysisDefaults{PrometheusAddress: "http://prom:9090", CredentialsSecret: vault},
+			&v1alpha1.AnalysisDefaults{CredentialsSecret: own},
+			&v1alpha1.AnalysisDefaults{PrometheusAddress: "http://prom:9090", CredentialsSecret: own}},
 		{"the tenant's alone", nil,
 			&v1alpha1.AnalysisDefaults{PrometheusAddress: "http://prom:9090"},
 			&v1alpha1.AnalysisDefaults{PrometheusAddress: "http://prom:9090"}},

@@ -35,6 +35,9 @@ type Options struct {
 	// Applications are rendered there. Empty means the cluster has no Argo
 	// CD: no GitOps objects are rendered.
 	ArgoCDNamespace string
+	// OperatorNamespace and OperatorServiceAccount are the operator's own
+	// identity, which the analysis-writer RoleBindings name.
+	OperatorNamespace, OperatorServiceAccount string
 }
 
 // DefaultOptions are the options the operator starts with. The selectors use
@@ -44,6 +47,8 @@ func DefaultOptions() Options {
 		PodSecurityVersion:          "v1.37",
 		IngressNamespaceSelector:    map[string]string{corev1.LabelMetadataName: "ingress-nginx"},
 		MonitoringNamespaceSelector: map[string]string{corev1.LabelMetadataName: "monitoring"},
+		OperatorNamespace:           "tenantry-system",
+		OperatorServiceAccount:      "tenantry-operator",
 	}
 }
 
@@ -123,7 +128,7 @@ func Tenant(t *v1alpha1.Tenant, plan *v1alpha1.TenantPlan, opts Options) ([]clie
 			objs = append(objs, Deployer(t, env.Namespace)...)
 		}
 		if analysis != nil {
-			objs = append(objs, AnalysisSecret(t, analysis, env.Namespace))
+			objs = append(objs, AnalysisWriterBinding(t, env.Namespace, opts), AnalysisSecret(t, analysis, env.Namespace))
 		}
 	}
 	objs = append(objs, TenantClusterRole(t), TenantClusterRoleBinding(t))
