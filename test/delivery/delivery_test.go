@@ -19,6 +19,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -195,10 +196,6 @@ func testCanaryAborted(t *testing.T) {
 		}
 		return nil
 	})
-	samples := rec.stop()
-	if low := minAvailable(samples); low < replicas-maxUnavailable {
-		t.Errorf("available replicas fell to %d during the failed release, want at least %d", low, replicas-maxUnavailable)
-	}
 	testutil.Eventually(t, wait, func() error {
 		st := appStatus(t, "shop")
 		if st == nil || st.Rollout == nil || st.Rollout.Phase != v1alpha1.RolloutAborted || !strings.Contains(st.Rollout.Analysis, "Failed") {
@@ -206,6 +203,10 @@ func testCanaryAborted(t *testing.T) {
 		}
 		return nil
 	})
+	samples := rec.stop()
+	if low := minAvailable(samples); low < replicas-maxUnavailable {
+		t.Errorf("available replicas fell to %d during the failed release, want at least %d", low, replicas-maxUnavailable)
+	}
 	t.Logf("Tenant status: %+v", *appStatus(t, "shop").Rollout)
 	if st := appStatus(t, "shop"); st.Rollout.Revert != nil {
 		t.Errorf("reverted %+v without spec.revertOnAbort", st.Rollout.Revert)
@@ -242,8 +243,11 @@ func testBlueGreen(t *testing.T) {
 		return nil
 	})
 	samples := rec.stop()
+	if len(samples) == 0 || samples[0].activeHash == "" {
+		t.Fatalf("the active Service's selector was not sampled (%d samples)", len(samples))
+	}
 	for _, s := range samples {
-		if s.activeHash != "" && s.activeHash != good.StableHash {
+		if s.activeHash != good.StableHash {
 			t.Fatalf("the active Service selected %s, not the promoted 2.0.0 (%s), during the bad release", s.activeHash, good.StableHash)
 		}
 	}
@@ -380,6 +384,13 @@ type recorder struct {
 // the selector of its active Service, and what the Tenant's status says.
 func record(t *testing.T, name, app string) *recorder {
 	r := &recorder{done: make(chan struct{}), stopped: make(chan struct{})}
+	// The Service a blue-green release switches, as the Rollout names it.
+	ro := &unstructured.Unstructured{}
+	ro.SetGroupVersionKind(schema.GroupVersionKind{Group: "argoproj.io", Version: "v1alpha1", Kind: "Rollout"})
+	if err := admin.Get(t.Context(), client.ObjectKey{Namespace: namespace, Name: name}, ro); err != nil {
+		t.Fatal(err)
+	}
+	activeService, _, _ := unstructured.NestedString(ro.Object, "spec", "strategy", "blueGreen", "activeService")
 	go func() {
 		defer close(r.stopped)
 		tick := time.NewTicker(50 * time.Millisecond)
@@ -397,7 +408,7 @@ func record(t *testing.T, name, app string) *recorder {
 				s.available = -1
 			}
 			svc := &corev1.Service{}
-			if err := admin.Get(t.Context(), client.ObjectKey{Namespace: namespace, Name: name + "-active"}, svc); err == nil {
+			if err := admin.Get(t.Context(), client.ObjectKey{Namespace: namespace, Name: activeService}, svc); err == nil {
 				s.activeHash = svc.Spec.Selector["rollouts-pod-template-hash"]
 			}
 			if st := appStatus(t, app); st != nil && st.Rollout != nil {

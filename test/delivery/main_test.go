@@ -235,7 +235,7 @@ func tenantObject() *v1alpha1.Tenant {
 			Plan:         "pro",
 			Owners:       []v1alpha1.Owner{{Kind: v1alpha1.SubjectGroup, Name: "acme-admins", Role: v1alpha1.RoleAdmin}},
 			Environments: []string{"prod"},
-			Analysis:     &v1alpha1.AnalysisDefaults{Credentials: &v1alpha1.SecretReference{Namespace: "tenantry-system", Name: "acme-analysis"}},
+			Analysis:     &v1alpha1.AnalysisDefaults{CredentialsSecret: "acme-analysis"},
 			Apps: []v1alpha1.App{
 				{Name: "shop", Environment: "prod", RepoURL: gitURL + "/shop.git", Path: "shop", Values: rawJSON(values("canary"))},
 				{Name: "shop-bg", Environment: "prod", RepoURL: gitURL + "/shop.git", Path: "shop-bg", Values: rawJSON(values("blueGreen"))},
