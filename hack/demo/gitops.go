@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,7 +31,7 @@ type platformRepo struct {
 // startGitOps serves a new Git repository holding gitops/ (plans, the
 // example tenants, the sample app), and bootstraps Argo CD from it as
 // gitops/bootstrap says: from here on, tenants change by commits.
-func startGitOps(ctx context.Context, cluster *localcluster.Cluster, admin client.Client, argo *localcluster.ArgoCD) (platformRepo, error) {
+func startGitOps(ctx context.Context, cluster *localcluster.Cluster, admin client.Client, argo *localcluster.ArgoCD, prometheusURL string) (platformRepo, error) {
 	base := filepath.Join(cluster.DataDir, "git")
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		return platformRepo{}, err
@@ -56,7 +57,16 @@ func startGitOps(ctx context.Context, cluster *localcluster.Cluster, admin clien
 	if err != nil {
 		return repo, err
 	}
-	step(">> pushing gitops/ (plans, tenants acme, globex, initech, apps/hello) to %s", repo.url)
+	// The pro plan's analysis defaults: every app of its tenants queries
+	// this Prometheus, with no values of its own.
+	pro := "gitops/plans/pro.yaml"
+	files[pro] = []byte(strings.Replace(string(files[pro]), "\nspec:\n", "\nspec:\n  analysis:\n    prometheusAddress: "+prometheusURL+"\n", 1))
+	shop, err := shopFiles()
+	if err != nil {
+		return repo, err
+	}
+	maps.Copy(files, shop)
+	step(">> pushing gitops/ (plans, tenants acme, globex, initech, apps/hello, apps/shop: charts/tenant-app at 1.0.0) to %s", repo.url)
 	if err := gitops.Publish(repo.dir, repo.url, files, "Platform: plans, the first tenants and the sample app",
 		"Platform Team", "platform@example.com"); err != nil {
 		return repo, err

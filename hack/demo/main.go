@@ -22,9 +22,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
 	"github.com/tenantry/tenantry/gitops"
@@ -49,6 +51,8 @@ func main() {
 }
 
 func run(dataDir string, nodes int, operator string) error {
+	// The demo reports progress itself; client-go's logs stay quiet.
+	ctrllog.SetLogger(logr.Discard())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -93,6 +97,16 @@ func run(dataDir string, nodes int, operator string) error {
 	if err != nil {
 		return err
 	}
+	step(">> starting Argo Rollouts %s out of cluster: canary and blue-green releases of tenant apps", "v1.10.1")
+	if _, err := cluster.StartRollouts(ctx, localcluster.RolloutsOptions{}); err != nil {
+		return err
+	}
+	stub, err := startAnalysisStub(ctx, admin)
+	if err != nil {
+		return err
+	}
+	defer stub.Close()
+	step(">> serving a stand-in for Prometheus and the apps' /healthz on %s: kwok runs no containers, so it answers from each release's FAILURE_RATE", stub.URL)
 	// kwok only simulates the Deployment's pods, so the operator itself runs
 	// here, with the chart's ServiceAccount and so exactly the chart's rights.
 	step(">> starting %s as %s, the chart's ServiceAccount (log: %s)", operator, install.OperatorUsername, filepath.Join(cluster.LogDir, "tenantry-operator.log"))
@@ -101,7 +115,7 @@ func run(dataDir string, nodes int, operator string) error {
 		return err
 	}
 
-	repo, err := startGitOps(ctx, cluster, admin, argo)
+	repo, err := startGitOps(ctx, cluster, admin, argo, stub.URL)
 	if err != nil {
 		return err
 	}
@@ -113,6 +127,9 @@ func run(dataDir string, nodes int, operator string) error {
 		return err
 	}
 	if err := onboardThroughGit(ctx, cluster, admin, argo, repo, filepath.Dir(operator)); err != nil {
+		return err
+	}
+	if err := releaseShop(ctx, cluster, admin, argo, repo, filepath.Dir(operator), stub.URL); err != nil {
 		return err
 	}
 	if err := printTenants(ctx, admin); err != nil {
@@ -132,6 +149,8 @@ GitOps: %s is a clone of %s, which Argo CD syncs.
   git -C %s log --stat           # every change to a tenant is a commit
   tenantry audit umbrella --gitops %s/gitops
   kubectl get applications,appprojects -n argocd
+  tenantry status umbrella       # its apps, and shop's releases: 2.0.0 promoted, 3.0.0 aborted
+  kubectl get rollouts,analysisruns -n umbrella-prod
 
 Try it:
   export KUBECONFIG=%s
