@@ -129,15 +129,9 @@ func releaseShop(ctx context.Context, cluster *localcluster.Cluster, admin clien
 	if err != nil {
 		return err
 	}
-	args := []string{"add-app", "umbrella", "shop", "--repo", repo.url, "--path", shopPath, "--env", "prod", "--values", values,
-		"--reason", "the shop, released with Argo Rollouts", "--gitops", filepath.Join(repo.dir, "gitops"), "--push"}
-	step(">> tenantry %s", strings.Join(args, " "))
-	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "tenantry"), args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+cluster.KubeconfigPath)
-	out, err := cmd.CombinedOutput()
-	os.Stderr.Write(indent(out))
-	if err != nil {
-		return fmt.Errorf("tenantry add-app: %w", err)
+	if err := runTenantry(ctx, cluster, binDir, "add-app", "umbrella", "shop", "--repo", repo.url, "--path", shopPath, "--env", "prod",
+		"--values", values, "--reason", "the shop, released with Argo Rollouts", "--gitops", filepath.Join(repo.dir, "gitops"), "--push"); err != nil {
+		return err
 	}
 	if err := argo.Refresh(ctx, "tenants"); err != nil {
 		return err

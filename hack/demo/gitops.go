@@ -91,13 +91,8 @@ func onboardThroughGit(ctx context.Context, cluster *localcluster.Cluster, admin
 	}
 	start := time.Now()
 	for _, args := range commands {
-		step(">> tenantry %s", strings.Join(args, " "))
-		cmd := exec.CommandContext(ctx, filepath.Join(binDir, "tenantry"), args...)
-		cmd.Env = append(os.Environ(), "KUBECONFIG="+cluster.KubeconfigPath)
-		out, err := cmd.CombinedOutput()
-		os.Stderr.Write(indent(out))
-		if err != nil {
-			return fmt.Errorf("tenantry %s: %w", args[0], err)
+		if err := runTenantry(ctx, cluster, binDir, args...); err != nil {
+			return err
 		}
 	}
 	// A Git webhook would do this; without one Argo CD polls every few minutes.
@@ -132,6 +127,20 @@ func onboardThroughGit(ctx context.Context, cluster *localcluster.Cluster, admin
 	}
 	step("   %5.1fs  umbrella's app hello is synced from Git and healthy: first commit to running app in %.1fs",
 		time.Since(start).Seconds(), time.Since(start).Seconds())
+	return nil
+}
+
+// runTenantry runs the CLI as a platform engineer would, printing the
+// command and its output.
+func runTenantry(ctx context.Context, cluster *localcluster.Cluster, binDir string, args ...string) error {
+	step(">> tenantry %s", strings.Join(args, " "))
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "tenantry"), args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+cluster.KubeconfigPath)
+	out, err := cmd.CombinedOutput()
+	os.Stderr.Write(indent(out))
+	if err != nil {
+		return fmt.Errorf("tenantry %s: %w", args[0], err)
+	}
 	return nil
 }
 

@@ -188,7 +188,7 @@ func (r *TenantReconciler) tenantsOnPlan(ctx context.Context, plan client.Object
 // namespace, and reads the credentials in its own namespace through the
 // chart's Role.
 // +kubebuilder:rbac:groups=argoproj.io,resources=rollouts,verbs=get;list;watch
-// +kubebuilder:rbac:groups=argoproj.io,resources=analysisruns,verbs=get
+// +kubebuilder:rbac:groups=argoproj.io,resources=analysisruns,verbs=get;list
 // Argo CD's AppProject and Application of each tenant. Argo CD reads only
 // those in its own namespace, where the operator caches them.
 // +kubebuilder:rbac:groups=argoproj.io,resources=appprojects;applications,verbs=get;list;watch;create;update;patch;delete

@@ -87,6 +87,12 @@ func (r *TenantReconciler) observeRollout(ctx context.Context, app *unstructured
 		// Argo Rollouts forgets an analysis's outcome once the release
 		// moves on (a step passed, a promotion, an abort): it is then read
 		// from the AnalysisRun itself.
+		if now.AnalysisRun == "" && now.Phase == v1alpha1.RolloutAborted {
+			// Aborted before the operator saw its analysis run.
+			if err := r.findAnalysisRun(ctx, ro, now); err != nil {
+				return err
+			}
+		}
 		if now.AnalysisRun != "" && !running && !analysisDone(now.Analysis) {
 			return r.readAnalysisRun(ctx, namespace, now)
 		}
@@ -178,6 +184,33 @@ func analysisOutcome(phase, message string) string {
 // Error or Inconclusive, not Pending or Running.
 func analysisDone(outcome string) bool {
 	return outcome != "" && !strings.HasPrefix(outcome, "Running") && !strings.HasPrefix(outcome, "Pending")
+}
+
+// findAnalysisRun names the newest AnalysisRun of the Rollout's current
+// version (by its pod template hash), read directly.
+func (r *TenantReconciler) findAnalysisRun(ctx context.Context, ro *unstructured.Unstructured, now *v1alpha1.AppRollout) error {
+	hash, _, _ := unstructured.NestedString(ro.Object, "status", "currentPodHash")
+	if hash == "" {
+		return nil
+	}
+	runs := &unstructured.UnstructuredList{}
+	runs.SetGroupVersionKind(render.RolloutGVK.GroupVersion().WithKind("AnalysisRunList"))
+	err := r.APIReader.List(ctx, runs, client.InNamespace(ro.GetNamespace()), client.MatchingLabels{"rollouts-pod-template-hash": hash})
+	if err != nil {
+		return fmt.Errorf("listing the AnalysisRuns of Rollout %s/%s: %w", ro.GetNamespace(), ro.GetName(), err)
+	}
+	var newest *unstructured.Unstructured
+	for i := range runs.Items {
+		run := &runs.Items[i]
+		owned := slices.ContainsFunc(run.GetOwnerReferences(), func(o metav1.OwnerReference) bool { return o.UID == ro.GetUID() })
+		if owned && (newest == nil || newest.GetCreationTimestamp().Time.Before(run.GetCreationTimestamp().Time)) {
+			newest = run
+		}
+	}
+	if newest != nil {
+		now.AnalysisRun = newest.GetName()
+	}
+	return nil
 }
 
 // readAnalysisRun sets the rollout's analysis outcome from its AnalysisRun,

@@ -60,34 +60,19 @@ func TestProgressiveDelivery(t *testing.T) {
 			t.Fatalf("step %q failed; the later steps build on it", step.name)
 		}
 	}
-	writeSummary(t)
+	summary.Write(t)
 }
 
 // seen collects, across the steps, what the Tenant's status reported and
 // what the figures were.
 var (
 	statusSeen []v1alpha1.AppRollout
-	measured   []string
+	summary    = testutil.Summary{Title: "Progressive delivery with Argo Rollouts (test/delivery)", Env: "TENANTRY_DELIVERY_SUMMARY"}
 )
 
 func measure(t *testing.T, what string, d time.Duration) {
 	t.Helper()
-	line := fmt.Sprintf("%-58s %6.1fs", what, d.Seconds())
-	t.Log(line)
-	measured = append(measured, line)
-}
-
-// writeSummary writes the figures to $TENANTRY_DELIVERY_SUMMARY, which
-// `make test` prints.
-func writeSummary(t *testing.T) {
-	path := os.Getenv("TENANTRY_DELIVERY_SUMMARY")
-	if path == "" {
-		return
-	}
-	text := "Progressive delivery with Argo Rollouts (test/delivery):\n  " + strings.Join(measured, "\n  ") + "\n"
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Error(err)
-	}
+	summary.Measure(t, what, d)
 }
 
 func testFirstRelease(t *testing.T) {
@@ -166,18 +151,7 @@ func testCanaryAborted(t *testing.T) {
 	rec := record(t, name, "shop")
 	commitRelease(t, "shop", "3.0.0", "0.5", "Release shop 3.0.0")
 
-	var abortedAt time.Time
-	testutil.Eventually(t, wait, func() error {
-		st, err := rollouts.Status(t.Context(), namespace, name)
-		if err != nil {
-			return err
-		}
-		if !st.Aborted {
-			return fmt.Errorf("not aborted yet: %s", st)
-		}
-		abortedAt = time.Now()
-		return nil
-	})
+	abortedAt := waitAborted(t, name)
 	if first := verdict.firstBadAt(); !first.IsZero() {
 		measure(t, "canary 3.0.0 (bad): first failed measurement -> abort", abortedAt.Sub(first.Time))
 	}
@@ -232,16 +206,7 @@ func testBlueGreen(t *testing.T) {
 	verdict.set(false)
 	rec := record(t, name, "shop-bg")
 	commitRelease(t, "shop-bg", "3.0.0", "1", "Release shop-bg 3.0.0")
-	testutil.Eventually(t, wait, func() error {
-		st, err := rollouts.Status(t.Context(), namespace, name)
-		if err != nil {
-			return err
-		}
-		if !st.Aborted {
-			return fmt.Errorf("not aborted yet: %s", st)
-		}
-		return nil
-	})
+	waitAborted(t, name)
 	samples := rec.stop()
 	if len(samples) == 0 || samples[0].activeHash == "" {
 		t.Fatalf("the active Service's selector was not sampled (%d samples)", len(samples))
@@ -452,6 +417,25 @@ func isSubsequence(want, got []int32) bool {
 		}
 	}
 	return i == len(want)
+}
+
+// waitAborted waits until the Rollout's release aborts, and says when it
+// saw it.
+func waitAborted(t *testing.T, name string) time.Time {
+	t.Helper()
+	var at time.Time
+	testutil.Eventually(t, wait, func() error {
+		st, err := rollouts.Status(t.Context(), namespace, name)
+		if err != nil {
+			return err
+		}
+		if !st.Aborted {
+			return fmt.Errorf("not aborted yet: %s", st)
+		}
+		at = time.Now()
+		return nil
+	})
+	return at
 }
 
 // waitReleased waits until the app's Rollout runs version on every pod.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -51,30 +50,15 @@ func TestGitOpsLifecycle(t *testing.T) {
 			t.Fatalf("step %q failed; the later steps build on it", step.name)
 		}
 	}
-	writeSummary(t)
+	summary.Write(t)
 }
 
-// measured collects the figures the summary reports (docs/benchmarks.md).
-var measured []string
+// summary collects the figures `make test` prints (docs/benchmarks.md).
+var summary = testutil.Summary{Title: "GitOps with Argo CD (test/gitops)", Env: "TENANTRY_GITOPS_SUMMARY"}
 
 func measure(t *testing.T, what string, d time.Duration) {
 	t.Helper()
-	line := fmt.Sprintf("%-52s %6.1fs", what, d.Seconds())
-	t.Log(line)
-	measured = append(measured, line)
-}
-
-// writeSummary writes the figures to $TENANTRY_GITOPS_SUMMARY, which
-// `make test` prints.
-func writeSummary(t *testing.T) {
-	path := os.Getenv("TENANTRY_GITOPS_SUMMARY")
-	if path == "" {
-		return
-	}
-	text := "GitOps with Argo CD (test/gitops):\n  " + strings.Join(measured, "\n  ") + "\n"
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Error(err)
-	}
+	summary.Measure(t, what, d)
 }
 
 func testOnboarding(t *testing.T) {
