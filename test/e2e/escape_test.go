@@ -37,6 +37,7 @@ import (
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
 	"github.com/tenantry/tenantry/internal/install"
+	"github.com/tenantry/tenantry/internal/render"
 	"github.com/tenantry/tenantry/internal/testutil"
 )
 
@@ -170,6 +171,20 @@ func prepareEscapeFixtures(t *testing.T) {
 	testutil.Eventually(t, 30*time.Second, func() error {
 		return admin.List(ctx, &unstructured.UnstructuredList{Object: map[string]any{
 			"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRouteList"}}, client.InNamespace(acmeProd))
+	})
+	// acme's apps inherit analysis defaults: the operator writes the
+	// tenantry-analysis Secret, which acme's admins may read but not change.
+	tenant := &v1alpha1.Tenant{}
+	if err := admin.Get(ctx, client.ObjectKey{Name: "acme"}, tenant); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(tenant.DeepCopy())
+	tenant.Spec.Analysis = &v1alpha1.AnalysisDefaults{PrometheusAddress: "http://prometheus.monitoring:9090"}
+	if err := admin.Patch(ctx, tenant, patch); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 30*time.Second, func() error {
+		return admin.Get(ctx, client.ObjectKey{Namespace: acmeProd, Name: render.AnalysisSecretName}, &corev1.Secret{})
 	})
 }
 
@@ -405,6 +420,16 @@ func escapeAttempts() []attempt {
 		is, frags = managed("only the Tenantry operator may delete it")
 		add(refusal("managed/delete-network-policy", "alice", deleteObj(&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: acmeProd, Name: "tenantry-allow-same-tenant"}}), is, frags))
 		add(refusal("managed/delete-role-binding", "alice", deleteObj(&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: acmeProd, Name: "tenantry:tenant-admin"}}), is, frags))
+		add(refusal("managed/delete-analysis-secret", "alice", deleteObj(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: acmeProd, Name: render.AnalysisSecretName}}), is, frags))
+		is, frags = managed("Secret tenantry-analysis is managed by the platform and only the Tenantry operator may update it")
+		add(refusal("managed/point-analysis-elsewhere", "alice", func(ctx context.Context, c client.Client) error {
+			secret := &corev1.Secret{}
+			if err := c.Get(ctx, client.ObjectKey{Namespace: acmeProd, Name: render.AnalysisSecretName}, secret); err != nil {
+				return fmt.Errorf("reading it: %w", err)
+			}
+			secret.Data[render.AnalysisKeyPrometheusAddress] = []byte("http://always-healthy.acme-prod.svc")
+			return c.Update(ctx, secret)
+		}, is, frags))
 		is, frags = managed("the label app.kubernetes.io/managed-by=tenantry is reserved")
 		forged := networkPolicy(acmeProd, "forged", []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{}}})
 		forged.Labels = map[string]string{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue, v1alpha1.LabelTenant: "globex"}
