@@ -10,8 +10,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
@@ -24,6 +26,9 @@ type applier struct {
 	// uncached reads the kinds the operator does not cache (Secrets, which
 	// it may read only where it writes them).
 	uncached client.Reader
+	// metadataOnly are the kinds cached as metadata: the spec hash alone
+	// says whether they match.
+	metadataOnly map[schema.GroupVersionKind]bool
 }
 
 // apply reports whether it wrote. The object is unchanged when the cached
@@ -44,6 +49,19 @@ func (a applier) apply(ctx context.Context, desired client.Object) (bool, error)
 	}
 	annotations[v1alpha1.AnnotationSpecHash] = hash
 	u.SetAnnotations(annotations)
+
+	if gvk := u.GroupVersionKind(); a.metadataOnly[gvk] {
+		current := &metav1.PartialObjectMetadata{}
+		current.SetGroupVersionKind(gvk)
+		err := a.client.Get(ctx, client.ObjectKeyFromObject(desired), current)
+		switch {
+		case err == nil && current.GetAnnotations()[v1alpha1.AnnotationSpecHash] == hash:
+			return false, nil
+		case err != nil && !apierrors.IsNotFound(err):
+			return false, fmt.Errorf("reading %s %s: %w", u.GetKind(), client.ObjectKeyFromObject(desired), err)
+		}
+		return true, a.write(ctx, u, desired)
+	}
 
 	current := desired.DeepCopyObject().(client.Object)
 	var reader client.Reader = a.client
@@ -66,11 +84,16 @@ func (a applier) apply(ctx context.Context, desired client.Object) (bool, error)
 		return false, fmt.Errorf("reading %s %s: %w", u.GetKind(), client.ObjectKeyFromObject(desired), err)
 	}
 
-	err = a.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldOwner), client.ForceOwnership)
+	return true, a.write(ctx, u, desired)
+}
+
+// write applies u, the desired object in apply form.
+func (a applier) write(ctx context.Context, u *unstructured.Unstructured, desired client.Object) error {
+	err := a.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldOwner), client.ForceOwnership)
 	if err != nil {
-		return false, fmt.Errorf("applying %s %s: %w", u.GetKind(), client.ObjectKeyFromObject(desired), err)
+		return fmt.Errorf("applying %s %s: %w", u.GetKind(), client.ObjectKeyFromObject(desired), err)
 	}
-	return true, nil
+	return nil
 }
 
 // toApplyObject converts a typed object to the unstructured form sent with

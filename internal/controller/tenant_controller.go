@@ -16,6 +16,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/events"
@@ -61,22 +62,54 @@ type TenantReconciler struct {
 // managedKind is a kind the operator creates for tenants: a prototype for
 // the cache and the watches, and a list type for pruning.
 type managedKind struct {
+	gvk    schema.GroupVersionKind
 	object client.Object
 	list   func() client.ObjectList
+	// metadataOnly kinds are cached as metadata (name, labels, the spec
+	// hash), not whole: guardrail rule 1 lets no one but the operator
+	// change them, so the hash it wrote says whether they match.
+	metadataOnly bool
+}
+
+func typedKind(gvk schema.GroupVersionKind, obj client.Object, list func() client.ObjectList) managedKind {
+	return managedKind{gvk: gvk, object: obj, list: list}
+}
+
+func metadataKind(gvk schema.GroupVersionKind) managedKind {
+	obj := &metav1.PartialObjectMetadata{}
+	obj.SetGroupVersionKind(gvk)
+	return managedKind{gvk: gvk, object: obj, metadataOnly: true, list: func() client.ObjectList {
+		list := &metav1.PartialObjectMetadataList{}
+		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+		return list
+	}}
 }
 
 // managedKinds are cached selected by label, so the operator never caches
 // the cluster's other namespaces or bindings. They are in the order stale
 // objects are pruned: namespaces first, taking their content along.
+// Namespaces and quotas are cached whole (their status is reported), and
+// so are the cluster-scoped roles, which rule 1 does not cover.
 var managedKinds = []managedKind{
-	{&corev1.Namespace{}, func() client.ObjectList { return &corev1.NamespaceList{} }},
-	{&corev1.ResourceQuota{}, func() client.ObjectList { return &corev1.ResourceQuotaList{} }},
-	{&corev1.LimitRange{}, func() client.ObjectList { return &corev1.LimitRangeList{} }},
-	{&networkingv1.NetworkPolicy{}, func() client.ObjectList { return &networkingv1.NetworkPolicyList{} }},
-	{&corev1.ServiceAccount{}, func() client.ObjectList { return &corev1.ServiceAccountList{} }},
-	{&rbacv1.RoleBinding{}, func() client.ObjectList { return &rbacv1.RoleBindingList{} }},
-	{&rbacv1.ClusterRoleBinding{}, func() client.ObjectList { return &rbacv1.ClusterRoleBindingList{} }},
-	{&rbacv1.ClusterRole{}, func() client.ObjectList { return &rbacv1.ClusterRoleList{} }},
+	typedKind(corev1.SchemeGroupVersion.WithKind("Namespace"), &corev1.Namespace{}, func() client.ObjectList { return &corev1.NamespaceList{} }),
+	typedKind(corev1.SchemeGroupVersion.WithKind("ResourceQuota"), &corev1.ResourceQuota{}, func() client.ObjectList { return &corev1.ResourceQuotaList{} }),
+	metadataKind(corev1.SchemeGroupVersion.WithKind("LimitRange")),
+	metadataKind(networkingv1.SchemeGroupVersion.WithKind("NetworkPolicy")),
+	metadataKind(corev1.SchemeGroupVersion.WithKind("ServiceAccount")),
+	metadataKind(rbacv1.SchemeGroupVersion.WithKind("RoleBinding")),
+	typedKind(rbacv1.SchemeGroupVersion.WithKind("ClusterRoleBinding"), &rbacv1.ClusterRoleBinding{}, func() client.ObjectList { return &rbacv1.ClusterRoleBindingList{} }),
+	typedKind(rbacv1.SchemeGroupVersion.WithKind("ClusterRole"), &rbacv1.ClusterRole{}, func() client.ObjectList { return &rbacv1.ClusterRoleList{} }),
+}
+
+// metadataOnlyKinds are the managed kinds cached as metadata only.
+func metadataOnlyKinds() map[schema.GroupVersionKind]bool {
+	kinds := map[schema.GroupVersionKind]bool{}
+	for _, k := range managedKinds {
+		if k.metadataOnly {
+			kinds[k.gvk] = true
+		}
+	}
+	return kinds
 }
 
 // argoKinds are Argo CD's kinds the operator manages in Argo CD's
@@ -90,7 +123,7 @@ func argoKinds(namespace string) []managedKind {
 	for _, gvk := range []schema.GroupVersionKind{render.ApplicationGVK, render.AppProjectGVK} {
 		obj := &unstructured.Unstructured{}
 		obj.SetGroupVersionKind(gvk)
-		kinds = append(kinds, managedKind{obj, func() client.ObjectList {
+		kinds = append(kinds, managedKind{gvk: gvk, object: obj, list: func() client.ObjectList {
 			list := &unstructured.UnstructuredList{}
 			list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
 			return list

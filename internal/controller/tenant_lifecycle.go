@@ -11,7 +11,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -172,10 +171,10 @@ func (r *TenantReconciler) retainNamespaces(ctx context.Context, tenant *v1alpha
 	var kept []client.Object
 	for _, obj := range objs {
 		metadata := map[string]any{"ownerReferences": nil}
-		switch obj.(type) {
-		case *corev1.Namespace:
+		switch objectKind(obj) {
+		case "Namespace":
 			metadata["labels"] = map[string]any{v1alpha1.LabelOrphaned: "true"}
-		case *corev1.ResourceQuota, *corev1.LimitRange, *networkingv1.NetworkPolicy:
+		case "ResourceQuota", "LimitRange", "NetworkPolicy":
 		default:
 			continue
 		}

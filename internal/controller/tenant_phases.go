@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -78,7 +79,7 @@ func (r *TenantReconciler) domainConflict(ctx context.Context, tenant *v1alpha1.
 // applyDesired applies every desired object, namespaces first so the
 // objects inside them can be created.
 func (r *TenantReconciler) applyDesired(ctx context.Context, desired []client.Object) error {
-	a := applier{client: r.Client, uncached: r.APIReader}
+	a := applier{client: r.Client, uncached: r.APIReader, metadataOnly: metadataOnlyKinds()}
 	for _, obj := range desired {
 		wrote, err := a.apply(ctx, obj)
 		if err != nil {
@@ -161,7 +162,10 @@ func (r *TenantReconciler) tenantObjects(ctx context.Context, tenant *v1alpha1.T
 			return nil, err
 		}
 		for _, item := range items {
-			objs = append(objs, item.(client.Object))
+			obj := item.(client.Object)
+			// Listed items carry no kind; objectID and Delete need it.
+			obj.GetObjectKind().SetGroupVersionKind(kind.gvk)
+			objs = append(objs, obj)
 		}
 	}
 	return objs, nil
@@ -169,11 +173,17 @@ func (r *TenantReconciler) tenantObjects(ctx context.Context, tenant *v1alpha1.T
 
 // objectID names an object by kind, namespace and name.
 func objectID(obj client.Object) string {
-	kind := fmt.Sprintf("%T", obj)
-	if u, ok := obj.(*unstructured.Unstructured); ok {
-		kind = u.GetKind()
+	return objectKind(obj) + "/" + obj.GetNamespace() + "/" + obj.GetName()
+}
+
+// objectKind is an object's kind: from its type meta, which rendered and
+// listed objects carry, else from its Go type (a typed object's type is
+// named after its kind).
+func objectKind(obj client.Object) string {
+	if kind := obj.GetObjectKind().GroupVersionKind().Kind; kind != "" {
+		return kind
 	}
-	return kind + "/" + obj.GetNamespace() + "/" + obj.GetName()
+	return reflect.TypeOf(obj).Elem().Name()
 }
 
 // reconcileDelete offboards the tenant in order, then releases the Tenant:

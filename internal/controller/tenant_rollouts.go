@@ -432,13 +432,13 @@ func (r *TenantReconciler) analysisSecrets(ctx context.Context, tenant *v1alpha1
 // deleteAnalysisSecrets deletes the analysis Secret of each tenant
 // namespace that still has the operator's analysis-writer binding.
 func (r *TenantReconciler) deleteAnalysisSecrets(ctx context.Context, tenant *v1alpha1.Tenant) error {
-	var bindings rbacv1.RoleBindingList
-	if err := r.List(ctx, &bindings, client.MatchingLabels(render.Labels(tenant))); err != nil {
+	bindings := metadataKind(rbacv1.SchemeGroupVersion.WithKind("RoleBinding")).list().(*metav1.PartialObjectMetadataList)
+	if err := r.List(ctx, bindings, client.MatchingLabels(render.Labels(tenant))); err != nil {
 		return fmt.Errorf("listing the RoleBindings of tenant %s: %w", tenant.Name, err)
 	}
 	for i := range bindings.Items {
 		rb := &bindings.Items[i]
-		if !render.IsAnalysisWriterBinding(rb) {
+		if rb.Name != render.AnalysisWriterBindingName {
 			continue
 		}
 		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: rb.Namespace, Name: render.AnalysisSecretName}}

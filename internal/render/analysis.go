@@ -29,8 +29,8 @@ const (
 // else. The chart installs the role (hack/tenant-roles).
 const AnalysisWriterClusterRoleName = "tenantry:analysis-writer"
 
-// analysisWriterBindingName names that binding in a tenant namespace.
-const analysisWriterBindingName = "tenantry-analysis-writer"
+// AnalysisWriterBindingName names that binding in a tenant namespace.
+const AnalysisWriterBindingName = "tenantry-analysis-writer"
 
 // AnalysisWriterClusterRole is the role the operator is bound to in tenant
 // namespaces with an analysis Secret.
@@ -47,18 +47,12 @@ func AnalysisWriterClusterRole() *rbacv1.ClusterRole {
 func AnalysisWriterBinding(t *v1alpha1.Tenant, namespace string, opts Options) *rbacv1.RoleBinding {
 	return &rbacv1.RoleBinding{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
-		ObjectMeta: objectMeta(t, analysisWriterBindingName, namespace),
+		ObjectMeta: objectMeta(t, AnalysisWriterBindingName, namespace),
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: AnalysisWriterClusterRoleName},
 		Subjects: []rbacv1.Subject{{
 			Kind: rbacv1.ServiceAccountKind, Namespace: opts.OperatorNamespace, Name: opts.OperatorServiceAccount,
 		}},
 	}
-}
-
-// IsAnalysisWriterBinding reports whether a RoleBinding is the one
-// AnalysisWriterBinding renders.
-func IsAnalysisWriterBinding(rb *rbacv1.RoleBinding) bool {
-	return rb.Name == analysisWriterBindingName && rb.RoleRef.Name == AnalysisWriterClusterRoleName
 }
 
 // RolloutGVK is Argo Rollouts' Rollout, whose release state the operator
