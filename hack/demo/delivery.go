@@ -157,7 +157,16 @@ func releaseShop(ctx context.Context, cluster *localcluster.Cluster, admin clien
 			return err
 		}
 	}
-	step("   the stable version 2.0.0 kept serving on all 5 pods; `kubectl argo rollouts` is not needed: `tenantry status umbrella` shows the releases")
+	var sets appsv1.ReplicaSetList
+	if err := admin.List(ctx, &sets, client.InNamespace("umbrella-prod")); err != nil {
+		return err
+	}
+	for _, rs := range sets.Items {
+		if strings.HasSuffix(rs.Spec.Template.Spec.Containers[0].Image, ":2.0.0") {
+			step("   the stable version 2.0.0 kept serving: %d of %d pods available; `tenantry status umbrella` shows the releases",
+				rs.Status.AvailableReplicas, *rs.Spec.Replicas)
+		}
+	}
 	return nil
 }
 
