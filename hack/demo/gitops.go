@@ -32,14 +32,7 @@ type platformRepo struct {
 // example tenants, the sample app), and bootstraps Argo CD from it as
 // gitops/bootstrap says: from here on, tenants change by commits.
 func startGitOps(ctx context.Context, cluster *localcluster.Cluster, admin client.Client, argo *localcluster.ArgoCD, prometheusURL string) (platformRepo, error) {
-	base := filepath.Join(cluster.DataDir, "git")
-	if err := os.MkdirAll(base, 0o755); err != nil {
-		return platformRepo{}, err
-	}
-	if err := localcluster.InitBareRepository(base, "platform.git"); err != nil {
-		return platformRepo{}, err
-	}
-	server, err := cluster.StartGitServer(ctx, base)
+	server, err := cluster.ServeGit(ctx, "platform.git")
 	if err != nil {
 		return platformRepo{}, err
 	}

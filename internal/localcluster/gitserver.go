@@ -82,3 +82,19 @@ func dialOK(port int) error {
 	}
 	return conn.Close()
 }
+
+// ServeGit creates empty bare repositories named repos under the cluster's
+// data directory and serves them with StartGitServer: the repository
+// <name> is <url>/<name>.
+func (c *Cluster) ServeGit(ctx context.Context, repos ...string) (url string, err error) {
+	base := filepath.Join(c.DataDir, "git")
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		return "", err
+	}
+	for _, name := range repos {
+		if err := InitBareRepository(base, name); err != nil {
+			return "", err
+		}
+	}
+	return c.StartGitServer(ctx, base)
+}

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -74,14 +73,7 @@ func setUp(ctx context.Context, c *localcluster.Cluster) (func(), error) {
 	if stub, err = analysisstub.Start(analysisstub.Answers{Prometheus: verdict.prometheus, Healthy: verdict.healthy}); err != nil {
 		return nil, err
 	}
-	gitBase := filepath.Join(c.DataDir, "git")
-	if err := os.MkdirAll(gitBase, 0o755); err != nil {
-		return nil, err
-	}
-	if err := localcluster.InitBareRepository(gitBase, "shop.git"); err != nil {
-		return nil, err
-	}
-	if gitURL, err = c.StartGitServer(ctx, gitBase); err != nil {
+	if gitURL, err = c.ServeGit(ctx, "shop.git"); err != nil {
 		return nil, err
 	}
 

@@ -9,7 +9,6 @@ import (
 	"context"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -52,16 +51,7 @@ func setUp(ctx context.Context, c *localcluster.Cluster) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	gitBase := filepath.Join(c.DataDir, "git")
-	if err := os.MkdirAll(gitBase, 0o755); err != nil {
-		return nil, err
-	}
-	for _, repo := range []string{"platform.git", "acme-web.git", "globex-web.git"} {
-		if err := localcluster.InitBareRepository(gitBase, repo); err != nil {
-			return nil, err
-		}
-	}
-	if gitURL, err = c.StartGitServer(ctx, gitBase); err != nil {
+	if gitURL, err = c.ServeGit(ctx, "platform.git", "acme-web.git", "globex-web.git"); err != nil {
 		return nil, err
 	}
 
