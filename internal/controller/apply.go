@@ -23,13 +23,16 @@ import (
 // when the cached object already matches, so a resync costs reads only.
 type applier struct {
 	client client.Client
-	// uncached reads the kinds the operator does not cache (Secrets, which
-	// it may read only where it writes them).
+	// uncached reads the uncachedKinds.
 	uncached client.Reader
 	// metadataOnly are the kinds cached as metadata: the spec hash alone
 	// says whether they match.
 	metadataOnly map[schema.GroupVersionKind]bool
 }
+
+// uncachedKinds are rendered but not cached: Secrets, which the operator
+// may read only in the namespaces where it writes them.
+var uncachedKinds = map[schema.GroupVersionKind]bool{corev1.SchemeGroupVersion.WithKind("Secret"): true}
 
 // apply reports whether it wrote. The object is unchanged when the cached
 // copy carries the hash of this desired state (so nothing was dropped from
@@ -65,7 +68,7 @@ func (a applier) apply(ctx context.Context, desired client.Object) (bool, error)
 
 	current := desired.DeepCopyObject().(client.Object)
 	var reader client.Reader = a.client
-	if _, secret := desired.(*corev1.Secret); secret {
+	if uncachedKinds[u.GroupVersionKind()] {
 		reader = a.uncached
 	}
 	err = reader.Get(ctx, client.ObjectKeyFromObject(desired), current)

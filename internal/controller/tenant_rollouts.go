@@ -45,60 +45,65 @@ const (
 const revertTimeout = time.Minute
 
 // observeRollout fills st.Rollout from the Argo Rollout the app's
-// Application deploys (found in its status.resources), from the cache:
-// Rollouts' status changes wake their tenant. The revert decision of an
-// earlier reconcile is carried over from before.
+// Application deploys, from the cache: Rollouts' status changes wake their
+// tenant. The revert decision of an earlier reconcile is carried over from
+// before.
 func (r *TenantReconciler) observeRollout(ctx context.Context, app *unstructured.Unstructured, st *v1alpha1.AppStatus, before *v1alpha1.AppRollout) error {
-	if !r.rollouts {
+	key, found := rolloutOf(app)
+	if !r.rollouts || !found {
 		return nil
 	}
+	ro := rolloutObject()
+	err := r.Get(ctx, key, ro)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading Rollout %s: %w", key, err)
+	}
+	now := rolloutState(ro)
+	st.Rollout = now
+	running := strings.HasPrefix(now.Analysis, "Running")
+	if before != nil && before.Name == now.Name {
+		now.Revert, now.Released = before.Revert, before.Released
+		if now.AnalysisRun == "" && before.Image == now.Image {
+			now.Analysis, now.AnalysisRun = before.Analysis, before.AnalysisRun
+		}
+	}
+	// Released: Argo CD applied this revision (Synced; it reports a new
+	// revision as soon as it compares, before it applies) and every pod
+	// runs what it holds.
+	if now.Phase == v1alpha1.RolloutHealthy && now.Weight == 100 && st.Sync == "Synced" && st.Revision != "" {
+		now.Released = st.Revision
+	}
+	// Argo Rollouts forgets an analysis's outcome once the release moves on
+	// (a step passed, a promotion, an abort): it is then read from the
+	// AnalysisRun itself, found by the version's pod template hash when the
+	// release aborted before the operator saw its run.
+	if now.AnalysisRun == "" && now.Phase == v1alpha1.RolloutAborted {
+		if err := r.findAnalysisRun(ctx, ro, now); err != nil {
+			return err
+		}
+	}
+	if now.AnalysisRun != "" && !running && !analysisDone(now.Analysis) {
+		return r.readAnalysisRun(ctx, key.Namespace, now)
+	}
+	return nil
+}
+
+// rolloutOf is the Argo Rollout among what an Application deploys (its
+// status.resources).
+func rolloutOf(app *unstructured.Unstructured) (client.ObjectKey, bool) {
 	resources, _, _ := unstructured.NestedSlice(app.Object, "status", "resources")
 	for _, res := range resources {
 		ref, _ := res.(map[string]any)
-		if ref["group"] != render.RolloutGVK.Group || ref["kind"] != render.RolloutGVK.Kind {
-			continue
+		if ref["group"] == render.RolloutGVK.Group && ref["kind"] == render.RolloutGVK.Kind {
+			name, _ := ref["name"].(string)
+			namespace, _ := ref["namespace"].(string)
+			return client.ObjectKey{Namespace: namespace, Name: name}, true
 		}
-		name, _ := ref["name"].(string)
-		namespace, _ := ref["namespace"].(string)
-		ro := &unstructured.Unstructured{}
-		ro.SetGroupVersionKind(render.RolloutGVK)
-		err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, ro)
-		if client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("reading Rollout %s/%s: %w", namespace, name, err)
-		}
-		if err != nil {
-			return nil
-		}
-		now := rolloutState(ro)
-		st.Rollout = now
-		running := strings.HasPrefix(now.Analysis, "Running")
-		if before != nil && before.Name == now.Name {
-			now.Revert, now.Released = before.Revert, before.Released
-			if now.AnalysisRun == "" && before.Image == now.Image {
-				now.Analysis, now.AnalysisRun = before.Analysis, before.AnalysisRun
-			}
-		}
-		// Released: Argo CD applied this revision (Synced; it reports a new
-		// revision as soon as it compares, before it applies) and every pod
-		// runs what it holds.
-		if now.Phase == v1alpha1.RolloutHealthy && now.Weight == 100 && st.Sync == "Synced" && st.Revision != "" {
-			now.Released = st.Revision
-		}
-		// Argo Rollouts forgets an analysis's outcome once the release
-		// moves on (a step passed, a promotion, an abort): it is then read
-		// from the AnalysisRun itself.
-		if now.AnalysisRun == "" && now.Phase == v1alpha1.RolloutAborted {
-			// Aborted before the operator saw its analysis run.
-			if err := r.findAnalysisRun(ctx, ro, now); err != nil {
-				return err
-			}
-		}
-		if now.AnalysisRun != "" && !running && !analysisDone(now.Analysis) {
-			return r.readAnalysisRun(ctx, namespace, now)
-		}
-		return nil
 	}
-	return nil
+	return client.ObjectKey{}, false
 }
 
 // rolloutState reads a Rollout's release state: its phase (Aborted when

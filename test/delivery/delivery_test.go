@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -21,7 +20,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
 	"github.com/tenantry/tenantry/internal/analysisstub"
@@ -253,7 +251,7 @@ func testObservability(t *testing.T) {
 		{"tenantry_app_rollout_aborts_total", map[string]string{"tenant": "acme", "app": "shop"}, 1},
 		{"tenantry_app_rollout_aborts_total", map[string]string{"tenant": "acme", "app": "shop-bg"}, 1},
 	} {
-		if got, ok := metricValue(t, tc.metric, tc.labels); !ok || got != tc.want {
+		if got, ok := testutil.MetricValue(t, tc.metric, tc.labels); !ok || got != tc.want {
 			t.Errorf("%s%v = %v (found %v), want %v", tc.metric, tc.labels, got, ok, tc.want)
 		}
 	}
@@ -543,42 +541,6 @@ func assertEvent(t *testing.T, reason string) {
 		}
 		return fmt.Errorf("no %s event on tenant acme", reason)
 	})
-}
-
-// metricValue reads a metric of the operator (in this process) by labels.
-func metricValue(t *testing.T, name string, labels map[string]string) (float64, bool) {
-	t.Helper()
-	families, err := ctrlmetrics.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			if hasLabels(m, labels) {
-				if m.GetCounter() != nil {
-					return m.GetCounter().GetValue(), true
-				}
-				return m.GetGauge().GetValue(), true
-			}
-		}
-	}
-	return 0, false
-}
-
-func hasLabels(m *dto.Metric, want map[string]string) bool {
-	have := map[string]string{}
-	for _, l := range m.GetLabel() {
-		have[l.GetName()] = l.GetValue()
-	}
-	for k, v := range want {
-		if have[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 func refresh(t *testing.T, app string) {

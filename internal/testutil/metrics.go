@@ -1,0 +1,70 @@
+package testutil
+
+import (
+	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// MetricValue reads, from the registry of the operator running in this
+// process (controller-runtime's, which holds Tenantry's and client-go's
+// metrics), the first series of a gauge or counter with these labels.
+func MetricValue(t testing.TB, name string, labels map[string]string) (float64, bool) {
+	t.Helper()
+	series := metricSeries(t, name, labels)
+	if len(series) == 0 {
+		return 0, false
+	}
+	return value(series[0]), true
+}
+
+// MetricSum adds up every series of a gauge or counter with these labels.
+func MetricSum(t testing.TB, name string, labels map[string]string) float64 {
+	t.Helper()
+	var sum float64
+	for _, m := range metricSeries(t, name, labels) {
+		sum += value(m)
+	}
+	return sum
+}
+
+func metricSeries(t testing.TB, name string, labels map[string]string) []*dto.Metric {
+	t.Helper()
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var series []*dto.Metric
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if hasLabels(m, labels) {
+				series = append(series, m)
+			}
+		}
+	}
+	return series
+}
+
+func value(m *dto.Metric) float64 {
+	if c := m.GetCounter(); c != nil {
+		return c.GetValue()
+	}
+	return m.GetGauge().GetValue()
+}
+
+func hasLabels(m *dto.Metric, want map[string]string) bool {
+	have := map[string]string{}
+	for _, l := range m.GetLabel() {
+		have[l.GetName()] = l.GetValue()
+	}
+	for k, v := range want {
+		if have[k] != v {
+			return false
+		}
+	}
+	return true
+}
