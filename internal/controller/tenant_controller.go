@@ -38,6 +38,24 @@ const FieldOwner = "tenantry-operator"
 // planIndex indexes Tenants by spec.plan, so a plan change wakes only its tenants.
 const planIndex = "spec.plan"
 
+// tenantIndex indexes every managed object by its tenant label. Listing a
+// tenant's objects by label scans every tenant's: at 1,000 tenants that
+// scan was a fifth of the operator's CPU, and made a full resync quadratic.
+const tenantIndex = "metadata.labels.tenant"
+
+// ownedBy selects a tenant's objects from the cache, through tenantIndex.
+// The cache holds only objects labelled managed-by Tenantry.
+func ownedBy(tenant *v1alpha1.Tenant) client.MatchingFields {
+	return client.MatchingFields{tenantIndex: tenant.Name}
+}
+
+func tenantLabel(obj client.Object) []string {
+	if name := obj.GetLabels()[v1alpha1.LabelTenant]; name != "" {
+		return []string{name}
+	}
+	return nil
+}
+
 // TenantReconciler onboards, repairs and offboards Tenants.
 type TenantReconciler struct {
 	// Client reads from the manager's label-selected cache and writes to the API server.
@@ -139,6 +157,11 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		func(o client.Object) []string { return []string{o.(*v1alpha1.Tenant).Spec.Plan} })
 	if err != nil {
 		return fmt.Errorf("indexing tenants by plan: %w", err)
+	}
+	for _, kind := range r.kinds {
+		if err := mgr.GetFieldIndexer().IndexField(context.Background(), kind.object, tenantIndex, tenantLabel); err != nil {
+			return fmt.Errorf("indexing %s by tenant: %w", kind.gvk.Kind, err)
+		}
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Tenant{}).

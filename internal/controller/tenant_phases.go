@@ -154,7 +154,7 @@ func (r *TenantReconciler) tenantObjects(ctx context.Context, tenant *v1alpha1.T
 	var objs []client.Object
 	for _, kind := range r.kinds {
 		list := kind.list()
-		if err := r.List(ctx, list, client.MatchingLabels(render.Labels(tenant))); err != nil {
+		if err := r.List(ctx, list, ownedBy(tenant)); err != nil {
 			return nil, fmt.Errorf("listing %T of tenant %s: %w", list, tenant.Name, err)
 		}
 		items, err := meta.ExtractList(list)
@@ -217,7 +217,7 @@ func (r *TenantReconciler) reconcileDelete(ctx context.Context, tenant *v1alpha1
 	}
 
 	var namespaces corev1.NamespaceList
-	if err := r.List(ctx, &namespaces, client.MatchingLabels(render.Labels(tenant))); err != nil {
+	if err := r.List(ctx, &namespaces, ownedBy(tenant)); err != nil {
 		return ctrl.Result{}, fmt.Errorf("listing namespaces of tenant %s: %w", tenant.Name, err)
 	}
 	if retain {
