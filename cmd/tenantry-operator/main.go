@@ -30,6 +30,7 @@ func run() error {
 	defaults := render.DefaultOptions()
 	var (
 		metricsAddr, probeAddr        string
+		pprofAddr                     string
 		leaderElect                   bool
 		leaderElectionNamespace       string
 		concurrency                   int
@@ -42,6 +43,7 @@ func run() error {
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint listens on; \"0\" turns it off.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes listen on.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "0", "Address Go's pprof profiles (/debug/pprof/) are served on, for finding what uses CPU or memory; \"0\" (the default) turns them off.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so only one of several replicas reconciles at a time.")
 	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the pod's own namespace; required out of cluster).")
 	flag.IntVar(&concurrency, "max-concurrent-reconciles", 4, "How many Tenants are reconciled at once.")
@@ -101,6 +103,7 @@ func run() error {
 		Cache:                   controller.CacheOptions(ctrlConfig),
 		Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress:  probeAddr,
+		PprofBindAddress:        pprofAddr,
 		LeaderElection:          leaderElect,
 		LeaderElectionID:        "tenantry-operator.tenantry.dev",
 		LeaderElectionNamespace: leaderElectionNamespace,
