@@ -1,6 +1,7 @@
 package localcluster
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -159,6 +160,7 @@ func (c *Cluster) startControllers(ctx context.Context, cmPort, schedPort, kwokP
 		"--kube-api-qps=100",
 		"--kube-api-burst=200",
 		"--concurrent-resource-quota-syncs=10",
+		"--resource-quota-sync-period="+cmp.Or(c.opts.QuotaResyncPeriod, 5*time.Minute).String(),
 	))
 	if err != nil {
 		return err

@@ -46,6 +46,11 @@ type Options struct {
 	StartTimeout time.Duration
 	// Progress, if set, receives one line per start-up step.
 	Progress io.Writer
+	// QuotaResyncPeriod is how often the controller manager recounts every
+	// ResourceQuota (--resource-quota-sync-period). Default 5 minutes, as
+	// Kubernetes'. The recount corrects what it missed as objects raced a
+	// new quota, such as each new namespace's kube-root-ca.crt ConfigMap.
+	QuotaResyncPeriod time.Duration
 }
 
 // Cluster is a running local control plane.
