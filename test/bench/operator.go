@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -26,12 +27,14 @@ import (
 type operator struct {
 	binary, kubeconfig, logDir string
 	args                       []string
-	// memoryLimit is GOMEMLIMIT, which the chart sets from the container's
+	// env holds GOMEMLIMIT, which the chart sets from the container's
 	// memory limit: the operator runs here as it does there.
-	memoryLimit string
+	env         []string
 	metricsAddr string
-	cmd         *exec.Cmd
-	starts      int
+	// pprofAddr serves the operator's pprof profiles (--pprof-bind-address).
+	pprofAddr string
+	cmd       *exec.Cmd
+	starts    int
 }
 
 func newOperator(binary string, cfg *rest.Config, dataDir string, args ...string) (*operator, error) {
@@ -39,13 +42,17 @@ func newOperator(binary string, cfg *rest.Config, dataDir string, args ...string
 	if err := localcluster.WriteKubeconfig(cfg, "tenantry-operator", kubeconfig); err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	metricsPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	pprofPort, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	return &operator{
-		binary: binary, kubeconfig: kubeconfig, logDir: filepath.Join(dataDir, "logs"),
-		metricsAddr: "127.0.0.1:" + strconv.Itoa(port), args: args,
+		binary: binary, kubeconfig: kubeconfig, logDir: filepath.Join(dataDir, "logs"), args: args,
+		metricsAddr: "127.0.0.1:" + strconv.Itoa(metricsPort), pprofAddr: "127.0.0.1:" + strconv.Itoa(pprofPort),
 	}, nil
 }
 
@@ -57,9 +64,10 @@ func (o *operator) start(ctx context.Context) error {
 		return err
 	}
 	args := append([]string{"--kubeconfig", o.kubeconfig, "--metrics-bind-address", o.metricsAddr,
-		"--health-probe-bind-address", "0", "--argocd-namespace", ""}, o.args...)
+		"--health-probe-bind-address", "0",
+		"--pprof-bind-address", o.pprofAddr, "--argocd-namespace", ""}, o.args...)
 	o.cmd = exec.Command(o.binary, args...)
-	o.cmd.Env = append(os.Environ(), "GOMEMLIMIT="+o.memoryLimit)
+	o.cmd.Env = append(os.Environ(), o.env...)
 	o.cmd.Stdout, o.cmd.Stderr = logFile, logFile
 	if err := o.cmd.Start(); err != nil {
 		return fmt.Errorf("starting %s: %w", o.binary, err)
@@ -112,6 +120,55 @@ func (o *operator) usage() (rssMiB, cpuSeconds float64, err error) {
 	utime, _ := strconv.ParseFloat(fields[11], 64)
 	stime, _ := strconv.ParseFloat(fields[12], 64)
 	return rssMiB, (utime + stime) / 100, nil
+}
+
+// profile saves one of the operator's pprof profiles (such as "heap?gc=1"
+// or "profile?seconds=30") to path, for go tool pprof.
+func (o *operator) profile(ctx context.Context, query, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+o.pprofAddr+"/debug/pprof/"+query, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("pprof %s: %s", query, resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// profileCPU records a CPU profile of the next d in the background, to
+// path; failures are only reported, as the profile is an aid.
+func (o *operator) profileCPU(ctx context.Context, d time.Duration, path string) {
+	go func() {
+		if err := o.profile(ctx, fmt.Sprintf("profile?seconds=%d", int(d.Seconds())), path); err != nil && ctx.Err() == nil {
+			step("   (no CPU profile: %v)", err)
+		}
+	}()
+}
+
+// gauge reads one of the operator's unlabelled gauges, such as go_memstats_heap_inuse_bytes.
+func (o *operator) gauge(name string) (float64, error) {
+	families, err := o.metrics()
+	if err != nil {
+		return 0, err
+	}
+	f := families[name]
+	if f == nil || len(f.GetMetric()) == 0 {
+		return 0, fmt.Errorf("the operator exports no %s", name)
+	}
+	return f.GetMetric()[0].GetGauge().GetValue(), nil
 }
 
 // metrics scrapes the operator's Prometheus endpoint.

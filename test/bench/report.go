@@ -28,14 +28,14 @@ type report struct {
 		FractionOfCeiling float64 `json:"fractionOfCeiling"`
 		Latency           latency `json:"createToReadySeconds"`
 	} `json:"onboarding"`
-	Steady struct {
-		Rate    float64 `json:"tenantsPerSecond"`
-		Tenants int     `json:"tenants"`
-		Latency latency `json:"createToReadySeconds"`
-	} `json:"steadyArrival"`
+	Steady    []steady `json:"steadyArrival"`
 	Footprint struct {
-		Tenants           int            `json:"tenants"`
-		RSSMiB            float64        `json:"rssMiB"`
+		Tenants int     `json:"tenants"`
+		RSSMiB  float64 `json:"rssMiB"`
+		// HeapMiB is the Go heap in use right after a forced collection:
+		// what the operator holds live, where RSS also counts what the
+		// garbage collector has not returned to the system.
+		HeapMiB           float64        `json:"liveHeapMiB"`
 		CPUSeconds        float64        `json:"cpuSeconds"`
 		Requests          float64        `json:"apiRequests"`
 		RequestsPerTenant float64        `json:"apiRequestsPerTenant"`
@@ -50,6 +50,9 @@ type report struct {
 		Requests        float64 `json:"requests"`
 		// Changes counts what the watches saw change meanwhile, by type.
 		Changes map[string]int `json:"changesSeen"`
+		// RSSMiB is the operator's RSS at the end of the rest: once the Go
+		// runtime has returned what onboarding's garbage left it holding.
+		RSSMiB float64 `json:"rssMiBAfter"`
 	} `json:"rest"`
 	Restart struct {
 		Seconds    float64 `json:"secondsToVerifyAll"`
@@ -61,6 +64,13 @@ type report struct {
 		Deleted int     `json:"deleted"`
 		Latency latency `json:"deleteToRestoredSeconds"`
 	} `json:"drift"`
+}
+
+// steady is one steady arrival rate's figures.
+type steady struct {
+	Rate    float64 `json:"tenantsPerSecond"`
+	Tenants int     `json:"tenants"`
+	Latency latency `json:"createToReadySeconds"`
 }
 
 type latency struct {
@@ -88,17 +98,19 @@ func (r *report) markdown() string {
 		fmt.Sprintf("%.1f tenants/s, all Ready in %.1f s: **%.0f %% of the ceiling**; create→Ready p50 %.1f s, p99 %.1f s",
 			r.Onboarding.TenantsPerSec, r.Onboarding.Seconds, 100*r.Onboarding.FractionOfCeiling, r.Onboarding.Latency.P50, r.Onboarding.Latency.P99),
 		"≥ 50 % (80 %)")
-	row("3", fmt.Sprintf("create→Ready at %.0f tenants/s (%d tenants)", r.Steady.Rate, r.Steady.Tenants),
-		fmt.Sprintf("p50 %.2f s, p95 %.2f s, **p99 %.2f s**, max %.2f s", r.Steady.Latency.P50, r.Steady.Latency.P95, r.Steady.Latency.P99, r.Steady.Latency.Max),
-		"p99 < 2 s (1 s)")
+	for _, s := range r.Steady {
+		row("3", fmt.Sprintf("create→Ready at %g tenants/s (%d tenants)", s.Rate, s.Tenants),
+			fmt.Sprintf("p50 %.2f s, p95 %.2f s, **p99 %.2f s**, max %.2f s", s.Latency.P50, s.Latency.P95, s.Latency.P99, s.Latency.Max),
+			"p99 < 2 s (1 s)")
+	}
 	objs := 0
 	for _, n := range r.Footprint.Objects {
 		objs += n
 	}
 	row("4", fmt.Sprintf("operator at %d tenants (%d managed objects)", r.Footprint.Tenants, objs),
-		fmt.Sprintf("**RSS %.0f MiB**, CPU %.0f s, %.0f API requests (%.1f per tenant)", r.Footprint.RSSMiB, r.Footprint.CPUSeconds, r.Footprint.Requests, r.Footprint.RequestsPerTenant),
+		fmt.Sprintf("**RSS %.0f MiB** right after onboarding, **%.0f MiB** after the rest (live heap %.0f MiB); CPU %.0f s, %.0f API requests (%.1f per tenant)", r.Footprint.RSSMiB, r.Rest.RSSMiB, r.Footprint.HeapMiB, r.Footprint.CPUSeconds, r.Footprint.Requests, r.Footprint.RequestsPerTenant),
 		"RSS < 200 MiB (100 MiB)")
-	row("5", fmt.Sprintf("writes at rest over %.0f s (once quotas settled, after %.0f s)", r.Rest.Seconds, r.Rest.SettleSeconds),
+	row("5", fmt.Sprintf("writes at rest over %.0f s (once no quota changed for a full quota resync, after %.0f s)", r.Rest.Seconds, r.Rest.SettleSeconds),
 		fmt.Sprintf("**%.0f writes** (%.1f/min), %.0f requests in all", r.Rest.Writes, r.Rest.WritesPerMinute, r.Rest.Requests), "0")
 	row("6", "restart (kill -9): until every tenant is verified",
 		fmt.Sprintf("**%.1f s**, %.0f reconciles, %.0f writes; RSS after %.0f MiB", r.Restart.Seconds, r.Restart.Reconciles, r.Restart.Writes, r.Restart.RSSMiB),
