@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/debug"
+	"strconv"
 
 	"k8s.io/apimachinery/pkg/labels"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -71,9 +73,15 @@ func run() error {
 	}
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	memLimit, err := memoryLimit(os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	if memLimit > 0 {
+		debug.SetMemoryLimit(memLimit)
+	}
 
 	renderOpts := render.Options{PodSecurityVersion: pssVersion, OperatorNamespace: operatorNamespace, OperatorServiceAccount: operatorSA}
-	var err error
 	if renderOpts.IngressNamespaceSelector, err = parseSelector("--ingress-namespace-selector", ingressSelector); err != nil {
 		return err
 	}
@@ -122,8 +130,33 @@ func run() error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	ctrl.Log.Info("starting tenantry-operator", "concurrency", concurrency, "qps", qps, "burst", burst, "argocdNamespace", ctrlConfig.Render.ArgoCDNamespace)
+	ctrl.Log.Info("starting tenantry-operator", "concurrency", concurrency, "qps", qps, "burst", burst,
+		"argocdNamespace", ctrlConfig.Render.ArgoCDNamespace, "goMemoryLimit", debug.SetMemoryLimit(-1))
 	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+// memoryLimitEnv carries the container's memory limit in bytes; the chart
+// sets it from the downward API (limits.memory).
+const memoryLimitEnv = "TENANTRY_MEMORY_LIMIT"
+
+// memoryLimit is the Go runtime's soft memory limit: 90 % of the
+// container's, so the garbage collector works harder before the pod nears
+// its limit. The rest is for what the runtime does not count against its
+// limit, such as the binary's mapped code: with GOMEMLIMIT at the whole
+// limit, RSS reached it. A GOMEMLIMIT of its own wins; 0 means none.
+func memoryLimit(lookup func(string) (string, bool)) (int64, error) {
+	if _, set := lookup("GOMEMLIMIT"); set {
+		return 0, nil
+	}
+	v, set := lookup(memoryLimitEnv)
+	if !set || v == "" {
+		return 0, nil
+	}
+	limit, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || limit <= 0 {
+		return 0, fmt.Errorf("%s=%q: want the container's memory limit in bytes (the chart sets it from resources.limits.memory), or unset it", memoryLimitEnv, v)
+	}
+	return limit / 10 * 9, nil
 }
 
 // parseSelector reads "k=v,k2=v2" into labels; an empty string means none.

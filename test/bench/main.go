@@ -27,6 +27,8 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
+
 	"github.com/tenantry/tenantry/internal/localcluster"
 )
 
@@ -37,7 +39,8 @@ type options struct {
 	drift                  int
 	operator, out, dataDir string
 	operatorArgs           []string
-	memoryLimit, gogc      string
+	memoryLimit            resource.Quantity
+	gogc                   string
 }
 
 func main() {
@@ -67,10 +70,18 @@ func main() {
 	flag.IntVar(&qps, "operator-qps", 300, "the operator's --kube-api-qps")
 	flag.IntVar(&burst, "operator-burst", 600, "the operator's --kube-api-burst")
 	flag.IntVar(&concurrency, "operator-concurrency", 8, "the operator's --max-concurrent-reconciles")
-	flag.StringVar(&o.memoryLimit, "operator-memory-limit", "256MiB", "the operator's GOMEMLIMIT (the chart sets it to the container's memory limit, 256Mi by default)")
-	flag.StringVar(&o.gogc, "operator-gogc", "", "the operator's GOGC (default: Go's, 100)")
+	flag.Func("operator-memory-limit", "the operator's container memory limit, as the chart's resources.limits.memory (default 256Mi): the operator sets Go's memory limit to 90 % of it", func(v string) error {
+		q, err := resource.ParseQuantity(v)
+		if err != nil || q.Value() <= 0 {
+			return fmt.Errorf("%q is not a memory size: give a quantity such as 256Mi", v)
+		}
+		o.memoryLimit = q
+		return nil
+	})
+	o.memoryLimit = resource.MustParse("256Mi")
+	flag.StringVar(&o.gogc, "operator-gogc", "50", "the operator's GOGC, as the chart sets it (operator.gogc); empty for Go's default, 100")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "Usage: bench [flags]\n\nMeasures Tenantry at scale on a local control plane (make testbin builds it) and writes\nreport.md and report.json. At the defaults it takes about 10 minutes.\n\n")
+		fmt.Fprintf(flag.CommandLine.Output(), "Usage: bench [flags]\n\nMeasures Tenantry at scale on a local control plane (make testbin builds it) and writes\nreport.md and report.json. At the defaults it takes about 20 minutes.\n\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -157,7 +168,7 @@ func run(o options) error {
 
 // operatorEnv is the Go runtime's settings for the operator process.
 func (o options) operatorEnv() []string {
-	env := []string{"GOMEMLIMIT=" + o.memoryLimit}
+	env := []string{"TENANTRY_MEMORY_LIMIT=" + strconv.FormatInt(o.memoryLimit.Value(), 10)}
 	if o.gogc != "" {
 		env = append(env, "GOGC="+o.gogc)
 	}

@@ -27,8 +27,8 @@ import (
 type operator struct {
 	binary, kubeconfig, logDir string
 	args                       []string
-	// env holds GOMEMLIMIT, which the chart sets from the container's
-	// memory limit: the operator runs here as it does there.
+	// env holds the container memory limit and GOGC, as the chart sets
+	// them: the operator runs here as it does there.
 	env         []string
 	metricsAddr string
 	// pprofAddr serves the operator's pprof profiles (--pprof-bind-address).
