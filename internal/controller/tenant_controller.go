@@ -87,6 +87,18 @@ type managedKind struct {
 	// hash), not whole: guardrail rule 1 lets no one but the operator
 	// change them, so the hash it wrote says whether they match.
 	metadataOnly bool
+	// readLive kinds are read from the API server: Argo CD's, which the
+	// operator handles as unstructured objects, and the client caches none.
+	readLive bool
+}
+
+// ownedBy selects a tenant's objects of the kind: through tenantIndex from
+// the cache, or by label from the API server for readLive kinds.
+func (k managedKind) ownedBy(tenant *v1alpha1.Tenant) client.ListOption {
+	if k.readLive {
+		return client.MatchingLabels(render.Labels(tenant))
+	}
+	return ownedBy(tenant)
 }
 
 func typedKind(gvk schema.GroupVersionKind, obj client.Object, list func() client.ObjectList) managedKind {
@@ -141,7 +153,7 @@ func argoKinds(namespace string) []managedKind {
 	for _, gvk := range []schema.GroupVersionKind{render.ApplicationGVK, render.AppProjectGVK} {
 		obj := &unstructured.Unstructured{}
 		obj.SetGroupVersionKind(gvk)
-		kinds = append(kinds, managedKind{gvk: gvk, object: obj, list: func() client.ObjectList {
+		kinds = append(kinds, managedKind{gvk: gvk, object: obj, readLive: true, list: func() client.ObjectList {
 			list := &unstructured.UnstructuredList{}
 			list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
 			return list
@@ -159,6 +171,9 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return fmt.Errorf("indexing tenants by plan: %w", err)
 	}
 	for _, kind := range r.kinds {
+		if kind.readLive {
+			continue
+		}
 		if err := mgr.GetFieldIndexer().IndexField(context.Background(), kind.object, tenantIndex, tenantLabel); err != nil {
 			return fmt.Errorf("indexing %s by tenant: %w", kind.gvk.Kind, err)
 		}

@@ -154,7 +154,7 @@ func (r *TenantReconciler) tenantObjects(ctx context.Context, tenant *v1alpha1.T
 	var objs []client.Object
 	for _, kind := range r.kinds {
 		list := kind.list()
-		if err := r.List(ctx, list, ownedBy(tenant)); err != nil {
+		if err := r.List(ctx, list, kind.ownedBy(tenant)); err != nil {
 			return nil, fmt.Errorf("listing %T of tenant %s: %w", list, tenant.Name, err)
 		}
 		items, err := meta.ExtractList(list)
