@@ -43,9 +43,9 @@ const planIndex = "spec.plan"
 // scan was a fifth of the operator's CPU, and made a full resync quadratic.
 const tenantIndex = "metadata.labels.tenant"
 
-// ownedBy selects a tenant's objects from the cache, through tenantIndex.
+// inTenantIndex selects a tenant's objects from the cache, through tenantIndex.
 // The cache holds only objects labelled managed-by Tenantry.
-func ownedBy(tenant *v1alpha1.Tenant) client.MatchingFields {
+func inTenantIndex(tenant *v1alpha1.Tenant) client.MatchingFields {
 	return client.MatchingFields{tenantIndex: tenant.Name}
 }
 
@@ -98,7 +98,7 @@ func (k managedKind) ownedBy(tenant *v1alpha1.Tenant) client.ListOption {
 	if k.readLive {
 		return client.MatchingLabels(render.Labels(tenant))
 	}
-	return ownedBy(tenant)
+	return inTenantIndex(tenant)
 }
 
 func typedKind(gvk schema.GroupVersionKind, obj client.Object, list func() client.ObjectList) managedKind {

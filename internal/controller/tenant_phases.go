@@ -217,7 +217,7 @@ func (r *TenantReconciler) reconcileDelete(ctx context.Context, tenant *v1alpha1
 	}
 
 	var namespaces corev1.NamespaceList
-	if err := r.List(ctx, &namespaces, ownedBy(tenant)); err != nil {
+	if err := r.List(ctx, &namespaces, inTenantIndex(tenant)); err != nil {
 		return ctrl.Result{}, fmt.Errorf("listing namespaces of tenant %s: %w", tenant.Name, err)
 	}
 	if retain {

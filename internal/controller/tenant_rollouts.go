@@ -438,7 +438,7 @@ func (r *TenantReconciler) analysisSecrets(ctx context.Context, tenant *v1alpha1
 // namespace that still has the operator's analysis-writer binding.
 func (r *TenantReconciler) deleteAnalysisSecrets(ctx context.Context, tenant *v1alpha1.Tenant) error {
 	bindings := metadataKind(rbacv1.SchemeGroupVersion.WithKind("RoleBinding")).list().(*metav1.PartialObjectMetadataList)
-	if err := r.List(ctx, bindings, ownedBy(tenant)); err != nil {
+	if err := r.List(ctx, bindings, inTenantIndex(tenant)); err != nil {
 		return fmt.Errorf("listing the RoleBindings of tenant %s: %w", tenant.Name, err)
 	}
 	for i := range bindings.Items {
