@@ -78,7 +78,7 @@ test: testbin ## Build what is missing in bin/, then run every test on the local
 	for m in $(TEST_MODULES); do (cd $$m && go test $(GO_TEST_FLAGS) ./...); done
 
 .PHONY: bench
-bench: testbin operator ## Measure onboarding, latency, footprint, rest, restart and drift at 1,000 tenants (~20 min); writes bin/bench/report.md.
+bench: testbin operator ## Measure onboarding, latency, footprint, rest, restart and drift at 1,000 tenants (~12 min); writes bin/bench/report.md.
 	go run ./test/bench $(BENCH_FLAGS)
 
 .PHONY: testbin

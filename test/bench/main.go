@@ -81,7 +81,7 @@ func main() {
 	o.memoryLimit = resource.MustParse("256Mi")
 	flag.StringVar(&o.gogc, "operator-gogc", "50", "the operator's GOGC, as the chart sets it (operator.gogc); empty for Go's default, 100")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "Usage: bench [flags]\n\nMeasures Tenantry at scale on a local control plane (make testbin builds it) and writes\nreport.md and report.json. At the defaults it takes about 20 minutes.\n\n")
+		fmt.Fprintf(flag.CommandLine.Output(), "Usage: bench [flags]\n\nMeasures Tenantry at scale on a local control plane (make testbin builds it) and writes\nreport.md and report.json. At the defaults it takes about 12 minutes.\n\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
