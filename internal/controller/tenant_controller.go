@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -87,15 +88,20 @@ type managedKind struct {
 	// hash), not whole: guardrail rule 1 lets no one but the operator
 	// change them, so the hash it wrote says whether they match.
 	metadataOnly bool
-	// readLive kinds are read from the API server: Argo CD's, which the
-	// operator handles as unstructured objects, and the client caches none.
-	readLive bool
+}
+
+// readLive reports whether the client reads the kind from the API server:
+// it caches no unstructured objects (Argo CD's kinds, here), so those have
+// no tenant index.
+func (k managedKind) readLive() bool {
+	_, unstructured := k.object.(runtime.Unstructured)
+	return unstructured
 }
 
 // ownedBy selects a tenant's objects of the kind: through tenantIndex from
-// the cache, or by label from the API server for readLive kinds.
+// the cache, or by label from the API server for kinds read live.
 func (k managedKind) ownedBy(tenant *v1alpha1.Tenant) client.ListOption {
-	if k.readLive {
+	if k.readLive() {
 		return client.MatchingLabels(render.Labels(tenant))
 	}
 	return inTenantIndex(tenant)
@@ -153,7 +159,7 @@ func argoKinds(namespace string) []managedKind {
 	for _, gvk := range []schema.GroupVersionKind{render.ApplicationGVK, render.AppProjectGVK} {
 		obj := &unstructured.Unstructured{}
 		obj.SetGroupVersionKind(gvk)
-		kinds = append(kinds, managedKind{gvk: gvk, object: obj, readLive: true, list: func() client.ObjectList {
+		kinds = append(kinds, managedKind{gvk: gvk, object: obj, list: func() client.ObjectList {
 			list := &unstructured.UnstructuredList{}
 			list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
 			return list
@@ -171,7 +177,7 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return fmt.Errorf("indexing tenants by plan: %w", err)
 	}
 	for _, kind := range r.kinds {
-		if kind.readLive {
+		if kind.readLive() {
 			continue
 		}
 		if err := mgr.GetFieldIndexer().IndexField(context.Background(), kind.object, tenantIndex, tenantLabel); err != nil {

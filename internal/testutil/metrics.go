@@ -12,7 +12,7 @@ import (
 // metrics), the first series of a gauge or counter with these labels.
 func MetricValue(t testing.TB, name string, labels map[string]string) (float64, bool) {
 	t.Helper()
-	series := metricSeries(t, name, labels)
+	series := Series(gather(t), name, labels)
 	if len(series) == 0 {
 		return 0, false
 	}
@@ -22,19 +22,23 @@ func MetricValue(t testing.TB, name string, labels map[string]string) (float64, 
 // MetricSum adds up every series of a gauge or counter with these labels.
 func MetricSum(t testing.TB, name string, labels map[string]string) float64 {
 	t.Helper()
+	return SeriesSum(gather(t), name, labels)
+}
+
+// SeriesSum adds up the value of every series of the named gauge or counter
+// in families that has these labels: families gathered in process, or
+// scraped from an operator's /metrics.
+func SeriesSum(families []*dto.MetricFamily, name string, labels map[string]string) float64 {
 	var sum float64
-	for _, m := range metricSeries(t, name, labels) {
+	for _, m := range Series(families, name, labels) {
 		sum += value(m)
 	}
 	return sum
 }
 
-func metricSeries(t testing.TB, name string, labels map[string]string) []*dto.Metric {
-	t.Helper()
-	families, err := ctrlmetrics.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
+// Series returns the series of the named metric in families that have
+// these labels (and maybe others).
+func Series(families []*dto.MetricFamily, name string, labels map[string]string) []*dto.Metric {
 	var series []*dto.Metric
 	for _, f := range families {
 		if f.GetName() != name {
@@ -47,6 +51,15 @@ func metricSeries(t testing.TB, name string, labels map[string]string) []*dto.Me
 		}
 	}
 	return series
+}
+
+func gather(t testing.TB) []*dto.MetricFamily {
+	t.Helper()
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return families
 }
 
 func value(m *dto.Metric) float64 {

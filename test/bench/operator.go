@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,6 +22,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/tenantry/tenantry/internal/localcluster"
+	"github.com/tenantry/tenantry/internal/testutil"
 )
 
 // operator is the tenantry-operator binary running as a process of its
@@ -158,84 +161,49 @@ func (o *operator) profileCPU(ctx context.Context, d time.Duration, path string)
 	}()
 }
 
-// gauge reads one of the operator's unlabelled gauges, such as go_memstats_heap_inuse_bytes.
-func (o *operator) gauge(name string) (float64, error) {
-	families, err := o.metrics()
-	if err != nil {
-		return 0, err
-	}
-	f := families[name]
-	if f == nil || len(f.GetMetric()) == 0 {
-		return 0, fmt.Errorf("the operator exports no %s", name)
-	}
-	return f.GetMetric()[0].GetGauge().GetValue(), nil
-}
-
 // metrics scrapes the operator's Prometheus endpoint.
-func (o *operator) metrics() (map[string]*dto.MetricFamily, error) {
+func (o *operator) metrics() ([]*dto.MetricFamily, error) {
 	resp, err := http.Get("http://" + o.metricsAddr + "/metrics")
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	return parser.TextToMetricFamilies(resp.Body)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Collect(maps.Values(families)), nil
 }
 
-// requests counts the API requests the operator has sent, all and writes
-// (POST, PUT, PATCH, DELETE), from client-go's rest_client_requests_total.
+// requests scrapes the operator for countRequests.
 func (o *operator) requests() (all, writes float64, err error) {
 	families, err := o.metrics()
 	if err != nil {
 		return 0, 0, err
 	}
-	f := families["rest_client_requests_total"]
-	if f == nil {
-		return 0, 0, fmt.Errorf("the operator exports no rest_client_requests_total")
-	}
-	for _, m := range f.GetMetric() {
-		v := m.GetCounter().GetValue()
-		all += v
-		for _, l := range m.GetLabel() {
-			if l.GetName() == "method" && l.GetValue() != "GET" {
-				writes += v
-			}
-		}
-	}
-	return all, writes, nil
+	return countRequests(families)
 }
 
-// reconciles sums controller_runtime_reconcile_total for the tenant controller.
-func (o *operator) reconciles() (float64, error) {
-	families, err := o.metrics()
-	if err != nil {
-		return 0, err
+// countRequests counts the API requests the operator has sent: all, and
+// writes (every method but GET), from client-go's rest_client_requests_total.
+func countRequests(families []*dto.MetricFamily) (all, writes float64, err error) {
+	const name = "rest_client_requests_total"
+	if len(testutil.Series(families, name, nil)) == 0 {
+		return 0, 0, fmt.Errorf("the operator exports no %s", name)
 	}
-	total := 0.0
-	for _, m := range families["controller_runtime_reconcile_total"].GetMetric() {
-		for _, l := range m.GetLabel() {
-			if l.GetName() == "controller" && l.GetValue() == "tenant" {
-				total += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return total, nil
+	all = testutil.SeriesSum(families, name, nil)
+	return all, all - testutil.SeriesSum(families, name, map[string]string{"method": "GET"}), nil
+}
+
+// reconciles is the tenant controller's reconcile count.
+func reconciles(families []*dto.MetricFamily) float64 {
+	return testutil.SeriesSum(families, "controller_runtime_reconcile_total", map[string]string{"controller": "tenant"})
 }
 
 // queueDepth is the tenant controller's work queue depth.
-func (o *operator) queueDepth() (float64, error) {
-	families, err := o.metrics()
-	if err != nil {
-		return 0, err
-	}
-	for _, m := range families["workqueue_depth"].GetMetric() {
-		for _, l := range m.GetLabel() {
-			if l.GetName() == "name" && l.GetValue() == "tenant" {
-				return m.GetGauge().GetValue(), nil
-			}
-		}
-	}
-	return 0, nil
+func queueDepth(families []*dto.MetricFamily) float64 {
+	return testutil.SeriesSum(families, "workqueue_depth", map[string]string{"name": "tenant"})
 }
 
 func freePort() (int, error) {

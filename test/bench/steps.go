@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -27,6 +28,7 @@ import (
 	"github.com/tenantry/tenantry/internal/install"
 	"github.com/tenantry/tenantry/internal/localcluster"
 	"github.com/tenantry/tenantry/internal/render"
+	"github.com/tenantry/tenantry/internal/testutil"
 )
 
 // plan is the example plan every benchmark tenant is on.
@@ -284,19 +286,20 @@ func (b *bench) footprint(ctx context.Context, r *report) error {
 	if err != nil {
 		return err
 	}
-	requests, _, err := b.operator.requests()
-	if err != nil {
-		return err
-	}
 	// The heap profile forces a collection first, so the heap in use read
 	// right after it is what is live.
 	if err := b.operator.profile(ctx, "heap?gc=1", filepath.Join(b.o.out, "heap.pprof")); err != nil {
 		return err
 	}
-	heap, err := b.operator.gauge("go_memstats_heap_inuse_bytes")
+	families, err := b.operator.metrics()
 	if err != nil {
 		return err
 	}
+	requests, _, err := countRequests(families)
+	if err != nil {
+		return err
+	}
+	heap := testutil.SeriesSum(families, "go_memstats_heap_inuse_bytes", nil)
 	f := &r.Footprint
 	f.Tenants, f.RSSMiB, f.HeapMiB, f.CPUSeconds, f.Requests = len(b.tenants), rss, heap/(1<<20), cpu, requests
 	f.RequestsPerTenant = requests / float64(len(b.tenants))
@@ -403,20 +406,18 @@ func (b *bench) restart(ctx context.Context, r *report) error {
 	want := float64(len(b.tenants))
 	// Each poll scrapes every tenant's metrics: a quarter second keeps the
 	// scraping from slowing what it measures.
+	var families []*dto.MetricFamily
 	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 5*time.Minute, true, func(context.Context) (bool, error) {
-		n, err := b.operator.reconciles()
-		if err != nil || n < want {
-			return false, nil
-		}
-		depth, err := b.operator.queueDepth()
-		return err == nil && depth == 0, nil
+		var err error
+		families, err = b.operator.metrics()
+		return err == nil && reconciles(families) >= want && queueDepth(families) == 0, nil
 	})
 	if err != nil {
 		return fmt.Errorf("the restarted operator did not reconcile all %d tenants: %w", len(b.tenants), err)
 	}
 	r.Restart.Seconds = time.Since(start).Seconds()
-	r.Restart.Reconciles, _ = b.operator.reconciles()
-	_, r.Restart.Writes, _ = b.operator.requests()
+	r.Restart.Reconciles = reconciles(families)
+	_, r.Restart.Writes, _ = countRequests(families)
 	r.Restart.RSSMiB, _, _ = b.operator.usage()
 	step("   every tenant verified %.1f s after the start, %.0f writes", r.Restart.Seconds, r.Restart.Writes)
 	return nil
