@@ -64,6 +64,12 @@ const (
 	// deletionPolicy Retain.
 	LabelOrphaned = "tenantry.dev/orphaned"
 
+	// LabelGitCredentials "true" marks a Secret in the operator's own
+	// namespace as Git credentials for the operator's writes (reverts on
+	// abort), in Argo CD's repository-credentials format: the Secret whose
+	// url is the longest prefix of a repository's URL applies to it.
+	LabelGitCredentials = "tenantry.dev/git-credentials"
+
 	// Finalizer holds a Tenant until its namespaces and bindings are gone.
 	Finalizer = "tenantry.dev/teardown"
 

@@ -271,6 +271,11 @@ const (
 	// quota allows (after a plan downgrade): nothing is evicted, but nothing
 	// new of that resource is admitted until usage drops.
 	ConditionQuotaExceeded = "QuotaExceeded"
+	// ConditionGitWriteReady is false when the operator's last Git write for
+	// the tenant (a revert on abort, spec.revertOnAbort) failed for want of
+	// working credentials, and true once a write was pushed. It is absent
+	// until the operator first writes, and while spec.revertOnAbort is off.
+	ConditionGitWriteReady = "GitWriteReady"
 )
 
 // TenantStatus is what the operator observed and did.

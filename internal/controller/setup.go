@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"time"
@@ -30,6 +31,9 @@ type Config struct {
 	// StuckAfter is how long a namespace of a deleted Tenant may take to go
 	// before the Tenant's status says what holds it (default a minute).
 	StuckAfter time.Duration
+	// RolloutsPoll is how often, while GitOps is on and Argo Rollouts is
+	// not installed, the operator looks for it (default 30 seconds).
+	RolloutsPoll time.Duration
 }
 
 // CacheOptions make the manager cache only what the operator manages: every
@@ -59,7 +63,8 @@ func CacheOptions(cfg Config) cache.Options {
 // cluster serves Argo CD's AppProject and Application kinds; otherwise with
 // GitOps off, and Tenants listing apps say so in their GitOpsReady
 // condition. Where Argo Rollouts is installed too, apps' releases are
-// reported (Config.Rollouts). The manager must be created after this, with
+// reported (Config.Rollouts), and an Argo Rollouts installed later is found
+// while the operator runs. The manager must be created after this, with
 // CacheOptions(cfg); an Argo CD installed later is seen after a restart.
 func WithArgoCD(restConfig *rest.Config, cfg Config, namespace string) (Config, error) {
 	cfg.Render.ArgoCDNamespace = ""
@@ -106,9 +111,10 @@ func Setup(mgr manager.Manager, cfg Config) error {
 		Options:                 cfg.Render,
 		MaxConcurrentReconciles: cfg.MaxConcurrentReconciles,
 		StuckAfter:              cfg.StuckAfter,
-		rollouts:                cfg.Rollouts,
+		rolloutsPoll:            cmp.Or(cfg.RolloutsPoll, rolloutsPollDefault),
 		kinds:                   append(slices.Clone(managedKinds), argoKinds(cfg.Render.ArgoCDNamespace)...),
 	}
+	r.rollouts.Store(cfg.Rollouts)
 	return r.SetupWithManager(mgr)
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -74,8 +75,12 @@ type TenantReconciler struct {
 
 	// kinds are managedKinds, plus Argo CD's when GitOps is on.
 	kinds []managedKind
-	// rollouts is true when the cluster serves Argo Rollouts' kinds.
-	rollouts bool
+	// rollouts is true once the cluster serves Argo Rollouts' kinds; it may
+	// turn true while the operator runs (rolloutsWatcher).
+	rollouts atomic.Bool
+	// rolloutsPoll is how often the operator looks for Argo Rollouts while
+	// the cluster does not serve it.
+	rolloutsPoll time.Duration
 }
 
 // managedKind is a kind the operator creates for tenants: a prototype for
@@ -194,11 +199,20 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	for _, kind := range r.kinds {
 		b = b.Watches(kind.object, handler.EnqueueRequestsFromMapFunc(tenantOf))
 	}
-	if r.rollouts {
+	if r.rollouts.Load() {
 		// A release's every step is reported in its tenant's status.
 		b = b.Watches(rolloutObject(), handler.EnqueueRequestsFromMapFunc(r.tenantOfNamespaced))
 	}
-	return b.Complete(r)
+	c, err := b.Build(r)
+	if err != nil {
+		return err
+	}
+	if r.rollouts.Load() || r.Options.ArgoCDNamespace == "" {
+		return nil
+	}
+	// Argo Rollouts may be installed after the operator starts (the GitOps
+	// bootstrap syncs both at once): watch for it rather than need a restart.
+	return mgr.Add(&rolloutsWatcher{reconciler: r, controller: c, cache: mgr.GetCache(), config: mgr.GetConfig()})
 }
 
 // tenantOf maps an owned object to its Tenant by the tenant label.
@@ -264,7 +278,7 @@ func (r *TenantReconciler) tenantsOnPlan(ctx context.Context, plan client.Object
 // through the tenantry:analysis-writer role it binds itself to in that
 // namespace, and reads the credentials in its own namespace through the
 // chart's Role.
-// +kubebuilder:rbac:groups=argoproj.io,resources=rollouts,verbs=get;list;watch
+// +kubebuilder:rbac:groups=argoproj.io,resources=rollouts,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=argoproj.io,resources=analysisruns,verbs=get;list
 // Argo CD's AppProject and Application of each tenant. Argo CD reads only
 // those in its own namespace, where the operator caches them.

@@ -35,6 +35,9 @@ type gitopsObservation struct {
 	reason, message string
 	apps            []v1alpha1.AppStatus
 	ready           int
+	// gitWrite is the GitWriteReady condition this reconcile's reverts
+	// imply, nil when they imply none.
+	gitWrite *metav1.Condition
 }
 
 // observeApps reads what Argo CD reports on each of the tenant's
@@ -88,7 +91,10 @@ func (r *TenantReconciler) observeApps(ctx context.Context, tenant *v1alpha1.Ten
 		}
 		obs.apps = append(obs.apps, st)
 	}
-	r.revertAborted(ctx, tenant, obs.apps)
+	var err error
+	if obs.gitWrite, err = r.revertAborted(ctx, tenant, obs.apps); err != nil {
+		return nil, err
+	}
 	switch {
 	case tenant.Spec.Suspended && len(tenant.Spec.Apps) > 0:
 		obs.status, obs.reason = metav1.ConditionFalse, reasonSyncSuspended

@@ -11,7 +11,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
@@ -22,14 +24,13 @@ import (
 // not cache them: it lists them past the cache, and only while a suspension
 // or a resumption is under way, or when an environment or tenant goes.
 
-// scaleWorkloads scales every Deployment and StatefulSet of the tenant to
-// zero and suspends every CronJob (suspend), or puts back what a suspension
-// recorded (resume). Workloads already in the wanted state are left alone,
-// so suspending twice, or resuming an active tenant, writes nothing. It
-// returns how many workloads it changed.
-//
-// Once GitOps lands, the tenant's Argo CD Applications must stop syncing
-// here too, or Argo CD would scale the workloads back up from Git.
+// scaleWorkloads scales every Deployment, StatefulSet and Argo Rollout of
+// the tenant to zero and suspends every CronJob (suspend), or puts back what
+// a suspension recorded (resume). Workloads already in the wanted state are
+// left alone, so suspending twice, or resuming an active tenant, writes
+// nothing. It returns how many workloads it changed. (The tenant's Argo CD
+// Applications stop syncing meanwhile, or Argo CD would scale them back up
+// from Git: render leaves out their automated sync while suspended.)
 func (r *TenantReconciler) scaleWorkloads(ctx context.Context, tenant *v1alpha1.Tenant, suspend bool) (int, error) {
 	changed := 0
 	patch := func(obj client.Object, body map[string]any) error {
@@ -58,6 +59,13 @@ func (r *TenantReconciler) scaleWorkloads(ctx context.Context, tenant *v1alpha1.
 		}
 		for i := range statefulSets.Items {
 			scalable = append(scalable, newScalable(&statefulSets.Items[i], statefulSets.Items[i].Spec.Replicas))
+		}
+		if r.rollouts.Load() {
+			rollouts, err := r.rolloutsIn(ctx, ns)
+			if err != nil {
+				return changed, err
+			}
+			scalable = append(scalable, rollouts...)
 		}
 		for _, w := range scalable {
 			recorded, wasSuspended := w.obj.GetAnnotations()[v1alpha1.AnnotationSuspendedReplicas]
@@ -115,6 +123,26 @@ func (r *TenantReconciler) scaleWorkloads(ctx context.Context, tenant *v1alpha1.
 type scalable struct {
 	obj      client.Object
 	replicas int32
+}
+
+// rolloutsIn lists a namespace's Argo Rollouts as scalables (live: the
+// client caches no unstructured objects).
+func (r *TenantReconciler) rolloutsIn(ctx context.Context, namespace string) ([]scalable, error) {
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(render.RolloutGVK.GroupVersion().WithKind(render.RolloutGVK.Kind + "List"))
+	if err := r.List(ctx, list, client.InNamespace(namespace)); err != nil {
+		return nil, fmt.Errorf("listing Rollouts in %s: %w", namespace, err)
+	}
+	out := make([]scalable, 0, len(list.Items))
+	for i := range list.Items {
+		ro := &list.Items[i]
+		var replicas *int32
+		if n, found, err := unstructured.NestedInt64(ro.Object, "spec", "replicas"); err == nil && found {
+			replicas = ptr.To(int32(n))
+		}
+		out = append(out, newScalable(ro, replicas))
+	}
+	return out, nil
 }
 
 func newScalable(obj client.Object, replicas *int32) scalable {

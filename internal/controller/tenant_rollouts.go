@@ -50,7 +50,7 @@ const revertTimeout = time.Minute
 // before.
 func (r *TenantReconciler) observeRollout(ctx context.Context, app *unstructured.Unstructured, st *v1alpha1.AppStatus, before *v1alpha1.AppRollout) error {
 	key, found := rolloutOf(app)
-	if !r.rollouts || !found {
+	if !r.rollouts.Load() || !found {
 		return nil
 	}
 	ro := rolloutObject()
@@ -265,11 +265,19 @@ func canaryWeight(ro *unstructured.Unstructured) int32 {
 // tenant opted in (spec.revertOnAbort). gitops.Revert enforces the safety
 // limits: only the newest commit that changed the app's path, only when
 // the failed revision contains it and it changed nothing else. The outcome
-// is recorded in the app's status, so each abort is handled once.
-func (r *TenantReconciler) revertAborted(ctx context.Context, tenant *v1alpha1.Tenant, apps []v1alpha1.AppStatus) {
+// is recorded in the app's status, so each abort is handled once. It
+// authenticates with the Git credentials Secret of the operator's namespace
+// that applies to the app's repository, and returns the GitWriteReady
+// condition the writes imply (nil when they imply none).
+func (r *TenantReconciler) revertAborted(ctx context.Context, tenant *v1alpha1.Tenant, apps []v1alpha1.AppStatus) (*metav1.Condition, error) {
 	if !tenant.Spec.RevertOnAbort {
-		return
+		return nil, nil
 	}
+	var (
+		writes  []gitWrite
+		secrets []corev1.Secret
+		listed  bool
+	)
 	for i := range apps {
 		st := &apps[i]
 		ro := st.Rollout
@@ -282,27 +290,49 @@ func (r *TenantReconciler) revertAborted(ctx context.Context, tenant *v1alpha1.T
 			continue
 		}
 		spec := tenant.Spec.Apps[slices.IndexFunc(tenant.Spec.Apps, func(a v1alpha1.App) bool { return a.Name == st.Name })]
-		revert := &v1alpha1.RolloutRevert{AbortedAt: ro.AbortedAt, Revision: st.Revision}
-		ro.Revert = revert
 		if spec.Path == "" {
-			revert.Message = "not reverted: the app comes from a Helm repository (spec.apps[].chart), not a Git path"
+			ro.Revert = &v1alpha1.RolloutRevert{AbortedAt: ro.AbortedAt, Revision: st.Revision,
+				Message: "not reverted: the app comes from a Helm repository (spec.apps[].chart), not a Git path"}
 			continue
 		}
-		rctx, cancel := context.WithTimeout(ctx, revertTimeout)
-		res, err := gitops.Revert(rctx, gitops.RevertRequest{
-			RepoURL:     spec.RepoURL,
-			Branch:      spec.TargetRevision,
-			Path:        spec.Path,
-			Revision:    st.Revision,
-			Released:    ro.Released,
-			Reason:      fmt.Sprintf("Tenantry: the release of app %s (Rollout %s/%s) aborted: %s", st.Name, st.Namespace, ro.Name, firstNonEmpty(doneAnalysis(ro.Analysis), ro.Message)),
-			AuthorName:  revertAuthorName,
-			AuthorEmail: revertAuthorEmail,
-		})
-		cancel()
+		// Listed once per reconcile, and only when there is a revert to do.
+		if !listed {
+			var err error
+			if secrets, err = r.gitCredentialSecrets(ctx); err != nil {
+				return nil, err
+			}
+			listed = true
+		}
+		revert := &v1alpha1.RolloutRevert{AbortedAt: ro.AbortedAt, Revision: st.Revision}
+		ro.Revert = revert
+		write := gitWrite{repoURL: spec.RepoURL}
+		creds, err := gitops.CredentialsFor(secrets, spec.RepoURL)
+		write.secret = creds.Secret
+		var res gitops.RevertResult
+		if err == nil {
+			rctx, cancel := context.WithTimeout(ctx, revertTimeout)
+			res, err = gitops.Revert(rctx, gitops.RevertRequest{
+				RepoURL:     spec.RepoURL,
+				Branch:      spec.TargetRevision,
+				Path:        spec.Path,
+				Revision:    st.Revision,
+				Released:    ro.Released,
+				Reason:      fmt.Sprintf("Tenantry: the release of app %s (Rollout %s/%s) aborted: %s", st.Name, st.Namespace, ro.Name, firstNonEmpty(doneAnalysis(ro.Analysis), ro.Message)),
+				AuthorName:  revertAuthorName,
+				AuthorEmail: revertAuthorEmail,
+				Auth:        creds.Auth,
+				CABundle:    creds.CABundle,
+			})
+			cancel()
+		}
+		write.err, write.pushed = err, err == nil && res.Commit != ""
+		writes = append(writes, write)
 		switch {
 		case err != nil:
 			revert.Message = "revert failed: " + err.Error()
+			if _, fix := gitWriteProblem(r.Options.OperatorNamespace, write); fix != "" {
+				revert.Message = "revert failed: " + fix
+			}
 		case res.Commit == "":
 			revert.Message = "not reverted: " + res.Skipped
 		default:
@@ -310,6 +340,7 @@ func (r *TenantReconciler) revertAborted(ctx context.Context, tenant *v1alpha1.T
 			revert.Message = fmt.Sprintf("reverted %s (%q) in %s as %s", short(res.Reverted), res.Subject, spec.RepoURL, short(res.Commit))
 		}
 	}
+	return gitWriteCondition(r.Options.OperatorNamespace, writes), nil
 }
 
 // sameAbort reports whether the revert record answers the Rollout's

@@ -232,6 +232,7 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, tenant *v1alpha1.Te
 		}
 		if g := obs.gitops; g != nil {
 			set(v1alpha1.ConditionGitOpsReady, g.status, g.reason, g.message)
+			setGitWriteCondition(&st.Conditions, tenant, g.gitWrite)
 			st.Apps = g.apps
 			st.AppsReady = ""
 			if len(g.apps) > 0 {
@@ -239,6 +240,7 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, tenant *v1alpha1.Te
 			}
 		} else {
 			meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionGitOpsReady)
+			meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionGitWriteReady)
 			st.Apps, st.AppsReady = nil, ""
 		}
 		if obs.namespacesReady {

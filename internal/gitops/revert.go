@@ -46,8 +46,11 @@ type RevertRequest struct {
 	// committer.
 	AuthorName, AuthorEmail string
 	// Auth authenticates the clone, fetch and push (go-git's
-	// plumbing/transport); nil is anonymous.
+	// plumbing/transport); nil is anonymous. CredentialsFor builds it.
 	Auth transport.AuthMethod
+	// CABundle, when set, are the PEM certificates trusted for an HTTPS
+	// repository (Credentials.CABundle).
+	CABundle []byte
 }
 
 // RevertResult is what Revert did: Commit is empty when it refused, and
@@ -148,6 +151,7 @@ func revert(ctx context.Context, req RevertRequest, push pushFunc) (RevertResult
 			// Compare-and-set: the revert was decided on base.
 			RequireRemoteRefs: []config.RefSpec{config.RefSpec(base.String() + ":" + branch.String())},
 			Auth:              req.Auth,
+			CABundle:          req.CABundle,
 		})
 		if err == nil {
 			return res, nil
@@ -159,7 +163,7 @@ func revert(ctx context.Context, req RevertRequest, push pushFunc) (RevertResult
 		if ctx.Err() != nil {
 			return RevertResult{}, err
 		}
-		moved, ferr := fetchBranch(ctx, repo, branch, req.Auth)
+		moved, ferr := fetchBranch(ctx, repo, branch, req)
 		if ferr != nil {
 			return RevertResult{}, fmt.Errorf("%w (fetching %s again: %w)", err, branch.Short(), ferr)
 		}
@@ -211,6 +215,7 @@ func cloneBranch(ctx context.Context, req RevertRequest) (*git.Repository, plumb
 	repo, err := git.CloneContext(ctx, memory.NewStorage(), nil, &git.CloneOptions{
 		URL:           req.RepoURL,
 		Auth:          req.Auth,
+		CABundle:      req.CABundle,
 		ReferenceName: name,
 		SingleBranch:  true,
 		Tags:          git.NoTags,
@@ -229,12 +234,13 @@ func cloneBranch(ctx context.Context, req RevertRequest) (*git.Repository, plumb
 }
 
 // fetchBranch fetches branch again and returns the commit it is at now.
-func fetchBranch(ctx context.Context, repo *git.Repository, branch plumbing.ReferenceName, auth transport.AuthMethod) (plumbing.Hash, error) {
+func fetchBranch(ctx context.Context, repo *git.Repository, branch plumbing.ReferenceName, req RevertRequest) (plumbing.Hash, error) {
 	tracking := plumbing.NewRemoteReferenceName(git.DefaultRemoteName, branch.Short())
 	err := repo.FetchContext(ctx, &git.FetchOptions{
 		RemoteName: git.DefaultRemoteName,
 		RefSpecs:   []config.RefSpec{config.RefSpec("+" + branch.String() + ":" + tracking.String())},
-		Auth:       auth,
+		Auth:       req.Auth,
+		CABundle:   req.CABundle,
 		Tags:       git.NoTags,
 	})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {

@@ -52,6 +52,7 @@ func TestProgressiveDelivery(t *testing.T) {
 		{"4 the Tenant's status, events and metrics showed each release", testObservability},
 		{"5 Git revert on abort", testRevertOnAbort},
 		{"6 every release went commit, Argo CD sync, Rollout", testGitOpsFlow},
+		{"7 suspension scales the Rollouts to zero, resumption exactly back", testSuspendRollouts},
 	}
 	for _, step := range steps {
 		if !t.Run(step.name, step.run) {
@@ -610,4 +611,77 @@ func rawJSON(s string) *apiextensionsv1.JSON {
 	}
 	raw, _ := json.Marshal(v)
 	return &apiextensionsv1.JSON{Raw: raw}
+}
+
+// testSuspendRollouts suspends the tenant: the operator scales both
+// Rollouts to zero (the real Argo Rollouts controller then stops every pod)
+// and Argo CD, whose automated sync is off meanwhile, leaves them there
+// although Git says 5. Resuming puts back exactly the recorded count.
+func testSuspendRollouts(t *testing.T) {
+	names := map[string]string{}
+	for _, app := range []string{"shop", "shop-bg"} {
+		names[app] = rolloutName(t, app)
+	}
+	setSuspended := func(suspended bool) {
+		t.Helper()
+		tenant := &v1alpha1.Tenant{}
+		if err := admin.Get(t.Context(), client.ObjectKey{Name: "acme"}, tenant); err != nil {
+			t.Fatal(err)
+		}
+		patch := client.MergeFrom(tenant.DeepCopy())
+		tenant.Spec.Suspended = suspended
+		if err := admin.Patch(t.Context(), tenant, patch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// scaledTo waits until a Rollout wants n replicas, runs n available
+	// pods, and carries the suspension record (or not).
+	scaledTo := func(app string, n int64, recorded bool) {
+		t.Helper()
+		testutil.Eventually(t, wait, func() error {
+			ro := &unstructured.Unstructured{}
+			ro.SetGroupVersionKind(schema.GroupVersionKind{Group: "argoproj.io", Version: "v1alpha1", Kind: "Rollout"})
+			if err := admin.Get(t.Context(), client.ObjectKey{Namespace: namespace, Name: names[app]}, ro); err != nil {
+				return err
+			}
+			want, _, _ := unstructured.NestedInt64(ro.Object, "spec", "replicas")
+			_, hasRecord := ro.GetAnnotations()[v1alpha1.AnnotationSuspendedReplicas]
+			st, err := rollouts.Status(t.Context(), namespace, names[app])
+			if err != nil {
+				return err
+			}
+			if want != n || hasRecord != recorded || st.AvailableReplicas != n || st.Replicas != n {
+				return fmt.Errorf("Rollout %s: spec.replicas %d, suspension recorded %v, status %s; want %d replicas, recorded %v",
+					names[app], want, hasRecord, st, n, recorded)
+			}
+			return nil
+		})
+	}
+
+	start := time.Now()
+	setSuspended(true)
+	for _, app := range []string{"shop", "shop-bg"} {
+		scaledTo(app, 0, true)
+	}
+	measure(t, "suspended -> both Rollouts at zero pods", time.Since(start))
+	// Argo CD compares Git (5 replicas) with the cluster and reports the
+	// difference, but no longer heals it.
+	for _, app := range []string{"shop", "shop-bg"} {
+		refresh(t, "acme-"+app)
+		testutil.Eventually(t, wait, func() error {
+			st := appStatus(t, app)
+			if st == nil || st.Sync != "OutOfSync" {
+				return fmt.Errorf("app %s: %+v, want OutOfSync while suspended", app, st)
+			}
+			return nil
+		})
+		scaledTo(app, 0, true)
+	}
+
+	start = time.Now()
+	setSuspended(false)
+	for _, app := range []string{"shop", "shop-bg"} {
+		scaledTo(app, replicas, false)
+	}
+	measure(t, "resumed -> both Rollouts back at 5 available pods", time.Since(start))
 }

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -56,18 +57,16 @@ func TestMain(m *testing.M) {
 	os.Exit(testutil.RunWithCluster(m, setUp))
 }
 
-// setUp runs Argo CD (sync impersonation on) and Argo Rollouts next to the
-// control plane, the analysis stub and a Git server, installs the platform
-// and starts the operator, which finds both at start-up.
+// setUp runs Argo CD (sync impersonation on) next to the control plane,
+// the analysis stub and a Git server, installs the platform and starts the
+// operator, and only then Argo Rollouts, as a GitOps bootstrap that syncs
+// them together may: the operator finds Argo Rollouts while it runs.
 func setUp(ctx context.Context, c *localcluster.Cluster) (func(), error) {
 	cluster = c
 	var err error
 	if argo, err = c.StartArgoCD(ctx, localcluster.ArgoCDOptions{
 		Config: map[string]string{"application.sync.impersonation.enabled": "true"},
 	}); err != nil {
-		return nil, err
-	}
-	if rollouts, err = c.StartRollouts(ctx, localcluster.RolloutsOptions{}); err != nil {
 		return nil, err
 	}
 	if stub, err = analysisstub.Start(analysisstub.Answers{Prometheus: verdict.prometheus, Healthy: verdict.healthy}); err != nil {
@@ -81,7 +80,7 @@ func setUp(ctx context.Context, c *localcluster.Cluster) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := controller.Config{Render: render.DefaultOptions()}
+	cfg := controller.Config{Render: render.DefaultOptions(), RolloutsPoll: 500 * time.Millisecond}
 	cfg.Render.ArgoCDNamespace = argo.Namespace
 	var stopPlatform func()
 	if admin, stopPlatform, err = testutil.StartPlatform(ctx, c, scheme, cfg); err != nil {
@@ -90,6 +89,9 @@ func setUp(ctx context.Context, c *localcluster.Cluster) (func(), error) {
 	stop := func() {
 		stopPlatform()
 		_ = stub.Close()
+	}
+	if rollouts, err = c.StartRollouts(ctx, localcluster.RolloutsOptions{}); err != nil {
+		return stop, err
 	}
 	if err := applyPlans(ctx); err != nil {
 		return stop, err
