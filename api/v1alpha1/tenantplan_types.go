@@ -70,10 +70,13 @@ type TenantPlanSpec struct {
 
 	// AllowedRegistries are the image prefixes tenants may pull from, each a
 	// registry host, optionally with a path, ending in "/", e.g.
-	// "ghcr.io/acme/". Empty means any registry.
+	// "ghcr.io/acme/". Empty means no registry: tenants on the plan can run
+	// no image until one is listed, so a forgotten field never opens the
+	// cluster. "*", alone, allows every registry: say so on purpose.
 	// +kubebuilder:validation:MaxItems=32
 	// +kubebuilder:validation:items:MaxLength=253
-	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]+)?/([-a-z0-9._/]*/)?$`
+	// +kubebuilder:validation:items:Pattern=`^(\*|[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]+)?/([-a-z0-9._/]*/)?)$`
+	// +kubebuilder:validation:XValidation:rule="!('*' in self) || size(self) == 1",message="spec.allowedRegistries: \"*\" allows every registry and cannot be combined with others; list registry prefixes, or \"*\" alone"
 	// +listType=set
 	// +optional
 	AllowedRegistries []string `json:"allowedRegistries,omitempty"`

@@ -65,6 +65,8 @@ apps:
 func TestValidObjectsAreAccepted(t *testing.T) {
 	for _, obj := range []*unstructured.Unstructured{
 		object(t, "TenantPlan", "valid-plan", validPlanSpec, ""),
+		object(t, "TenantPlan", "any-registry", validPlanSpec, `allowedRegistries: ["*"]`),
+		object(t, "TenantPlan", "no-registry", validPlanSpec, "allowedRegistries: null"),
 		object(t, "Tenant", "valid-tenant", validTenantSpec, ""),
 	} {
 		if err := apiServer.Create(t.Context(), obj, client.DryRunAll); err != nil {
@@ -132,6 +134,10 @@ func TestInvalidObjectsAreRefusedWithAMessageNamingTheField(t *testing.T) {
 			`quota: {requests.cpu: "1", requests.memory: 1Gi, limits.cpu: "2", limits.memory: 2Gi}`,
 			"spec.quota: must cap requests.cpu, requests.memory, limits.cpu, limits.memory and pods"},
 		{"registry without trailing slash", "TenantPlan", "bad-registry", validPlanSpec, "allowedRegistries: [ghcr.io]",
+			"spec.allowedRegistries[0]"},
+		{"every registry combined with a prefix", "TenantPlan", "bad-wildcard", validPlanSpec, `allowedRegistries: ["*", ghcr.io/]`,
+			`spec.allowedRegistries: "*" allows every registry and cannot be combined with others`},
+		{"registry wildcard inside a prefix", "TenantPlan", "bad-glob", validPlanSpec, `allowedRegistries: ["ghcr.io/*/"]`,
 			"spec.allowedRegistries[0]"},
 		{"default request above max", "TenantPlan", "bad-limits", validPlanSpec,
 			`limits: {defaultRequest: {cpu: "2"}, max: {cpu: "1"}}`, "spec.limits.defaultRequest: a value is above spec.limits.max"},

@@ -6,9 +6,11 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"runtime/debug"
 	"strconv"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/labels"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -40,6 +42,8 @@ func run() error {
 		burst                         int
 		pssVersion                    string
 		ingressSelector, monSelector  string
+		dnsNamespaces, dnsPods        string
+		dnsCIDRs                      string
 		argoCDNamespace               string
 		operatorNamespace, operatorSA string
 	)
@@ -56,6 +60,12 @@ func run() error {
 		"Labels (k=v,...) of the ingress controller's namespace, whose pods may reach tenant pods; empty allows none.")
 	flag.StringVar(&monSelector, "monitoring-namespace-selector", labels.FormatLabels(defaults.MonitoringNamespaceSelector),
 		"Labels (k=v,...) of the monitoring namespace, whose pods may scrape tenant pods; empty allows none.")
+	flag.StringVar(&dnsNamespaces, "dns-namespace-selector", labels.FormatLabels(defaults.DNS.NamespaceSelector),
+		"Labels (k=v,...) of the namespace of the cluster's DNS servers, which tenant pods may query on port 53; empty selects no pod.")
+	flag.StringVar(&dnsPods, "dns-pod-selector", labels.FormatLabels(defaults.DNS.PodSelector),
+		"Labels (k=v,...) of the DNS server pods in that namespace; empty means every pod there.")
+	flag.StringVar(&dnsCIDRs, "dns-cidrs", "",
+		"Comma-separated CIDRs of DNS servers outside the pod network tenant pods may also query, e.g. NodeLocal DNSCache's 169.254.20.10/32.")
 	flag.StringVar(&argoCDNamespace, "argocd-namespace", "argocd",
 		"Namespace of Argo CD, where each tenant's AppProject and Applications are created; empty turns GitOps off. "+
 			"GitOps is on only if the cluster serves Argo CD's kinds when the operator starts.")
@@ -86,6 +96,15 @@ func run() error {
 		return err
 	}
 	if renderOpts.MonitoringNamespaceSelector, err = parseSelector("--monitoring-namespace-selector", monSelector); err != nil {
+		return err
+	}
+	if renderOpts.DNS.NamespaceSelector, err = parseSelector("--dns-namespace-selector", dnsNamespaces); err != nil {
+		return err
+	}
+	if renderOpts.DNS.PodSelector, err = parseSelector("--dns-pod-selector", dnsPods); err != nil {
+		return err
+	}
+	if renderOpts.DNS.CIDRs, err = parseCIDRs("--dns-cidrs", dnsCIDRs); err != nil {
 		return err
 	}
 
@@ -169,4 +188,19 @@ func parseSelector(flagName, s string) (map[string]string, error) {
 		return nil, fmt.Errorf("%s %q: want labels like key=value,key2=value2: %w", flagName, s, err)
 	}
 	return set, nil
+}
+
+// parseCIDRs reads "10.0.0.10/32,fd00::a/128"; an empty string means none.
+func parseCIDRs(flagName, s string) ([]string, error) {
+	var cidrs []string
+	for _, c := range strings.Split(s, ",") {
+		if c = strings.TrimSpace(c); c == "" {
+			continue
+		}
+		if _, err := netip.ParsePrefix(c); err != nil {
+			return nil, fmt.Errorf("%s %q: want CIDRs like 169.254.20.10/32, comma-separated: %w", flagName, s, err)
+		}
+		cidrs = append(cidrs, c)
+	}
+	return cidrs, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -29,6 +30,32 @@ func TestMemoryLimit(t *testing.T) {
 			}
 			if err != nil || got != tc.want {
 				t.Fatalf("memoryLimit = %d, %v; want %d", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseCIDRs(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		want    []string
+		wantErr string
+	}{
+		{in: "", want: nil},
+		{in: "169.254.20.10/32", want: []string{"169.254.20.10/32"}},
+		{in: "169.254.20.10/32, fd00::a/128,", want: []string{"169.254.20.10/32", "fd00::a/128"}},
+		{in: "169.254.20.10", wantErr: `--dns-cidrs "169.254.20.10": want CIDRs like 169.254.20.10/32`},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := parseCIDRs("--dns-cidrs", tc.in)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(got, tc.want) {
+				t.Errorf("parseCIDRs(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
 			}
 		})
 	}

@@ -102,6 +102,8 @@ func smallPlanSpec() v1alpha1.TenantPlanSpec {
 			"pods": resource.MustParse("4"),
 		},
 		QuotaCeiling: corev1.ResourceList{"requests.cpu": resource.MustParse("2")},
+		// testutil.RestrictedPod's image.
+		AllowedRegistries: []string{"registry.k8s.io/"},
 		Limits: v1alpha1.ContainerLimits{
 			DefaultRequest: corev1.ResourceList{"cpu": resource.MustParse("100m"), "memory": resource.MustParse("64Mi")},
 			Default:        corev1.ResourceList{"cpu": resource.MustParse("200m"), "memory": resource.MustParse("128Mi")},

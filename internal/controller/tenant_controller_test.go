@@ -155,7 +155,6 @@ func TestTenantUsersAreConfinedToTheirNamespaces(t *testing.T) {
 			{"update another tenant's secret", c.Update(ctx, secret.DeepCopy())},
 			{"delete another tenant's secret", c.Delete(ctx, secret.DeepCopy())},
 			{"list namespaces", c.List(ctx, &corev1.NamespaceList{})},
-			{"get its own quota", c.Get(ctx, client.ObjectKey{Namespace: "iso-a", Name: render.QuotaName}, &corev1.ResourceQuota{})},
 			{"update its own quota", c.Update(ctx, &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: "iso-a", Name: render.QuotaName}})},
 			{"delete its own limit range", c.Delete(ctx, &corev1.LimitRange{ObjectMeta: metav1.ObjectMeta{Namespace: "iso-a", Name: render.LimitRangeName}})},
 			{"create a namespace", c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "iso-a-extra"}})},
@@ -168,6 +167,16 @@ func TestTenantUsersAreConfinedToTheirNamespaces(t *testing.T) {
 			if !apierrors.IsForbidden(f.err) {
 				t.Errorf("%s could %s: err = %v, want Forbidden", user.name, f.what, f.err)
 			}
+		}
+		// Its limits it reads, as Kubernetes' own view role does.
+		if err := c.Get(ctx, client.ObjectKey{Namespace: "iso-a", Name: render.QuotaName}, &corev1.ResourceQuota{}); err != nil {
+			t.Errorf("%s cannot read its own quota: %v", user.name, err)
+		}
+		if err := c.List(ctx, &corev1.LimitRangeList{}, client.InNamespace("iso-a")); err != nil {
+			t.Errorf("%s cannot list its own limit ranges: %v", user.name, err)
+		}
+		if err := c.List(ctx, &corev1.ResourceQuotaList{}, client.InNamespace("iso-b")); !apierrors.IsForbidden(err) {
+			t.Errorf("%s listing another tenant's quotas: err = %v, want Forbidden", user.name, err)
 		}
 		own := &v1alpha1.Tenant{}
 		if err := c.Get(ctx, client.ObjectKey{Name: "iso-a"}, own); err != nil {

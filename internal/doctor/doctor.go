@@ -205,9 +205,10 @@ func firstLine(s string, max int) string {
 	return s
 }
 
-// allowedImage is an image the plan's registries admit.
+// allowedImage is an image the plan's registries admit. A plan with none
+// admits no image, and "deploy a workload" reports it.
 func allowedImage(plan *v1alpha1.TenantPlan) string {
-	if len(plan.Spec.AllowedRegistries) == 0 {
+	if len(plan.Spec.AllowedRegistries) == 0 || plan.Spec.AllowedRegistries[0] == "*" {
 		return "registry.k8s.io/pause:3.10"
 	}
 	return strings.TrimSuffix(plan.Spec.AllowedRegistries[0], "/") + "/doctor/app:1"

@@ -18,10 +18,12 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -97,11 +99,16 @@ func Manifest(ctx context.Context, c client.Client, data []byte) error {
 	if err := applyCRDs(ctx, c, ofKind(objs, "CustomResourceDefinition")); err != nil {
 		return err
 	}
+	defaults, err := servesPodDefaults(c)
+	if err != nil {
+		return err
+	}
 	var rest []*unstructured.Unstructured
 	for _, u := range objs {
-		if u.GetKind() != "CustomResourceDefinition" {
-			rest = append(rest, u)
+		if u.GetKind() == "CustomResourceDefinition" || (!defaults && isPodDefaults(u)) {
+			continue
 		}
+		rest = append(rest, u)
 	}
 	if err := applyObjects(ctx, c, rest); err != nil {
 		return err
@@ -118,14 +125,23 @@ func CRDs(ctx context.Context, c client.Client) error {
 	return applyCRDs(ctx, c, ofKind(objs, "CustomResourceDefinition"))
 }
 
-// Guardrails installs the admission policies and their bindings and waits
-// until the API server has type-checked each policy.
+// Guardrails installs the admission policies and their bindings (the pod
+// defaults too, where the API server serves them) and waits until the API
+// server has type-checked each validating policy.
 func Guardrails(ctx context.Context, c client.Client) error {
 	objs, err := Decode(deploy.Tenantry)
 	if err != nil {
 		return err
 	}
-	guardrails := ofKind(objs, "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
+	kinds := []string{"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+	defaults, err := servesPodDefaults(c)
+	if err != nil {
+		return err
+	}
+	if defaults {
+		kinds = append(kinds, "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding")
+	}
+	guardrails := ofKind(objs, kinds...)
 	if err := applyObjects(ctx, c, guardrails); err != nil {
 		return err
 	}
@@ -151,6 +167,28 @@ func Platform(ctx context.Context, c client.Client, base *rest.Config) (*rest.Co
 		return nil, err
 	}
 	return OperatorConfig(ctx, c, base)
+}
+
+// servesPodDefaults reports whether the API server serves the
+// MutatingAdmissionPolicies of the chart's pod defaults
+// (admissionregistration.k8s.io/v1, Kubernetes 1.36+). The chart renders
+// them only where it does; the static rendering is for the newest version,
+// so an older server gets it without them, as from Helm.
+func servesPodDefaults(c client.Client) (bool, error) {
+	_, err := c.RESTMapper().RESTMapping(schema.GroupKind{Group: admissionregistrationv1.GroupName, Kind: "MutatingAdmissionPolicy"}, "v1")
+	if meta.IsNoMatchError(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("asking the API server for MutatingAdmissionPolicy: %w", err)
+	}
+	return true, nil
+}
+
+// isPodDefaults says whether u is one of the chart's pod defaults.
+func isPodDefaults(u *unstructured.Unstructured) bool {
+	return u.GetAPIVersion() == admissionregistrationv1.SchemeGroupVersion.String() &&
+		(u.GetKind() == "MutatingAdmissionPolicy" || u.GetKind() == "MutatingAdmissionPolicyBinding")
 }
 
 func ofKind(objs []*unstructured.Unstructured, kinds ...string) []*unstructured.Unstructured {

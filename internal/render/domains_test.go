@@ -1,9 +1,11 @@
 package render
 
 import (
+	"slices"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
@@ -77,12 +79,13 @@ func TestDomainConflict(t *testing.T) {
 
 func TestPlatformNamespaces(t *testing.T) {
 	got := PlatformNamespaces(DefaultOptions())
-	if len(got) != 2 || got[0] != "ingress-nginx" || got[1] != "monitoring" {
-		t.Errorf("PlatformNamespaces = %v, want [ingress-nginx monitoring]", got)
+	if want := []string{"ingress-nginx", "monitoring", "kube-system"}; !slices.Equal(got, want) {
+		t.Errorf("PlatformNamespaces = %v, want %v", got, want)
 	}
 	opts := DefaultOptions()
 	opts.MonitoringNamespaceSelector = map[string]string{"team": "observability"} // not by name
-	if got := PlatformNamespaces(opts); len(got) != 1 {
-		t.Errorf("PlatformNamespaces with a label selector = %v, want only ingress-nginx", got)
+	opts.DNS.NamespaceSelector = map[string]string{corev1.LabelMetadataName: "dns"}
+	if got, want := PlatformNamespaces(opts), []string{"ingress-nginx", "dns"}; !slices.Equal(got, want) {
+		t.Errorf("PlatformNamespaces with a label selector = %v, want %v", got, want)
 	}
 }

@@ -21,12 +21,9 @@ func Namespace(t *v1alpha1.Tenant, plan *v1alpha1.TenantPlan, env Environment, o
 	// the API also refuses reserved keys in spec.namespaceMetadata.
 	labels := map[string]string{}
 	for k, v := range t.Spec.NamespaceMetadata.Labels {
-		// A tenant must not pass for the ingress or monitoring namespace,
-		// whose pods every tenant's network policies let in.
-		if _, isSelector := opts.IngressNamespaceSelector[k]; isSelector {
-			continue
-		}
-		if _, isSelector := opts.MonitoringNamespaceSelector[k]; isSelector {
+		// A tenant must not pass for the ingress, monitoring or DNS
+		// namespace, which every tenant's network policies let in or out.
+		if selectsPlatform(opts, k) {
 			continue
 		}
 		labels[k] = v
@@ -67,6 +64,17 @@ func Namespace(t *v1alpha1.Tenant, plan *v1alpha1.TenantPlan, env Environment, o
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
 		ObjectMeta: meta,
 	}
+}
+
+// selectsPlatform says whether a namespace label key is one the options
+// select platform namespaces by.
+func selectsPlatform(opts Options, key string) bool {
+	for _, sel := range []map[string]string{opts.IngressNamespaceSelector, opts.MonitoringNamespaceSelector, opts.DNS.NamespaceSelector} {
+		if _, ok := sel[key]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // allowedServiceTypes returns the plan's Service types, ClusterIP when it lists none.

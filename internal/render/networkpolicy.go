@@ -48,16 +48,15 @@ func NetworkPolicies(t *v1alpha1.Tenant, plan *v1alpha1.TenantPlan, namespace st
 			Ingress:     []networkingv1.NetworkPolicyIngressRule{{From: sameTenant}},
 			Egress:      []networkingv1.NetworkPolicyEgressRule{{To: sameTenant}},
 		}),
-		networkPolicy(t, PolicyDNS, namespace, networkingv1.NetworkPolicySpec{
+	}
+	if dns := dnsPeers(opts.DNS); len(dns) > 0 {
+		policies = append(policies, networkPolicy(t, PolicyDNS, namespace, networkingv1.NetworkPolicySpec{
 			PolicyTypes: egressOnly,
 			Egress: []networkingv1.NetworkPolicyEgressRule{{
-				To: []networkingv1.NetworkPolicyPeer{{
-					NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "kube-system"}},
-					PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": "kube-dns"}},
-				}},
+				To:    dns,
 				Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolUDP, 53), port(corev1.ProtocolTCP, 53)},
 			}},
-		}),
+		}))
 	}
 	for _, from := range []struct {
 		name     string
@@ -87,6 +86,23 @@ func NetworkPolicies(t *v1alpha1.Tenant, plan *v1alpha1.TenantPlan, namespace st
 		}))
 	}
 	return policies
+}
+
+// dnsPeers are the DNS servers tenant pods may query: the selected pods
+// (an empty pod selector means every pod of the selected namespaces) and
+// each CIDR. Without a namespace selector no pod is a DNS server.
+func dnsPeers(dns DNSOptions) []networkingv1.NetworkPolicyPeer {
+	var peers []networkingv1.NetworkPolicyPeer
+	if len(dns.NamespaceSelector) > 0 {
+		peers = append(peers, networkingv1.NetworkPolicyPeer{
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: maps.Clone(dns.NamespaceSelector)},
+			PodSelector:       &metav1.LabelSelector{MatchLabels: maps.Clone(dns.PodSelector)},
+		})
+	}
+	for _, cidr := range dns.CIDRs {
+		peers = append(peers, networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{CIDR: cidr}})
+	}
+	return peers
 }
 
 // networkPolicy selects every pod of the namespace.

@@ -16,6 +16,8 @@ func TestNetworkPolicyNames(t *testing.T) {
 	deny, same, dns := PolicyDefaultDeny, PolicySameTenant, PolicyDNS
 	noIngressCtrl := func(o *Options) { o.IngressNamespaceSelector = nil }
 	noMonitoring := func(o *Options) { o.MonitoringNamespaceSelector = map[string]string{} }
+	noDNS := func(o *Options) { o.DNS = DNSOptions{} }
+	nodeLocalDNSOnly := func(o *Options) { o.DNS = DNSOptions{CIDRs: []string{"169.254.20.10/32"}} }
 	egress := func(p *v1alpha1.TenantPlan) { p.Spec.AllowInternetEgress = true }
 	tests := []struct {
 		name string
@@ -26,6 +28,8 @@ func TestNetworkPolicyNames(t *testing.T) {
 		{"defaults", nil, newPlan(), []string{deny, same, dns, PolicyIngressCtrl, PolicyMonitoring}},
 		{"no ingress controller selector", noIngressCtrl, newPlan(), []string{deny, same, dns, PolicyMonitoring}},
 		{"no monitoring selector", noMonitoring, newPlan(), []string{deny, same, dns, PolicyIngressCtrl}},
+		{"no DNS servers", noDNS, newPlan(), []string{deny, same, PolicyIngressCtrl, PolicyMonitoring}},
+		{"node-local DNS only", nodeLocalDNSOnly, newPlan(), []string{deny, same, dns, PolicyIngressCtrl, PolicyMonitoring}},
 		{"internet egress allowed by the plan", nil, newPlan(egress),
 			[]string{deny, same, dns, PolicyIngressCtrl, PolicyMonitoring, PolicyInternetEgress}},
 	}
@@ -72,10 +76,13 @@ func TestNetworkPolicySpecs(t *testing.T) {
 		{PolicyDNS, networkingv1.NetworkPolicySpec{
 			PolicyTypes: egress,
 			Egress: []networkingv1.NetworkPolicyEgressRule{{
-				To: []networkingv1.NetworkPolicyPeer{{
-					NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "kube-system"}},
-					PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": "kube-dns"}},
-				}},
+				To: []networkingv1.NetworkPolicyPeer{
+					{
+						NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"dns": "cluster"}},
+						PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"app": "coredns"}},
+					},
+					{IPBlock: &networkingv1.IPBlock{CIDR: "169.254.20.10/32"}},
+				},
 				Ports: []networkingv1.NetworkPolicyPort{{Protocol: &udp, Port: &dnsPort}, {Protocol: &tcp, Port: &dnsPort}},
 			}},
 		}},
@@ -100,6 +107,11 @@ func TestNetworkPolicySpecs(t *testing.T) {
 	opts := Options{
 		IngressNamespaceSelector:    map[string]string{"app": "ingress"},
 		MonitoringNamespaceSelector: map[string]string{"app": "prometheus"},
+		DNS: DNSOptions{
+			NamespaceSelector: map[string]string{"dns": "cluster"},
+			PodSelector:       map[string]string{"app": "coredns"},
+			CIDRs:             []string{"169.254.20.10/32"},
+		},
 	}
 	plan := newPlan(func(p *v1alpha1.TenantPlan) { p.Spec.AllowInternetEgress = true })
 	byName := map[string]*networkingv1.NetworkPolicy{}

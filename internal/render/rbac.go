@@ -29,9 +29,8 @@ var (
 )
 
 // workloadRules are the namespaced resources tenants run their business with.
-// ResourceQuota and LimitRange are left out on purpose: they are the
-// platform's, and even reading them is not a tenant right (the Tenant status
-// reports usage).
+// ResourceQuota and LimitRange are not among them: they are the platform's,
+// and tenants only read them (observe).
 var workloadRules = []rbacv1.PolicyRule{
 	{APIGroups: []string{""}, Resources: []string{"pods", "services", "configmaps", "persistentvolumeclaims", "serviceaccounts", "replicationcontrollers"}},
 	{APIGroups: []string{"apps"}, Resources: []string{"deployments", "statefulsets", "daemonsets", "replicasets"}},
@@ -61,6 +60,10 @@ func ClusterRoles() []*rbacv1.ClusterRole {
 		// (CVE-2021-25740), which is why Kubernetes' own roles dropped it.
 		{APIGroups: []string{""}, Resources: []string{"endpoints"}, Verbs: readVerbs},
 		{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: readVerbs},
+		// Their own limits, as Kubernetes' "view" role allows: a pod refused
+		// for quota is explained by `kubectl describe quota`. Writing them
+		// stays the platform's (RBAC, and guardrail rule 1 as a backstop).
+		{APIGroups: []string{""}, Resources: []string{"resourcequotas", "limitranges"}, Verbs: readVerbs},
 	}
 	operate := []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: writeVerbs},
@@ -76,8 +79,8 @@ func ClusterRoles() []*rbacv1.ClusterRole {
 		{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"}},
 	}
 	// Admins may bind the ClusterRoles the guardrails allow in tenant
-	// namespaces without holding every right in them (Kubernetes' "view"
-	// reads the namespace's quota, which the tenant roles do not).
+	// namespaces without holding every right in them (Kubernetes' "edit"
+	// holds rights the tenant roles do not, such as writing endpoints).
 	bindable := rbacv1.PolicyRule{
 		APIGroups: []string{rbacv1.GroupName}, Resources: []string{"clusterroles"}, Verbs: []string{"bind"},
 		ResourceNames: BindableClusterRoles(),

@@ -3,6 +3,7 @@ package render
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -126,8 +127,13 @@ func TestClusterRolesShape(t *testing.T) {
 			}
 			for _, res := range r.Resources {
 				switch strings.SplitN(res, "/", 2)[0] {
-				case "resourcequotas", "limitranges", "namespaces":
+				case "namespaces":
 					t.Errorf("%s: platform resource %q in rule %+v", cr.Name, res, r)
+				case "resourcequotas", "limitranges":
+					// Tenants read their own limits, never change them.
+					if !slices.Equal(r.Verbs, readVerbs) {
+						t.Errorf("%s: %q must be read-only, got verbs %v", cr.Name, res, r.Verbs)
+					}
 				case "secrets":
 					if cr.Name == "tenantry:tenant-viewer" {
 						t.Errorf("%s: viewers must not reach secrets: %+v", cr.Name, r)

@@ -31,6 +31,8 @@ type Options struct {
 	IngressNamespaceSelector map[string]string
 	// MonitoringNamespaceSelector selects the namespace whose pods may scrape tenant pods.
 	MonitoringNamespaceSelector map[string]string
+	// DNS is where tenant pods may send name lookups (port 53).
+	DNS DNSOptions
 	// ArgoCDNamespace is where Argo CD runs; the tenant's AppProject and
 	// Applications are rendered there. Empty means the cluster has no Argo
 	// CD: no GitOps objects are rendered.
@@ -40,6 +42,15 @@ type Options struct {
 	OperatorNamespace, OperatorServiceAccount string
 }
 
+// DNSOptions locate the cluster's DNS servers: pods selected by namespace
+// and pod labels (CoreDNS or kube-dns), and addresses outside any pod
+// network, such as NodeLocal DNSCache's link-local one (169.254.20.10/32).
+type DNSOptions struct {
+	NamespaceSelector map[string]string
+	PodSelector       map[string]string
+	CIDRs             []string
+}
+
 // DefaultOptions are the options the operator starts with. The selectors use
 // kubernetes.io/metadata.name, which the API server sets and no one can forge.
 func DefaultOptions() Options {
@@ -47,17 +58,22 @@ func DefaultOptions() Options {
 		PodSecurityVersion:          "v1.37",
 		IngressNamespaceSelector:    map[string]string{corev1.LabelMetadataName: "ingress-nginx"},
 		MonitoringNamespaceSelector: map[string]string{corev1.LabelMetadataName: "monitoring"},
-		OperatorNamespace:           "tenantry-system",
-		OperatorServiceAccount:      "tenantry-operator",
+		DNS: DNSOptions{
+			NamespaceSelector: map[string]string{corev1.LabelMetadataName: "kube-system"},
+			PodSelector:       map[string]string{"k8s-app": "kube-dns"},
+		},
+		OperatorNamespace:      "tenantry-system",
+		OperatorServiceAccount: "tenantry-operator",
 	}
 }
 
 // PlatformNamespaces are the namespaces the options select by name (the
-// ingress controller's and monitoring's): every tenant's network policies
-// let their pods in, so no tenant may own a namespace of that name.
+// ingress controller's, monitoring's and DNS's): every tenant's network
+// policies let their pods in or out, so no tenant may own a namespace of
+// that name.
 func PlatformNamespaces(opts Options) []string {
 	var names []string
-	for _, sel := range []map[string]string{opts.IngressNamespaceSelector, opts.MonitoringNamespaceSelector} {
+	for _, sel := range []map[string]string{opts.IngressNamespaceSelector, opts.MonitoringNamespaceSelector, opts.DNS.NamespaceSelector} {
 		if name, ok := sel[corev1.LabelMetadataName]; ok {
 			names = append(names, name)
 		}

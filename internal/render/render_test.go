@@ -332,3 +332,17 @@ func TestCheckPlan(t *testing.T) {
 		})
 	}
 }
+
+// A tenant label that the DNS namespace selector uses would let every
+// tenant's pods send to the tenant's namespace on port 53.
+func TestNamespaceCannotPoseAsDNS(t *testing.T) {
+	opts := DefaultOptions()
+	opts.DNS.NamespaceSelector = map[string]string{"dns": "cluster"}
+	tenant := newTenant(func(t *v1alpha1.Tenant) {
+		t.Spec.NamespaceMetadata.Labels = map[string]string{"dns": "cluster", "team": "payments"}
+	})
+	ns := Namespace(tenant, newPlan(), Environment{Name: "prod", Namespace: "acme-prod"}, opts)
+	if _, ok := ns.Labels["dns"]; ok || ns.Labels["team"] != "payments" {
+		t.Errorf("labels = %v, want team kept and dns dropped", ns.Labels)
+	}
+}

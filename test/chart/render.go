@@ -38,6 +38,11 @@ type Options struct {
 	APIVersions []string
 }
 
+// KubeAPIVersions are the kinds KubeVersion serves that the chart asks
+// for by kind (Helm's offline default lists group versions only): the pod
+// defaults' MutatingAdmissionPolicy, GA from Kubernetes 1.36.
+var KubeAPIVersions = []string{"admissionregistration.k8s.io/v1/MutatingAdmissionPolicy"}
+
 // StaticHeader opens deploy/tenantry.yaml.
 const StaticHeader = `# Tenantry, rendered from charts/tenantry with its default values and
 # createNamespace=true (release "tenantry", namespace "tenantry-system").
@@ -48,7 +53,7 @@ const StaticHeader = `# Tenantry, rendered from charts/tenantry with its default
 // Static renders deploy/tenantry.yaml: the chart with its default values
 // and its own namespace, for installs without Helm.
 func Static(ctx context.Context) (string, error) {
-	manifest, err := Render(ctx, Options{Values: map[string]any{"createNamespace": true}})
+	manifest, err := Render(ctx, Options{Values: map[string]any{"createNamespace": true}, APIVersions: KubeAPIVersions})
 	return StaticHeader + manifest, err
 }
 

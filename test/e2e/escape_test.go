@@ -63,6 +63,9 @@ const (
 	// operator might grant by mistake (update acme-prod's namespace and
 	// quota), to show the guardrails stand behind RBAC, not only beside it.
 	opsUser = "ops@acme.com"
+	// hooli is on a plan that lists no registry: no image may run there.
+	hooliAdmin = "gavin@hooli.com"
+	hooliNS    = "hooli"
 )
 
 // tryFunc is one request made as a tenant user.
@@ -89,6 +92,7 @@ func TestTenantEscapeSuite(t *testing.T) {
 		"hank":  userClient(t, globexAdmin),
 		"ivy":   userClient(t, initechAdmin, initechGroup),
 		"ops":   userClient(t, opsUser),
+		"gavin": userClient(t, hooliAdmin),
 	}
 
 	attempts := escapeAttempts()
@@ -172,6 +176,7 @@ func prepareEscapeFixtures(t *testing.T) {
 		return admin.List(ctx, &unstructured.UnstructuredList{Object: map[string]any{
 			"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRouteList"}}, client.InNamespace(acmeProd))
 	})
+	onboardWithoutRegistries(t)
 	// acme's apps inherit analysis defaults: the operator writes the
 	// tenantry-analysis Secret, which acme's admins may read but not change.
 	tenant := &v1alpha1.Tenant{}
@@ -185,6 +190,36 @@ func prepareEscapeFixtures(t *testing.T) {
 	}
 	testutil.Eventually(t, 30*time.Second, func() error {
 		return admin.Get(ctx, client.ObjectKey{Namespace: acmeProd, Name: render.AnalysisSecretName}, &corev1.Secret{})
+	})
+}
+
+// onboardWithoutRegistries onboards hooli on a copy of the free plan whose
+// allowedRegistries was forgotten, as a platform team might.
+func onboardWithoutRegistries(t *testing.T) {
+	ctx := t.Context()
+	free := &v1alpha1.TenantPlan{}
+	if err := admin.Get(ctx, client.ObjectKey{Name: "free"}, free); err != nil {
+		t.Fatal(err)
+	}
+	plan := &v1alpha1.TenantPlan{ObjectMeta: metav1.ObjectMeta{Name: "no-registries"}, Spec: *free.Spec.DeepCopy()}
+	plan.Spec.AllowedRegistries = nil
+	tenant := &v1alpha1.Tenant{
+		ObjectMeta: metav1.ObjectMeta{Name: "hooli"},
+		Spec:       v1alpha1.TenantSpec{Plan: plan.Name, Owners: []v1alpha1.Owner{{Kind: v1alpha1.SubjectUser, Name: hooliAdmin, Role: v1alpha1.RoleAdmin}}},
+	}
+	for _, obj := range []client.Object{plan, tenant} {
+		if err := admin.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+	}
+	testutil.Eventually(t, time.Minute, func() error {
+		if err := admin.Get(ctx, client.ObjectKeyFromObject(tenant), tenant); err != nil {
+			return err
+		}
+		if tenant.Status.Phase != v1alpha1.PhaseReady {
+			return fmt.Errorf("tenant hooli is %s: %+v", tenant.Status.Phase, tenant.Status.Conditions)
+		}
+		return nil
 	})
 }
 
@@ -272,8 +307,12 @@ func escapeAttempts() []attempt {
 			init.Name, init.Image = "init", "evil.example.com/init:1"
 			s.InitContainers = []corev1.Container{init}
 		}),
-		podRule("pull-policy/if-not-present", "alice", acmeProd, acmeImage, "tenantry rule 5 (image pull policy): container app", func(s *corev1.PodSpec) {
-			s.Containers[0].ImagePullPolicy = corev1.PullIfNotPresent
+		podRule("registry/plan-lists-none", "gavin", hooliNS, "registry.tenantry.dev/hooli/web:1",
+			"tenantry rule 4 (registries): plan no-registries allows no registry (its spec.allowedRegistries is empty), so registry.tenantry.dev/hooli/web:1 cannot run", nil),
+		// IfNotPresent, the API's default for a tagged image, becomes Always
+		// where the pod defaults run (defaults_test.go); Never is kept.
+		podRule("pull-policy/never", "alice", acmeProd, acmeImage, "tenantry rule 5 (image pull policy): container app", func(s *corev1.PodSpec) {
+			s.Containers[0].ImagePullPolicy = corev1.PullNever
 		}),
 		podRule("nodes/tolerate-control-plane", "alice", acmeProd, acmeImage, "node-role.kubernetes.io/control-plane", func(s *corev1.PodSpec) {
 			s.Tolerations = []corev1.Toleration{{Key: "node-role.kubernetes.io/control-plane", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}
@@ -473,6 +512,7 @@ func escapeAttempts() []attempt {
 		cross("list-secrets", "list", "secrets", list(&corev1.SecretList{}, globexNS)),
 		cross("list-pods", "list", "pods", list(&corev1.PodList{}, globexNS)),
 		cross("list-config-maps", "list", "configmaps", list(&corev1.ConfigMapList{}, globexNS)),
+		cross("read-quota", "list", "resourcequotas", list(&corev1.ResourceQuotaList{}, globexNS)),
 		cross("create-deployment", "create", "deployments", create(withNamespace(globexNS, testutil.Deployment("intruder", 1)))),
 		cross("delete-service", "delete", "services", deleteObj(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: globexNS, Name: "web"}})),
 		cross("exec-into-pod", "create", "pods/exec", func(ctx context.Context, _ client.Client) error {
@@ -576,6 +616,12 @@ func selfService() []attempt {
 		return c.Update(ctx, d)
 	})
 	add("create a ClusterIP Service", "alice", create(withNamespace(acmeProd, service("web"))))
+	add("read its own quota and limit range", "alice", func(ctx context.Context, c client.Client) error {
+		if err := c.Get(ctx, client.ObjectKey{Namespace: acmeProd, Name: "tenantry-quota"}, &corev1.ResourceQuota{}); err != nil {
+			return err
+		}
+		return c.List(ctx, &corev1.LimitRangeList{}, client.InNamespace(acmeStaging))
+	})
 	add("create a ConfigMap", "alice", create(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: acmeProd, Name: "settings"}, Data: map[string]string{"mode": "prod"}}))
 	add("create a Secret", "alice", create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: acmeProd, Name: "db"}, StringData: map[string]string{"password": "s3cret"}}))
 	add("claim storage of an allowed class", "alice", create(withNamespace(acmeProd, pvc("data", "standard"))))
