@@ -289,7 +289,7 @@ type TenantStatus struct {
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// Conditions are Ready, NamespacesReady, GuardrailsReady, GitOpsReady,
-	// Suspended and QuotaExceeded.
+	// GitWriteReady, Suspended and QuotaExceeded.
 	// +listType=map
 	// +listMapKey=type
 	// +optional

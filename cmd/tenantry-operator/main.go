@@ -70,7 +70,7 @@ func run() error {
 		"Namespace of Argo CD, where each tenant's AppProject and Applications are created; empty turns GitOps off. "+
 			"GitOps is on only if the cluster serves Argo CD's kinds when the operator starts.")
 	flag.StringVar(&operatorNamespace, "namespace", defaults.OperatorNamespace,
-		"The operator's own namespace, where spec.analysis.credentialsSecret names a Secret.")
+		"The operator's own namespace, where spec.analysis.credentialsSecret names a Secret and the Git credential Secrets of reverts (label tenantry.dev/git-credentials=true) live.")
 	flag.StringVar(&operatorSA, "service-account", defaults.OperatorServiceAccount,
 		"The operator's ServiceAccount (in --namespace), which it binds to tenantry:analysis-writer in tenant namespaces with an analysis Secret.")
 	zapOpts := zap.Options{}

@@ -164,6 +164,9 @@ Try it:
   kubectl get networkpolicies,resourcequota -n acme-prod
   kubectl auth can-i list secrets -n acme-prod --as hank@globex.com   # no
   kubectl create service nodeport web --tcp=80 -n globex --as hank@globex.com   # refused: guardrail rule 3
+  kubectl get resourcequota,limitrange -n globex --as hank@globex.com          # a tenant reads its limits
+  kubectl create deployment web --image=registry.tenantry.dev/demo-app:1.0.0 -n globex --as hank@globex.com
+                                 # accepted: the pod defaults fill in what Pod Security and the guardrails require
   export PATH=%s:$PATH
   tenantry list                  # the CLI (docs/cli.md); also: kubectl tenant list
   tenantry status acme
