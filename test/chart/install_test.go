@@ -183,8 +183,10 @@ func TestHelmInstallOnControlPlane(t *testing.T) {
 				return operator.Delete(ctx, &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
 					ObjectMeta: metav1.ObjectMeta{Name: "tenantry-pods"}}, client.DryRunAll)
 			}},
-			{"read its own Deployment's namespace Secrets", func() error {
-				return operator.List(ctx, &corev1.SecretList{}, client.InNamespace(releaseNamespace))
+			// Its own namespace's Secrets it lists (Git credentials are
+			// found by label there); no other namespace's.
+			{"list the default namespace's Secrets", func() error {
+				return operator.List(ctx, &corev1.SecretList{}, client.InNamespace("default"))
 			}},
 			{"edit a Node", func() error {
 				return operator.Patch(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: localcluster.NodeName(0)}},
