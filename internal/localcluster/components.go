@@ -24,7 +24,9 @@ const kwokStagesFile = "kwok-stages.yaml"
 // and evicts or un-readies their pods.
 const kwokNodeLeaseSeconds = "40"
 
-func (c *Cluster) bin(name string) string { return filepath.Join(c.opts.BinDir, name) }
+// bin is the path of a component's binary: the Kubernetes ones from
+// KubeBinDir, the rest from BinDir.
+func (c *Cluster) bin(name string) string { return c.opts.bin(name) }
 
 func (c *Cluster) start(name string, args []string) (*process, error) {
 	return c.startTracked(name, c.bin(name), args, nil)

@@ -20,6 +20,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -35,6 +36,13 @@ type Options struct {
 	// BinDir holds the component binaries. Default: $TENANTRY_BIN_DIR, else
 	// bin/ at the root of the Tenantry checkout containing the working directory.
 	BinDir string
+	// KubeBinDir holds kube-apiserver, kube-controller-manager and
+	// kube-scheduler, so the control plane can be another Kubernetes
+	// version than bin/'s (`make test-oldest-kube` builds the oldest
+	// supported one into bin/kube-<version>/) while etcd, kwok and the
+	// add-ons still come from BinDir. Default: $TENANTRY_KUBE_BIN_DIR, so a
+	// test package runs on another version with no code change; else BinDir.
+	KubeBinDir string
 	// DataDir holds PKI, etcd data, kubeconfigs and logs. Default: a new
 	// temporary directory, removed by Stop. A given DataDir is emptied first
 	// and kept after Stop so its logs can be read.
@@ -62,6 +70,10 @@ type Cluster struct {
 	// DataDir and LogDir are where state and component logs live.
 	DataDir string
 	LogDir  string
+	// KubeVersion is the Kubernetes version kube-apiserver reports
+	// (`kube-apiserver --version`), such as "v1.37.2". The components get
+	// the same flags on every version from 1.30 on: each one exists there.
+	KubeVersion string
 	// StartupTimes records how long each step of Start took, in order.
 	StartupTimes []StepTime
 
@@ -103,6 +115,13 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	kubeVersion, err := binaryVersion(ctx, opts.bin("kube-apiserver"))
+	if err != nil {
+		return nil, err
+	}
+	if opts.Progress != nil {
+		fmt.Fprintf(opts.Progress, "localcluster: Kubernetes %s (%s)\n", kubeVersion, opts.KubeBinDir)
+	}
 	ctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
 	defer cancel()
 	// Ports are probed free and then released for the components to bind;
@@ -110,7 +129,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	// nothing else is.
 	for attempt := 1; ; attempt++ {
 		lastAttempt := attempt == maxStartAttempts
-		c, err := start(ctx, opts, lastAttempt)
+		c, err := start(ctx, opts, kubeVersion, lastAttempt)
 		if !errors.Is(err, errPortTaken) || lastAttempt {
 			return c, err
 		}
@@ -124,8 +143,8 @@ const maxStartAttempts = 3
 
 // start makes one attempt. A failed attempt keeps its data dir for the logs,
 // unless it will be retried.
-func start(ctx context.Context, opts Options, lastAttempt bool) (_ *Cluster, err error) {
-	c := &Cluster{opts: opts}
+func start(ctx context.Context, opts Options, kubeVersion string, lastAttempt bool) (_ *Cluster, err error) {
+	c := &Cluster{opts: opts, KubeVersion: kubeVersion}
 	if err := c.prepareDataDir(); err != nil {
 		return nil, err
 	}
@@ -294,8 +313,21 @@ func withDefaults(opts Options) (Options, error) {
 		}
 		opts.BinDir = dir
 	}
+	if opts.KubeBinDir == "" {
+		opts.KubeBinDir = opts.BinDir
+		if dir := os.Getenv("TENANTRY_KUBE_BIN_DIR"); dir != "" {
+			abs, err := filepath.Abs(dir)
+			if err != nil {
+				return opts, err
+			}
+			opts.KubeBinDir = abs
+		}
+	}
 	for _, name := range Binaries {
-		if _, err := os.Stat(filepath.Join(opts.BinDir, name)); err != nil {
+		if _, err := os.Stat(opts.bin(name)); err != nil {
+			if slices.Contains(KubeBinaries, name) && opts.KubeBinDir != opts.BinDir {
+				return opts, fmt.Errorf("%s not found in %s (KubeBinDir, $TENANTRY_KUBE_BIN_DIR): `make test-oldest-kube` builds the oldest supported version into bin/kube-<version>/", name, opts.KubeBinDir)
+			}
 			return opts, fmt.Errorf("%s not found in %s: run `make testbin` to build the local control plane", name, opts.BinDir)
 		}
 	}
@@ -308,8 +340,35 @@ func withDefaults(opts Options) (Options, error) {
 	return opts, nil
 }
 
-// Binaries are the files Start needs in BinDir.
+// Binaries are the files Start needs in BinDir, or for KubeBinaries in
+// KubeBinDir.
 var Binaries = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", kwokStagesFile}
+
+// KubeBinaries are the Binaries that come from KubeBinDir: one Kubernetes
+// release's control plane.
+var KubeBinaries = []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler"}
+
+// bin is the path of one of Binaries, or of an add-on's file in BinDir.
+func (o Options) bin(name string) string {
+	if slices.Contains(KubeBinaries, name) {
+		return filepath.Join(o.KubeBinDir, name)
+	}
+	return filepath.Join(o.BinDir, name)
+}
+
+// binaryVersion runs `binary --version` ("Kubernetes v1.37.2") and returns
+// the version it reports.
+func binaryVersion(ctx context.Context, binary string) (string, error) {
+	out, err := exec.CommandContext(ctx, binary, "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("%s --version: %w", binary, err)
+	}
+	fields := strings.Fields(string(out))
+	if len(fields) != 2 || fields[0] != "Kubernetes" {
+		return "", fmt.Errorf("%s --version: unexpected output %q", binary, out)
+	}
+	return fields[1], nil
+}
 
 // DefaultBinDir is $TENANTRY_BIN_DIR, or bin/ in the nearest directory at
 // or above the working directory that holds the Tenantry go.mod. Tests run
