@@ -52,11 +52,14 @@ help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: demo
+# Where the demo keeps its cluster's data and logs (emptied at start).
+DEMO_DATA_DIR ?= $(BIN)/demo
+
 # Built, not `go run`: go run exits 1 when it sees the Ctrl-C that stops the
 # demo, even though the demo itself stops cleanly.
 demo: testbin operator cli ## Run the operator and the example tenants on a local control plane until Ctrl-C.
 	go build -o $(BIN)/tenantry-demo ./hack/demo
-	$(BIN)/tenantry-demo --data-dir $(BIN)/demo
+	$(BIN)/tenantry-demo --data-dir $(DEMO_DATA_DIR)
 
 .PHONY: operator
 operator: ## Build bin/tenantry-operator.

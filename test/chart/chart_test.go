@@ -106,6 +106,7 @@ func TestValuesSchemaRefusesBadValues(t *testing.T) {
 		{"interval without a unit", "metrics: {serviceMonitor: {interval: \"30\"}}", []string{"interval"}},
 		{"extra flag without dashes", "operator: {extraArgs: [leader-elect]}", []string{"extraArgs"}},
 		{"plan name with capitals", "plans: {items: {Gold: {displayName: Gold}}}", []string{"Gold"}},
+		{"DNS server not a CIDR", "operator: {dns: {cidrs: [169.254.20.10]}}", []string{"cidrs"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -277,6 +278,39 @@ func TestRender(t *testing.T) {
 				if !reflect.DeepEqual(plan.Object["spec"], example.Object["spec"]) {
 					t.Errorf("TenantPlan %s differs from gitops/plans/%s:\nchart:   %v\nexample: %v", plan.GetName(), f.Name(), plan.Object["spec"], example.Object["spec"])
 				}
+			}
+		},
+	}, {
+		name: "pod defaults where the cluster serves them, and DNS servers",
+		opts: Options{APIVersions: KubeAPIVersions, Values: map[string]any{"operator": map[string]any{"dns": map[string]any{
+			"namespaceSelector": map[string]any{"dns": "cluster"}, "podSelector": map[string]any{},
+			"cidrs": []any{"169.254.20.10/32", "fd00::a/128"},
+		}}}},
+		check: func(t *testing.T, objs []*unstructured.Unstructured) {
+			for _, name := range []string{"tenantry-pod-defaults", "tenantry-workload-defaults", "tenantry-cronjob-defaults"} {
+				policy, binding := find(objs, "MutatingAdmissionPolicy", name), find(objs, "MutatingAdmissionPolicyBinding", name)
+				if policy == nil || binding == nil {
+					t.Errorf("MutatingAdmissionPolicy %s: policy %v, binding %v; want both", name, policy != nil, binding != nil)
+					continue
+				}
+				// A defaulting fault must never block a tenant; the guardrails stay the backstop.
+				if fp, _, _ := unstructured.NestedString(policy.Object, "spec", "failurePolicy"); fp != "Ignore" {
+					t.Errorf("%s: failurePolicy %q, want Ignore", name, fp)
+				}
+			}
+			args, _ := container(t, find(objs, "Deployment", "tenantry-operator"))["args"].([]any)
+			for _, want := range []string{"--dns-namespace-selector=dns=cluster", "--dns-pod-selector=", "--dns-cidrs=169.254.20.10/32,fd00::a/128"} {
+				if !slices.Contains(args, any(want)) {
+					t.Errorf("args %v lack %s", args, want)
+				}
+			}
+		},
+	}, {
+		name: "pod defaults turned off",
+		opts: Options{APIVersions: KubeAPIVersions, Values: map[string]any{"podDefaults": map[string]any{"enabled": false}}},
+		check: func(t *testing.T, objs []*unstructured.Unstructured) {
+			if slices.Contains(kinds(objs), "MutatingAdmissionPolicy") {
+				t.Error("podDefaults.enabled=false rendered MutatingAdmissionPolicies")
 			}
 		},
 	}}
