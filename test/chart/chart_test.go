@@ -283,7 +283,9 @@ func TestRender(t *testing.T) {
 	}, {
 		name: "pod defaults where the cluster serves them, and DNS servers",
 		opts: Options{APIVersions: KubeAPIVersions, Values: map[string]any{"operator": map[string]any{"dns": map[string]any{
-			"namespaceSelector": map[string]any{"dns": "cluster"}, "podSelector": map[string]any{},
+			// Helm merges maps with the defaults: null removes a default key.
+			"namespaceSelector": map[string]any{"kubernetes.io/metadata.name": nil, "dns": "cluster"},
+			"podSelector":       map[string]any{"k8s-app": nil},
 			"cidrs": []any{"169.254.20.10/32", "fd00::a/128"},
 		}}}},
 		check: func(t *testing.T, objs []*unstructured.Unstructured) {
