@@ -286,7 +286,7 @@ func TestRender(t *testing.T) {
 			// Helm merges maps with the defaults: null removes a default key.
 			"namespaceSelector": map[string]any{"kubernetes.io/metadata.name": nil, "dns": "cluster"},
 			"podSelector":       map[string]any{"k8s-app": nil},
-			"cidrs": []any{"169.254.20.10/32", "fd00::a/128"},
+			"cidrs":             []any{"169.254.20.10/32", "fd00::a/128"},
 		}}}},
 		check: func(t *testing.T, objs []*unstructured.Unstructured) {
 			for _, name := range []string{"tenantry-pod-defaults", "tenantry-workload-defaults", "tenantry-cronjob-defaults"} {
