@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
@@ -44,12 +43,12 @@ func (w *rolloutsWatcher) Start(ctx context.Context) error {
 	}
 	log := ctrl.LoggerFrom(ctx).WithName("rollouts-watcher")
 	err = wait.PollUntilContextCancel(ctx, w.reconciler.rolloutsPoll, false, func(ctx context.Context) (bool, error) {
-		served, err := servesRollouts(dc)
+		kinds, err := argoprojKinds(dc)
 		if err != nil {
 			log.Error(err, "looking for Argo Rollouts failed; trying again", "every", w.reconciler.rolloutsPoll)
 			return false, nil
 		}
-		return served, nil
+		return kinds[render.RolloutGVK.Kind], nil
 	})
 	if err != nil {
 		return nil // the manager is stopping
@@ -61,23 +60,6 @@ func (w *rolloutsWatcher) Start(ctx context.Context) error {
 	w.reconciler.rollouts.Store(true)
 	log.Info("found Argo Rollouts; reporting releases and suspending Rollouts from now on")
 	return nil
-}
-
-// servesRollouts reports whether the API server serves Argo Rollouts' Rollout kind.
-func servesRollouts(dc discovery.DiscoveryInterface) (bool, error) {
-	resources, err := dc.ServerResourcesForGroupVersion(render.RolloutGVK.GroupVersion().String())
-	if apierrors.IsNotFound(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	for _, res := range resources.APIResources {
-		if res.Kind == render.RolloutGVK.Kind {
-			return true, nil
-		}
-	}
-	return false, nil
 }
 
 // rolloutsPollDefault is how often the operator looks for Argo Rollouts.

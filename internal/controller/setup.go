@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -75,22 +76,17 @@ func WithArgoCD(restConfig *rest.Config, cfg Config, namespace string) (Config, 
 	if err != nil {
 		return cfg, err
 	}
-	resources, err := dc.ServerResourcesForGroupVersion(render.ApplicationGVK.GroupVersion().String())
-	if apierrors.IsNotFound(err) {
-		return cfg, nil
-	}
+	kinds, err := argoprojKinds(dc)
 	if err != nil {
 		return cfg, fmt.Errorf("looking for Argo CD's kinds: %w", err)
 	}
 	found := 0
-	for _, res := range resources.APIResources {
-		switch res.Kind {
-		case render.AppProjectGVK.Kind, render.ApplicationGVK.Kind:
+	for _, kind := range []string{render.AppProjectGVK.Kind, render.ApplicationGVK.Kind} {
+		if kinds[kind] {
 			found++
-		case render.RolloutGVK.Kind:
-			cfg.Rollouts = true
 		}
 	}
+	cfg.Rollouts = kinds[render.RolloutGVK.Kind]
 	if found == 2 {
 		cfg.Render.ArgoCDNamespace = namespace
 	} else {
@@ -116,6 +112,31 @@ func Setup(mgr manager.Manager, cfg Config) error {
 	}
 	r.rollouts.Store(cfg.Rollouts)
 	return r.SetupWithManager(mgr)
+}
+
+// argoprojKinds are the kinds the API server serves in argoproj.io/v1alpha1,
+// the group version of Argo CD's and Argo Rollouts' kinds; none when it
+// serves no such group version.
+func argoprojKinds(dc discovery.DiscoveryInterface) (map[string]bool, error) {
+	resources, err := dc.ServerResourcesForGroupVersion(render.ApplicationGVK.GroupVersion().String())
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	kinds := map[string]bool{}
+	for _, res := range resources.APIResources {
+		kinds[res.Kind] = true
+	}
+	return kinds, nil
+}
+
+// unstructuredList is an empty list of gvk's objects, for the client to fill.
+func unstructuredList(gvk schema.GroupVersionKind) *unstructured.UnstructuredList {
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+	return list
 }
 
 // rolloutObject is the prototype of Argo Rollouts' Rollout for the cache

@@ -164,11 +164,7 @@ func argoKinds(namespace string) []managedKind {
 	for _, gvk := range []schema.GroupVersionKind{render.ApplicationGVK, render.AppProjectGVK} {
 		obj := &unstructured.Unstructured{}
 		obj.SetGroupVersionKind(gvk)
-		kinds = append(kinds, managedKind{gvk: gvk, object: obj, list: func() client.ObjectList {
-			list := &unstructured.UnstructuredList{}
-			list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-			return list
-		}})
+		kinds = append(kinds, managedKind{gvk: gvk, object: obj, list: func() client.ObjectList { return unstructuredList(gvk) }})
 	}
 	return kinds
 }

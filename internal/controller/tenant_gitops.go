@@ -171,8 +171,7 @@ func (r *TenantReconciler) deleteApps(ctx context.Context, tenant *v1alpha1.Tena
 	if r.Options.ArgoCDNamespace == "" {
 		return 0, nil
 	}
-	apps := &unstructured.UnstructuredList{}
-	apps.SetGroupVersionKind(render.ApplicationGVK.GroupVersion().WithKind(render.ApplicationGVK.Kind + "List"))
+	apps := unstructuredList(render.ApplicationGVK)
 	// Argo CD's kinds are read from the API server: by label, not the index.
 	if err := r.List(ctx, apps, client.MatchingLabels(render.Labels(tenant))); err != nil {
 		return 0, fmt.Errorf("listing the Applications of tenant %s: %w", tenant.Name, err)

@@ -128,8 +128,7 @@ type scalable struct {
 // rolloutsIn lists a namespace's Argo Rollouts as scalables (live: the
 // client caches no unstructured objects).
 func (r *TenantReconciler) rolloutsIn(ctx context.Context, namespace string) ([]scalable, error) {
-	list := &unstructured.UnstructuredList{}
-	list.SetGroupVersionKind(render.RolloutGVK.GroupVersion().WithKind(render.RolloutGVK.Kind + "List"))
+	list := unstructuredList(render.RolloutGVK)
 	if err := r.List(ctx, list, client.InNamespace(namespace)); err != nil {
 		return nil, fmt.Errorf("listing Rollouts in %s: %w", namespace, err)
 	}

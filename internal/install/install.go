@@ -99,7 +99,7 @@ func Manifest(ctx context.Context, c client.Client, data []byte) error {
 	if err := applyCRDs(ctx, c, ofKind(objs, "CustomResourceDefinition")); err != nil {
 		return err
 	}
-	defaults, err := servesPodDefaults(c)
+	defaults, err := ServesPodDefaults(c)
 	if err != nil {
 		return err
 	}
@@ -134,7 +134,7 @@ func Guardrails(ctx context.Context, c client.Client) error {
 		return err
 	}
 	kinds := []string{"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
-	defaults, err := servesPodDefaults(c)
+	defaults, err := ServesPodDefaults(c)
 	if err != nil {
 		return err
 	}
@@ -169,12 +169,12 @@ func Platform(ctx context.Context, c client.Client, base *rest.Config) (*rest.Co
 	return OperatorConfig(ctx, c, base)
 }
 
-// servesPodDefaults reports whether the API server serves the
+// ServesPodDefaults reports whether the API server serves the
 // MutatingAdmissionPolicies of the chart's pod defaults
 // (admissionregistration.k8s.io/v1, Kubernetes 1.36+). The chart renders
 // them only where it does; the static rendering is for the newest version,
 // so an older server gets it without them, as from Helm.
-func servesPodDefaults(c client.Client) (bool, error) {
+func ServesPodDefaults(c client.Client) (bool, error) {
 	_, err := c.RESTMapper().RESTMapping(schema.GroupKind{Group: admissionregistrationv1.GroupName, Kind: "MutatingAdmissionPolicy"}, "v1")
 	if meta.IsNoMatchError(err) {
 		return false, nil

@@ -2,14 +2,10 @@ package localcluster
 
 import (
 	"bytes"
-	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/subtle"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -100,29 +96,10 @@ func (s *GitHTTPSServer) Close() error { return s.srv.Close() }
 // loopbackCertificate issues a serving certificate for 127.0.0.1 from a
 // throwaway CA, and returns the CA's PEM with it.
 func loopbackCertificate() ([]byte, tls.Certificate, error) {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := newCA("tenantry-git-ca")
 	if err != nil {
 		return nil, tls.Certificate{}, err
 	}
-	now := time.Now()
-	template := &x509.Certificate{
-		SerialNumber:          randomSerial(),
-		Subject:               pkix.Name{CommonName: "tenantry-git-ca"},
-		NotBefore:             now.Add(-time.Minute),
-		NotAfter:              now.Add(certValidity),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, template, template, caKey.Public(), caKey)
-	if err != nil {
-		return nil, tls.Certificate{}, err
-	}
-	caCert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, tls.Certificate{}, err
-	}
-	ca := &pki{caCert: caCert, caKey: caKey, caPEM: pemBlock("CERTIFICATE", der)}
 	certPEM, keyPEM, err := ca.issue(servingTemplate())
 	if err != nil {
 		return nil, tls.Certificate{}, err

@@ -46,29 +46,11 @@ func newPKI(dir string, serviceIP net.IP) (*pki, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("generating CA key: %w", err)
-	}
-	now := time.Now()
-	caTemplate := &x509.Certificate{
-		SerialNumber:          randomSerial(),
-		Subject:               pkix.Name{CommonName: "tenantry-localcluster-ca"},
-		NotBefore:             now.Add(-time.Minute),
-		NotAfter:              now.Add(certValidity),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTemplate, caTemplate, caKey.Public(), caKey)
-	if err != nil {
-		return nil, fmt.Errorf("self-signing CA: %w", err)
-	}
-	caCert, err := x509.ParseCertificate(caDER)
+	p, err := newCA("tenantry-localcluster-ca")
 	if err != nil {
 		return nil, err
 	}
-	p := &pki{dir: dir, caCert: caCert, caKey: caKey, caPEM: pemBlock("CERTIFICATE", caDER)}
+	p.dir = dir
 
 	apiserverTemplate := servingTemplate()
 	apiserverTemplate.DNSNames = append(apiserverTemplate.DNSNames, "kubernetes", "kubernetes.default",
@@ -89,7 +71,7 @@ func newPKI(dir string, serviceIP net.IP) (*pki, error) {
 	if err != nil {
 		return nil, err
 	}
-	caKeyPEM, err := keyPEM(caKey)
+	caKeyPEM, err := keyPEM(p.caKey)
 	if err != nil {
 		return nil, err
 	}
@@ -105,6 +87,33 @@ func newPKI(dir string, serviceIP net.IP) (*pki, error) {
 		p.saKeyFile():       saKeyPEM,
 		p.saPubFile():       pemBlock("PUBLIC KEY", saPub),
 	})
+}
+
+// newCA creates a self-signed CA in memory, ready to issue certificates.
+func newCA(commonName string) (*pki, error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generating CA key: %w", err)
+	}
+	now := time.Now()
+	template := &x509.Certificate{
+		SerialNumber:          randomSerial(),
+		Subject:               pkix.Name{CommonName: commonName},
+		NotBefore:             now.Add(-time.Minute),
+		NotAfter:              now.Add(certValidity),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, template, template, caKey.Public(), caKey)
+	if err != nil {
+		return nil, fmt.Errorf("self-signing CA %s: %w", commonName, err)
+	}
+	caCert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	return &pki{caCert: caCert, caKey: caKey, caPEM: pemBlock("CERTIFICATE", der)}, nil
 }
 
 // servingTemplate is a server certificate for loopback; callers add names.

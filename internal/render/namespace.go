@@ -69,7 +69,7 @@ func Namespace(t *v1alpha1.Tenant, plan *v1alpha1.TenantPlan, env Environment, o
 // selectsPlatform says whether a namespace label key is one the options
 // select platform namespaces by.
 func selectsPlatform(opts Options, key string) bool {
-	for _, sel := range []map[string]string{opts.IngressNamespaceSelector, opts.MonitoringNamespaceSelector, opts.DNS.NamespaceSelector} {
+	for _, sel := range platformSelectors(opts) {
 		if _, ok := sel[key]; ok {
 			return true
 		}

@@ -73,12 +73,19 @@ func DefaultOptions() Options {
 // that name.
 func PlatformNamespaces(opts Options) []string {
 	var names []string
-	for _, sel := range []map[string]string{opts.IngressNamespaceSelector, opts.MonitoringNamespaceSelector, opts.DNS.NamespaceSelector} {
+	for _, sel := range platformSelectors(opts) {
 		if name, ok := sel[corev1.LabelMetadataName]; ok {
 			names = append(names, name)
 		}
 	}
 	return names
+}
+
+// platformSelectors are the selectors of the namespaces every tenant's
+// network policies let in or out: the ingress controller's, monitoring's
+// and the DNS servers'.
+func platformSelectors(opts Options) []map[string]string {
+	return []map[string]string{opts.IngressNamespaceSelector, opts.MonitoringNamespaceSelector, opts.DNS.NamespaceSelector}
 }
 
 // Environment is one stage of a tenant and the namespace that holds it.

@@ -14,12 +14,11 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/tenantry/tenantry/internal/install"
 	"github.com/tenantry/tenantry/internal/localcluster"
 	"github.com/tenantry/tenantry/internal/testutil"
 )
@@ -219,19 +218,15 @@ func wantDefaults(t *testing.T, spec *corev1.PodSpec) {
 	}
 }
 
-// servesPodDefaults reports whether the API server serves
-// MutatingAdmissionPolicy (admissionregistration.k8s.io/v1), which the
-// pod defaults need.
+// servesPodDefaults reports whether the API server serves what the pod
+// defaults need (Kubernetes 1.36+).
 func servesPodDefaults(t *testing.T) bool {
 	t.Helper()
-	_, err := admin.RESTMapper().RESTMapping(schema.GroupKind{Group: "admissionregistration.k8s.io", Kind: "MutatingAdmissionPolicy"}, "v1")
-	if meta.IsNoMatchError(err) {
-		return false
-	}
+	served, err := install.ServesPodDefaults(admin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return true
+	return served
 }
 
 // kubectlAs returns a function running kubectl as user (a client
