@@ -13,6 +13,12 @@ KUBE_LDFLAGS := -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) \
 	-X k8s.io/component-base/version.gitTreeState=clean
 
 KUBE_BINS := $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kube-scheduler
+# The local cluster's real node: kubelet and kube-proxy (built with the
+# control plane, with which they share most packages), containerd 2.x and its
+# runc shim, the pod sandbox (pause) and CoreDNS, whose images localcluster
+# builds at start; and the Debian packages hack/node-packages.sh installs.
+NODE_BINS := $(BIN)/kubelet $(BIN)/kube-proxy $(BIN)/containerd $(BIN)/containerd-shim-runc-v2 \
+	$(BIN)/runc $(BIN)/pause $(BIN)/coredns
 # Argo CD, run out of cluster by the GitOps tests and the demo: its
 # multi-call binary, an in-memory Redis, and its CRDs.
 # helm is the CLI its repo server runs to render Helm charts kept in Git.
@@ -20,7 +26,8 @@ ARGOCD_FILES := $(BIN)/argocd $(BIN)/argocd-redis $(BIN)/argocd-crds.yaml $(BIN)
 # Argo Rollouts' controller, run out of cluster by the progressive-delivery
 # tests, and its CRDs.
 ROLLOUTS_FILES := $(BIN)/rollouts-controller $(BIN)/rollouts-crds.yaml
-TESTBIN := $(BIN)/etcd $(KUBE_BINS) $(BIN)/kwok $(BIN)/kwok-stages.yaml $(ARGOCD_FILES) $(ROLLOUTS_FILES)
+TESTBIN := $(BIN)/etcd $(KUBE_BINS) $(BIN)/kwok $(BIN)/kwok-stages.yaml $(ARGOCD_FILES) $(ROLLOUTS_FILES) \
+	$(NODE_BINS) node-packages
 # The version tools/$(1)/go.mod requires of module $(2), in a require block
 # or on a single require line.
 pinned = $(shell awk '$$1 == "require" {$$1 = ""; $$0 = $$0} $$1 == "$(2)" {print $$2}' tools/$(1)/go.mod)
@@ -90,13 +97,33 @@ bench: testbin operator ## Measure onboarding, latency, footprint, rest, restart
 .PHONY: testbin
 testbin: $(TESTBIN) ## Build the control-plane binaries into bin/ (only those missing or out of date).
 
-# Each binary is rebuilt only when its pinning module changes.
-$(KUBE_BINS) &: tools/kube/go.mod tools/kube/go.sum
+# Each binary is rebuilt only when its pinning module changes. One go build
+# for all five: kubelet and kube-proxy then cost about a minute more.
+$(KUBE_BINS) $(BIN)/kubelet $(BIN)/kube-proxy &: tools/kube/go.mod tools/kube/go.sum
 	hack/gobuild.sh tools/kube $(BIN)/ "$(KUBE_LDFLAGS)" \
 		k8s.io/kubernetes/cmd/kube-apiserver \
 		k8s.io/kubernetes/cmd/kube-controller-manager \
-		k8s.io/kubernetes/cmd/kube-scheduler
-	@touch $(KUBE_BINS)
+		k8s.io/kubernetes/cmd/kube-scheduler \
+		k8s.io/kubernetes/cmd/kubelet \
+		k8s.io/kubernetes/cmd/kube-proxy
+	@touch $(KUBE_BINS) $(BIN)/kubelet $(BIN)/kube-proxy
+
+$(BIN)/containerd $(BIN)/containerd-shim-runc-v2 &: tools/containerd/go.mod tools/containerd/go.sum
+	hack/gobuild.sh tools/containerd $(BIN)/ "" \
+		github.com/containerd/containerd/v2/cmd/containerd \
+		github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2
+	@touch $(BIN)/containerd $(BIN)/containerd-shim-runc-v2
+
+# runc with seccomp (cgo against Debian's libseccomp). Debian's own runc,
+# 1.1.5, cannot start containers on this kernel's cgroup v1.
+$(BIN)/runc: tools/runc/go.mod tools/runc/go.sum | node-packages
+	CGO_ENABLED=1 hack/gobuild.sh tools/runc $@ "" -tags=seccomp github.com/opencontainers/runc
+
+# The CNI plugins and iptables come from Debian: they install in seconds
+# where a build would cost minutes (docs/local-control-plane.md).
+.PHONY: node-packages
+node-packages:
+	@hack/node-packages.sh
 
 # The oldest Kubernetes release Tenantry supports (docs/install.md, the
 # chart's kubeVersion), pinned in tools/kube-oldest and built into its own
@@ -149,6 +176,11 @@ $(BIN)/rollouts-controller: tools/rollouts/go.mod tools/rollouts/go.sum
 $(BIN)/rollouts-crds.yaml: tools/rollouts/go.mod hack/rollouts-crds.sh
 	hack/rollouts-crds.sh $@
 
+# CoreDNS, the real node's cluster DNS: a static binary that localcluster
+# puts into an image (tools/coredns/main.go keeps only the plugins it needs).
+$(BIN)/coredns: tools/coredns/go.mod tools/coredns/go.sum tools/coredns/main.go
+	CGO_ENABLED=0 hack/gobuild.sh tools/coredns $@ "" github.com/tenantry/tenantry/tools/coredns
+
 $(BIN)/controller-gen: tools/codegen/go.mod tools/codegen/go.sum
 	hack/gobuild.sh tools/codegen $@ "" sigs.k8s.io/controller-tools/cmd/controller-gen
 
@@ -173,19 +205,19 @@ lint: $(BIN)/staticcheck $(BIN)/helm ## gofmt, go vet, staticcheck and helm lint
 	@# test/chart lints the charts with the Helm SDK in `make test`; the helm CLI Argo CD runs, too.
 	$(BIN)/helm lint --strict charts/tenantry charts/tenant-app
 
-# Container images: one Dockerfile, one image per command. This machine has
-# no container engine; the target is for machines that do.
-CONTAINER_ENGINE ?= $(shell command -v docker || command -v podman)
+# Container images, built without a container engine by hack/images
+# (go-containerregistry): one multi-platform image per command, a static
+# binary on a distroless-style non-root layer, reproducible to the digest.
 IMAGE_REGISTRY ?= ghcr.io/tenantry
 IMAGE_TAG ?= $(shell awk -F'"' '/^appVersion:/ {print $$2}' charts/tenantry/Chart.yaml)
-IMAGE_CMDS := $(notdir $(wildcard cmd/tenantry-operator cmd/tenantry cmd/demo-app))
 
 .PHONY: images
-images: ## Build the container images (needs docker or podman).
-	@if [ -z "$(CONTAINER_ENGINE)" ]; then echo "make images needs docker or podman, and neither is installed" >&2; exit 1; fi
-	for cmd in $(IMAGE_CMDS); do \
-		DOCKER_BUILDKIT=1 $(CONTAINER_ENGINE) build --build-arg CMD=$$cmd -t $(IMAGE_REGISTRY)/$$cmd:$(IMAGE_TAG) . ; \
-	done
+images: ## Build the images without Docker (go-containerregistry) and push them to IMAGE_REGISTRY.
+	go run ./hack/images --registry $(IMAGE_REGISTRY) --tag $(IMAGE_TAG)
+
+# The local cluster's pod sandbox process (in place of registry.k8s.io/pause).
+$(BIN)/pause: hack/pause/main.go
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $@ ./hack/pause
 
 .PHONY: clean
 clean: ## Remove bin/ (the next `make testbin` is a cold build).
