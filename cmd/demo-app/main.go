@@ -1,7 +1,8 @@
 // Command demo-app is the sample SaaS workload tenants deploy on Tenantry
 // (chart charts/tenant-app). It is configured by environment variables or
 // flags; `demo-app --help` lists them, and package internal/demoapp documents
-// its routes and metrics.
+// its routes and metrics. `demo-app get URL` is a client in the same image,
+// for probing a Service from a pod.
 package main
 
 import (
@@ -18,6 +19,12 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "get" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		code := demoapp.Get(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
 	cfg, err := demoapp.ParseConfig(os.Args[1:], os.Getenv, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return

@@ -68,13 +68,13 @@ func (c *Cluster) startEtcd(ctx context.Context, clientPort, peerPort int) (stri
 
 func (c *Cluster) startAPIServer(ctx context.Context, etcdURL string, port int) error {
 	c.serverURL = "https://127.0.0.1:" + strconv.Itoa(port)
-	p, err := c.start("kube-apiserver", []string{
+	if c.node != nil {
+		if err := c.pki.writeKubeletClientCert(); err != nil {
+			return err
+		}
+	}
+	p, err := c.start("kube-apiserver", append(c.apiServerAddressArgs(), []string{
 		"--etcd-servers=" + etcdURL,
-		"--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1",
-		// Everything runs out of cluster, so the "kubernetes" Service needs
-		// no endpoints; the reconciler would refuse a loopback address.
-		"--endpoint-reconciler-type=none",
 		"--secure-port=" + strconv.Itoa(port),
 		"--cert-dir=" + filepath.Join(c.DataDir, "apiserver-certs"),
 		"--tls-cert-file=" + c.pki.servingCertFile(),
@@ -91,7 +91,7 @@ func (c *Cluster) startAPIServer(ctx context.Context, etcdURL string, port int) 
 		// admission, per namespace, is what refuses them.
 		"--authorization-mode=Node,RBAC",
 		"--allow-privileged=true",
-	})
+	}...))
 	if err != nil {
 		return err
 	}
@@ -102,6 +102,28 @@ func (c *Cluster) startAPIServer(ctx context.Context, etcdURL string, port int) 
 		return err
 	}
 	return waitFor(ctx, "kube-apiserver /readyz", p, c.apiServerReady(ctx))
+}
+
+// apiServerAddressArgs say where kube-apiserver listens and what the
+// "kubernetes" Service points to. Without a real node everything runs out
+// of cluster on loopback, so the Service needs no endpoints (the reconciler
+// would refuse a loopback address). With one, pods reach it through that
+// Service at the node's address, as on a real cluster, and it calls the
+// kubelet (logs, exec) with a client certificate.
+func (c *Cluster) apiServerAddressArgs() []string {
+	if c.node == nil {
+		return []string{"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none"}
+	}
+	return []string{
+		"--bind-address=0.0.0.0",
+		"--advertise-address=" + c.node.ip.String(),
+		"--endpoint-reconciler-type=lease",
+		"--kubelet-client-certificate=" + c.pki.kubeletClientCertFile(),
+		"--kubelet-client-key=" + c.pki.kubeletClientKeyFile(),
+		"--kubelet-certificate-authority=" + c.pki.caCertFile(),
+		// The node's name resolves nowhere; its InternalIP does.
+		"--kubelet-preferred-address-types=InternalIP",
+	}
 }
 
 // apiServerReady checks /readyz, which passes only once the API server can

@@ -54,6 +54,12 @@ type Options struct {
 	StartTimeout time.Duration
 	// Progress, if set, receives one line per start-up step.
 	Progress io.Writer
+	// RealNode adds a real node next to the kwok ones (containerd, runc, the
+	// CNI plugins, kubelet, kube-proxy, CoreDNS and a loopback registry for
+	// its images), and taints the kwok nodes so that pods run on it. It
+	// needs root and the files CheckRealNodeHost lists; Start's error wraps
+	// ErrNoRealNode when the host lacks them. One real node per host.
+	RealNode bool
 	// QuotaResyncPeriod is how often the controller manager recounts every
 	// ResourceQuota (--resource-quota-sync-period). Default 5 minutes, as
 	// Kubernetes'. The recount corrects what it missed as objects raced a
@@ -82,6 +88,7 @@ type Cluster struct {
 	removeData bool
 	pki        *pki
 	serverURL  string
+	node       *realNode // nil without Options.RealNode
 
 	// mu guards processes: tests start add-ons (Argo CD, a Git server) on
 	// the shared cluster while other tests look up components.
@@ -167,7 +174,14 @@ func start(ctx context.Context, opts Options, kubeVersion string, lastAttempt bo
 		last = now
 	}
 
-	if c.pki, err = newPKI(filepath.Join(c.DataDir, "pki"), kubernetesServiceIP); err != nil {
+	apiServerIPs := []net.IP{kubernetesServiceIP}
+	if opts.RealNode {
+		if c.node, err = prepareRealNode(c.DataDir, opts.BinDir); err != nil {
+			return nil, err
+		}
+		apiServerIPs = append(apiServerIPs, c.node.ip)
+	}
+	if c.pki, err = newPKI(filepath.Join(c.DataDir, "pki"), apiServerIPs...); err != nil {
 		return nil, err
 	}
 	step("pki generated")
@@ -192,6 +206,12 @@ func start(ctx context.Context, opts Options, kubeVersion string, lastAttempt bo
 		return nil, err
 	}
 	step(fmt.Sprintf("%d kwok nodes ready", c.nodeCount()))
+	if c.node != nil {
+		if err := c.startRealNode(ctx); err != nil {
+			return nil, err
+		}
+		step("real node and DNS ready")
+	}
 	if err := c.waitDefaultServiceAccount(ctx); err != nil {
 		return nil, err
 	}
@@ -230,7 +250,13 @@ func (c *Cluster) Stop() error {
 	processes := c.processes
 	c.processes = nil
 	c.mu.Unlock()
-	errs := stopAll(processes)
+	var errs []error
+	if c.node != nil {
+		// Before the control plane: kubelet reports to the API server as it stops.
+		errs = append(errs, c.node.stop())
+		c.node = nil
+	}
+	errs = append(errs, stopAll(processes)...)
 	if c.removeData && c.DataDir != "" {
 		errs = append(errs, os.RemoveAll(c.DataDir))
 		c.DataDir = ""

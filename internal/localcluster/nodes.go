@@ -14,13 +14,22 @@ import (
 // Node alone.
 const kwokNodeAnnotation = "kwok.x-k8s.io/node"
 
+// KwokTaint is on every kwok Node of a cluster with a real node.
+var KwokTaint = corev1.Taint{Key: kwokNodeAnnotation, Value: "fake", Effect: corev1.TaintEffectNoSchedule}
+
 // NodeName is the name of the i-th fake Node.
 func NodeName(i int) string { return fmt.Sprintf("kwok-node-%d", i) }
 
 // createNodes registers the fake Nodes and waits until kwok reports each Ready.
 func (c *Cluster) createNodes(ctx context.Context) error {
 	for i := range c.nodeCount() {
-		if _, err := c.client.CoreV1().Nodes().Create(ctx, fakeNode(NodeName(i)), metav1.CreateOptions{}); err != nil {
+		node := fakeNode(NodeName(i))
+		if c.node != nil {
+			// With a real node, pods run for real unless they tolerate
+			// kwok's taint (the one kwok's own docs use), as scale tests may.
+			node.Spec.Taints = []corev1.Taint{KwokTaint}
+		}
+		if _, err := c.client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("creating node %s: %w", NodeName(i), err)
 		}
 	}

@@ -39,10 +39,29 @@ func (p *pki) servingKeyFile() string  { return filepath.Join(p.dir, "apiserver.
 func (p *pki) saKeyFile() string       { return filepath.Join(p.dir, "sa.key") }
 func (p *pki) saPubFile() string       { return filepath.Join(p.dir, "sa.pub") }
 
+// The API server's client certificate for kubelets (logs, exec, port-forward).
+func (p *pki) kubeletClientCertFile() string {
+	return filepath.Join(p.dir, "apiserver-kubelet-client.crt")
+}
+func (p *pki) kubeletClientKeyFile() string {
+	return filepath.Join(p.dir, "apiserver-kubelet-client.key")
+}
+
+// writeKubeletClientCert issues the API server's kubelet client
+// certificate. Its group, system:masters, is what the kubelet's webhook
+// authorization allows everything.
+func (p *pki) writeKubeletClientCert() error {
+	certPEM, keyPEM, err := p.clientCert("kube-apiserver-kubelet-client", "system:masters")
+	if err != nil {
+		return err
+	}
+	return writeFiles(map[string][]byte{p.kubeletClientCertFile(): certPEM, p.kubeletClientKeyFile(): keyPEM})
+}
+
 // newPKI creates the CA, the kube-apiserver serving certificate (valid for
 // loopback and the in-cluster service names) and the service-account
 // signing key pair, and writes them to dir.
-func newPKI(dir string, serviceIP net.IP) (*pki, error) {
+func newPKI(dir string, apiServerIPs ...net.IP) (*pki, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -55,7 +74,7 @@ func newPKI(dir string, serviceIP net.IP) (*pki, error) {
 	apiserverTemplate := servingTemplate()
 	apiserverTemplate.DNSNames = append(apiserverTemplate.DNSNames, "kubernetes", "kubernetes.default",
 		"kubernetes.default.svc", "kubernetes.default.svc.cluster.local")
-	apiserverTemplate.IPAddresses = append(apiserverTemplate.IPAddresses, serviceIP)
+	apiserverTemplate.IPAddresses = append(apiserverTemplate.IPAddresses, apiServerIPs...)
 	servingCert, servingKey, err := p.issue(apiserverTemplate)
 	if err != nil {
 		return nil, fmt.Errorf("issuing apiserver serving certificate: %w", err)
