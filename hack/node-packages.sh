@@ -19,7 +19,7 @@ declare -A wanted=(
 )
 missing=()
 for pkg in "${!wanted[@]}"; do
-	[[ -x ${wanted[$pkg]} ]] || missing+=("$pkg")
+	[[ -e ${wanted[$pkg]} ]] || missing+=("$pkg")
 done
 ((${#missing[@]} == 0)) && exit 0
 if ((EUID != 0)); then

@@ -165,7 +165,7 @@ func buildIndex(ctx context.Context, cfg config, cmd, tmp string) (v1.ImageIndex
 	var imgs []v1.Image
 	for _, arch := range cfg.platforms {
 		binary := filepath.Join(tmp, cmd+"-"+arch)
-		if err := images.BuildGo(ctx, ".", "./cmd/"+cmd, arch, binary, ""); err != nil {
+		if err := images.BuildGo(ctx, images.GoBuild{Dir: ".", Package: "./cmd/" + cmd, GOARCH: arch, Out: binary, Reproducible: true}); err != nil {
 			return nil, err
 		}
 		img, err := images.FromBinary(binary, images.Options{

@@ -32,7 +32,7 @@ func TestBuildGo(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "app")
-			err := BuildGo(context.Background(), tt.dir, tt.pkg, runtime.GOARCH, out, "")
+			err := BuildGo(context.Background(), GoBuild{Dir: tt.dir, Package: tt.pkg, GOARCH: runtime.GOARCH, Out: out, Reproducible: true})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("BuildGo error = %v, want one containing %q", err, tt.wantErr)
