@@ -1,17 +1,22 @@
-// Command demo shows Tenantry's main job on a local control plane: it starts
-// a real etcd, kube-apiserver, kube-controller-manager and kube-scheduler
-// with kwok Nodes, the real Argo CD and a Git server on loopback, installs
-// the platform chart's rendering, runs the operator as a process, and pushes
-// the example plans and tenants from gitops/ to a local Git repository that
-// Argo CD syncs. It then onboards one more tenant the GitOps way (`tenantry
-// create` and `tenantry add-app`, each a commit), shows Argo CD deploying its
-// app, prints how fast each tenant became Ready, checks one tenant's
-// isolation from the inside (the checks of `tenantry doctor`), and keeps
-// everything running until Ctrl-C. `make demo` runs it.
+// Command demo shows Tenantry's main job on a local cluster: it starts a
+// real etcd, kube-apiserver, kube-controller-manager and kube-scheduler, a
+// real node (containerd, kubelet, kube-proxy, CoreDNS) beside kwok Nodes,
+// the real Argo CD and Argo Rollouts and a Git server on loopback; builds the
+// operator's and the demo app's images without Docker into the cluster's
+// registry; installs the platform chart with helm, so the operator runs as
+// pods; and pushes the example plans and tenants from gitops/ to a local Git
+// repository that Argo CD syncs. It then onboards one more tenant the GitOps
+// way (`tenantry create` and `tenantry add-app`, each a commit), shows Argo
+// CD deploying its app and Argo Rollouts releasing another, asks the app for
+// a real HTTP response from a pod of the tenant, prints how fast each tenant
+// became Ready, checks one tenant's isolation from the inside (the checks of
+// `tenantry doctor`), and keeps everything running until Ctrl-C. `make demo`
+// runs it.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io/fs"
@@ -37,8 +42,7 @@ import (
 
 func main() {
 	dataDir := flag.String("data-dir", "", "directory for PKI, etcd data, kubeconfig and logs (emptied at start, kept at exit); default: a temporary directory removed at exit")
-	nodes := flag.Int("nodes", 3, "number of simulated kwok Nodes")
-	operator := flag.String("operator", "", "tenantry-operator binary (default: tenantry-operator in the control plane's bin directory)")
+	nodes := flag.Int("nodes", 3, "number of simulated kwok Nodes, beside the real one (pods avoid them: they carry kwok's taint)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "Usage: %s [flags]\n\nStarts a local control plane with the Tenantry operator and the example tenants, and keeps it running until Ctrl-C.\n\n", os.Args[0])
 		flag.PrintDefaults()
@@ -46,7 +50,7 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := run(ctx, *dataDir, *nodes, *operator)
+	err := run(ctx, *dataDir, *nodes)
 	// Ctrl-C is how the demo is meant to end, even half-way through
 	// start-up: what it interrupted is no failure.
 	if err != nil && ctx.Err() == nil {
@@ -56,23 +60,23 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, dataDir string, nodes int, operator string) error {
+func run(ctx context.Context, dataDir string, nodes int) error {
 	// The demo reports progress itself; client-go's logs stay quiet.
 	ctrllog.SetLogger(logr.Discard())
 
-	if operator == "" {
-		binDir, err := localcluster.DefaultBinDir()
-		if err != nil {
-			return err
-		}
-		operator = filepath.Join(binDir, "tenantry-operator")
-	}
-	cluster, err := localcluster.Start(ctx, localcluster.Options{DataDir: dataDir, Nodes: nodes, Progress: os.Stderr})
+	binDir, err := localcluster.DefaultBinDir()
 	if err != nil {
 		return err
 	}
+	cluster, err := localcluster.Start(ctx, localcluster.Options{DataDir: dataDir, Nodes: nodes, RealNode: true, Progress: os.Stderr})
+	if err != nil {
+		if errors.Is(err, localcluster.ErrNoRealNode) {
+			return fmt.Errorf("%w\n(make demo runs the operator and the apps as real pods; docs/local-control-plane.md lists what the host needs)", err)
+		}
+		return err
+	}
 	defer func() {
-		fmt.Fprintln(os.Stderr, "\nstopping the operator and the local control plane ...")
+		fmt.Fprintln(os.Stderr, "\nstopping the local cluster: its pods, the real node and the control plane ...")
 		if err := cluster.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "demo: stop:", err)
 		}
@@ -84,11 +88,6 @@ func run(ctx context.Context, dataDir string, nodes int, operator string) error 
 		return err
 	}
 	admin, err := client.New(cluster.Config, client.Options{Scheme: scheme})
-	if err != nil {
-		return err
-	}
-	step(">> installing the platform chart as rendered by Helm (deploy/tenantry.yaml): CRDs, guardrails, RBAC, operator Deployment")
-	operatorConfig, err := install.Platform(ctx, admin, cluster.Config)
 	if err != nil {
 		return err
 	}
@@ -110,14 +109,18 @@ func run(ctx context.Context, dataDir string, nodes int, operator string) error 
 		return err
 	}
 	defer stub.Close()
-	step(">> serving a stand-in for Prometheus and the apps' /healthz on %s: kwok runs no containers, so it answers from each release's FAILURE_RATE", stub.URL)
-	// kwok only simulates the Deployment's pods, so the operator itself runs
-	// here, with the chart's ServiceAccount and so exactly the chart's rights.
-	step(">> starting %s as %s, the chart's ServiceAccount (log: %s)", operator, install.OperatorUsername, filepath.Join(cluster.LogDir, "tenantry-operator.log"))
-	if err := cluster.StartAddon("tenantry-operator", operator, operatorConfig,
-		"--metrics-bind-address=0", "--health-probe-bind-address=0"); err != nil {
+	step(">> serving a stand-in for Prometheus and the apps' /healthz on %s: it answers from each release's FAILURE_RATE", stub.URL)
+	if err := pushDemoApp(ctx, cluster, filepath.Dir(binDir)); err != nil {
 		return err
 	}
+	// Argo CD's kinds exist by now: the operator turns GitOps on when it
+	// finds them at start-up.
+	step(">> building the operator's image and installing the platform chart with helm (CRDs, guardrails, RBAC, 2 operator pods)")
+	platform, err := cluster.InstallPlatform(ctx, localcluster.PlatformOptions{})
+	if err != nil {
+		return err
+	}
+	step("   operator pods Ready in %s, running %s@%s", platform.Namespace, localcluster.OperatorImage, platform.ImageDigest)
 
 	repo, err := startGitOps(ctx, cluster, admin, argo, stub.URL)
 	if err != nil {
@@ -130,10 +133,13 @@ func run(ctx context.Context, dataDir string, nodes int, operator string) error 
 	if err := waitReady(ctx, admin, len(tenants)); err != nil {
 		return err
 	}
-	if err := onboardThroughGit(ctx, cluster, admin, argo, repo, filepath.Dir(operator)); err != nil {
+	if err := onboardThroughGit(ctx, cluster, admin, argo, repo, binDir); err != nil {
 		return err
 	}
-	if err := releaseShop(ctx, cluster, admin, argo, repo, filepath.Dir(operator), stub.URL); err != nil {
+	if err := releaseShop(ctx, cluster, admin, argo, repo, binDir, stub.URL); err != nil {
+		return err
+	}
+	if err := askTheApp(ctx, cluster); err != nil {
 		return err
 	}
 	if err := printTenants(ctx, admin); err != nil {
@@ -144,7 +150,7 @@ func run(ctx context.Context, dataDir string, nodes int, operator string) error 
 	}
 
 	fmt.Printf(`
-Local control plane ready in %.1fs; operator and example tenants running.
+Local cluster (control plane and real node) ready in %.1fs; operator pods and example tenants running.
 
   kubeconfig: %s
   logs:       %s
@@ -171,12 +177,14 @@ Try it:
   tenantry list                  # the CLI (docs/cli.md); also: kubectl tenant list
   tenantry status acme
   tenantry doctor globex         # the isolation checks above, as globex's owner
-  kubectl get deployment,pods,pdb -n tenantry-system   # the chart's operator Deployment (kwok simulates its pods)
+  kubectl get pods -n tenantry-system -o wide   # the operator, 2 pods from its own image on the real node
+  kubectl get pods -n umbrella-prod -o wide     # the apps: real containers on node real-node-0
+  kubectl logs -n umbrella-prod deploy/hello    # through the API server from the kubelet
   kubectl auth can-i --list --as system:serviceaccount:tenantry-system:tenantry-operator   # the chart's RBAC: all the operator holds
 
 Press Ctrl-C to stop.
 `, cluster.StartupTotal().Seconds(), cluster.KubeconfigPath, cluster.LogDir,
-		repo.dir, repo.url, repo.dir, repo.dir, cluster.KubeconfigPath, filepath.Dir(operator))
+		repo.dir, repo.url, repo.dir, repo.dir, cluster.KubeconfigPath, binDir)
 
 	<-ctx.Done()
 	return nil

@@ -58,7 +58,9 @@ type Options struct {
 	// CNI plugins, kubelet, kube-proxy, CoreDNS and a loopback registry for
 	// its images), and taints the kwok nodes so that pods run on it. It
 	// needs root and the files CheckRealNodeHost lists; Start's error wraps
-	// ErrNoRealNode when the host lacks them. One real node per host.
+	// ErrNoRealNode when the host lacks them. One real node runs per host:
+	// a second cluster's Start waits (within StartTimeout) for the first
+	// to stop.
 	RealNode bool
 	// QuotaResyncPeriod is how often the controller manager recounts every
 	// ResourceQuota (--resource-quota-sync-period). Default 5 minutes, as
@@ -176,7 +178,7 @@ func start(ctx context.Context, opts Options, kubeVersion string, lastAttempt bo
 
 	apiServerIPs := []net.IP{kubernetesServiceIP}
 	if opts.RealNode {
-		if c.node, err = prepareRealNode(c.DataDir, opts.BinDir); err != nil {
+		if c.node, err = c.prepareRealNode(ctx); err != nil {
 			return nil, err
 		}
 		apiServerIPs = append(apiServerIPs, c.node.ip)

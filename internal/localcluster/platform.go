@@ -60,7 +60,7 @@ func (c *Cluster) InstallPlatform(ctx context.Context, opts PlatformOptions) (*P
 	root := filepath.Dir(c.opts.BinDir)
 	binary := filepath.Join(c.DataDir, "images", "tenantry-operator")
 	c.progressf("building the operator image")
-	if err := images.BuildGo(ctx, root, "./cmd/tenantry-operator", "", binary, ""); err != nil {
+	if err := images.BuildGo(ctx, images.GoBuild{Dir: root, Package: "./cmd/tenantry-operator", Out: binary}); err != nil {
 		return nil, err
 	}
 	digest, err := c.PushBinaryImage(ctx, "tenantry-operator:dev", binary, images.Options{Title: "tenantry-operator", Version: "dev"})

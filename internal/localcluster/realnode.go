@@ -39,7 +39,8 @@ const nodeCgroupRoot = "tenantry-real-node"
 // prepareRealNode checks the host, takes the real-node lock and finds the
 // node's address. It runs before the PKI is made, since the API server's
 // certificate must name that address (pods reach the API server there).
-func prepareRealNode(dataDir, binDir string) (*realNode, error) {
+func (c *Cluster) prepareRealNode(ctx context.Context) (*realNode, error) {
+	dataDir, binDir := c.DataDir, c.opts.BinDir
 	if err := CheckRealNodeHost(binDir); err != nil {
 		return nil, err
 	}
@@ -47,7 +48,7 @@ func prepareRealNode(dataDir, binDir string) (*realNode, error) {
 	if err != nil {
 		return nil, err
 	}
-	lock, err := lockRealNode(dataDir)
+	lock, err := lockRealNode(ctx, dataDir, c.progressf)
 	if err != nil {
 		return nil, err
 	}

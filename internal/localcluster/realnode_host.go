@@ -2,6 +2,7 @@ package localcluster
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // ErrNoRealNode marks a host that cannot run the real node: tests skip on
@@ -84,20 +86,34 @@ func procFileHas(path, word string) bool {
 
 // nodeLockPath is the host-wide lock a real node holds: its bridge, pod
 // range, port 10250 and netfilter chains are the host's, so a second real
-// node on the same host is refused rather than left to collide.
+// node on the same host waits for the first to stop rather than collide.
 const nodeLockPath = "/run/tenantry-localcluster-real-node.lock"
 
-// lockRealNode takes the host's real-node lock, or says which cluster
-// holds it.
-func lockRealNode(dataDir string) (*os.File, error) {
+// lockRealNode takes the host's real-node lock, waiting (and saying so
+// through progress) while another cluster's real node holds it, until ctx
+// ends.
+func lockRealNode(ctx context.Context, dataDir string, progress func(format string, args ...any)) (*os.File, error) {
 	f, err := os.OpenFile(nodeLockPath, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	said := false
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
 		holder, _ := os.ReadFile(nodeLockPath)
-		f.Close()
-		return nil, fmt.Errorf("another local cluster's real node runs on this host (data dir %s): one real node per host; stop it first", strings.TrimSpace(string(holder)))
+		if !said {
+			progress("waiting for the real node of another local cluster (data dir %s) to stop: one real node per host", strings.TrimSpace(string(holder)))
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("another local cluster's real node runs on this host (data dir %s), and one runs per host: %w", strings.TrimSpace(string(holder)), ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 	// The lock is free but names a data dir: that node's process was killed
 	// before Stop (its components die with it, the rest stays). Clear it.

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -39,7 +40,7 @@ func (e *env) testTenantUser(t *testing.T) {
 		t.Skip("needs the platform")
 	}
 	binary := filepath.Join(e.cluster.DataDir, "images", "demo-app")
-	if err := images.BuildGo(e.ctx, "../..", "./cmd/demo-app", "", binary, ""); err != nil {
+	if err := images.BuildGo(e.ctx, images.GoBuild{Dir: "../..", Package: "./cmd/demo-app", Out: binary}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.cluster.PushBinaryImage(e.ctx, demoAppTag, binary, images.Options{Title: "demo-app", Version: "dev"}); err != nil {
@@ -75,31 +76,18 @@ func (e *env) testTenantUser(t *testing.T) {
 
 	// Another pod of the tenant asks the Service by name: cluster DNS
 	// (CoreDNS) resolves it, kube-proxy routes it to the pod.
-	probe := webPod(image)
-	probe.Name, probe.Labels = "probe", nil
-	probe.Spec.RestartPolicy = corev1.RestartPolicyNever
-	probe.Spec.Containers[0].Args = []string{"get", "--timeout", "60s", "http://web/"}
-	probe.Spec.Containers[0].Ports, probe.Spec.Containers[0].ReadinessProbe = nil, nil
-	if err := hank.Create(e.ctx, probe); err != nil {
+	hankCS, err := kubernetes.NewForConfig(e.userConfig(t, tenantAdmin))
+	if err != nil {
 		t.Fatal(err)
 	}
-	testutil.Eventually(t, 2*time.Minute, func() error {
-		if err := hank.Get(e.ctx, client.ObjectKeyFromObject(probe), probe); err != nil {
-			return err
-		}
-		switch probe.Status.Phase {
-		case corev1.PodSucceeded:
-			return nil
-		case corev1.PodFailed:
-			t.Fatalf("probe failed: %s", e.podLogs(t, probe))
-		}
-		return fmt.Errorf("probe is %s", probe.Status.Phase)
-	})
-	body := e.podLogs(t, probe)
+	body, err := localcluster.ProbeHTTP(e.ctx, hankCS, tenantNS, "probe", image, "http://web/")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !strings.Contains(body, `"message":"hello from globex"`) {
 		t.Errorf("probe got %q, want the app's hello", body)
 	}
-	t.Logf("probe pod got, from http://web/ through CoreDNS and kube-proxy: %s", strings.TrimSpace(body))
+	t.Logf("probe pod got, from http://web/ through CoreDNS and kube-proxy: %s", body)
 
 	e.testRefusals(t, hank, image)
 }
@@ -174,16 +162,12 @@ func webPod(image string) *corev1.Pod {
 	}
 }
 
-// podLogs reads a pod's log through the API server, which asks the kubelet.
-func (e *env) podLogs(t *testing.T, p *corev1.Pod) string {
+// userConfig is a client configuration for a tenant's user.
+func (e *env) userConfig(t *testing.T, user string) *rest.Config {
 	t.Helper()
-	cs, err := kubernetes.NewForConfig(e.cluster.Config)
+	cfg, err := e.cluster.UserConfig(user)
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := cs.CoreV1().Pods(p.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{}).DoRaw(e.ctx)
-	if err != nil {
-		t.Fatalf("logs of %s: %v", p.Name, err)
-	}
-	return string(data)
+	return cfg
 }
