@@ -9,8 +9,9 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/tenantry/tenantry/internal/images"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/tenantry/tenantry/internal/images"
 )
 
 // realNode is the cluster's one real node: containerd, runc, the CNI
@@ -22,7 +23,7 @@ type realNode struct {
 	ip    net.IP
 	// lock is the host-wide real-node lock, held until stop.
 	lock *os.File
-	// Registry serves the node's images on loopback.
+	// registry serves the node's images on loopback.
 	registry *images.Registry
 	// processes are containerd, kubelet and kube-proxy, oldest first.
 	processes []*process

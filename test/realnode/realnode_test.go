@@ -14,6 +14,7 @@ import (
 	"context"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,7 +58,8 @@ func TestRealNode(t *testing.T) {
 
 	env := newEnv(t, ctx, cluster)
 	ok := t.Run("platform installed by helm", env.testPlatform) &&
-		t.Run("tenant user", env.testTenantUser)
+		t.Run("tenant user", env.testTenantUser) &&
+		t.Run("one real node per host", func(t *testing.T) { testSecondRealNode(t, dataDir) })
 	if !ok {
 		cluster.DumpLogs(os.Stderr, 40)
 	}
@@ -77,6 +79,25 @@ func TestRealNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Run("stop leaves nothing", func(t *testing.T) { checkCleanup(t, before, during, after) })
+}
+
+// testSecondRealNode starts a second cluster with a real node while the
+// first runs: it waits for the first to stop, and says so when its start-up
+// time runs out.
+func testSecondRealNode(t *testing.T, firstDataDir string) {
+	start := time.Now()
+	second, err := localcluster.Start(context.Background(), localcluster.Options{
+		DataDir: t.TempDir(), Nodes: -1, RealNode: true, StartTimeout: 3 * time.Second,
+	})
+	if err == nil {
+		_ = second.Stop()
+		t.Fatal("a second real node started beside the first")
+	}
+	want := "another local cluster's real node runs on this host (data dir " + firstDataDir + "), and one runs per host"
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("second Start: %v\nwant it to say %q", err, want)
+	}
+	t.Logf("second Start gave up after %.1fs: %v", time.Since(start).Seconds(), err)
 }
 
 // checkCleanup compares the host before the cluster started and after it
@@ -105,7 +126,7 @@ func checkCleanup(t *testing.T, before, during, after localcluster.HostResources
 			}
 		}
 		if len(left) > 0 {
-			t.Errorf("%s left after Stop:\n  %s", k.name, joinLines(left))
+			t.Errorf("%s left after Stop:\n  %s", k.name, strings.Join(left, "\n  "))
 		}
 		for _, r := range k.during {
 			if !slices.Contains(k.before, r) {
@@ -113,15 +134,4 @@ func checkCleanup(t *testing.T, before, during, after localcluster.HostResources
 			}
 		}
 	}
-}
-
-func joinLines(lines []string) string {
-	out := ""
-	for i, l := range lines {
-		if i > 0 {
-			out += "\n  "
-		}
-		out += l
-	}
-	return out
 }
