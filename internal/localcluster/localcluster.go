@@ -11,6 +11,12 @@
 // For GitOps, StartGitServer serves Git repositories on loopback and
 // StartArgoCD runs the real Argo CD (application controller, repo server,
 // ApplicationSet controller) out of cluster against the control plane.
+//
+// Where containers must really run, Options.RealNode adds a real node on
+// this host (containerd, runc, the CNI bridge, kubelet, kube-proxy,
+// CoreDNS) with a registry on loopback for images built from Go;
+// InstallPlatform then installs the Tenantry chart with helm, so the
+// operator runs as pods. Stop leaves nothing of the node on the host.
 package localcluster
 
 import (

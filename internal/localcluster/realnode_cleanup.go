@@ -25,9 +25,9 @@ import (
 // HostResources lists what a real node can leave behind on the host, for
 // tests that compare the host before a cluster starts and after it stops.
 type HostResources struct {
-	// Processes are "pid command" of processes run from the node's binaries
-	// or the pod sandbox image (containerd, kubelet, kube-proxy, shims,
-	// runc, pause).
+	// Processes are "pid command" of the node's daemons (containerd,
+	// kubelet, kube-proxy, the runc shims) and of every process in the
+	// pods' cgroups (the containers, pause included).
 	Processes []string
 	// Mounts are the mount points of overlay, nsfs, shm and tmpfs mounts
 	// outside the host's own (under the given data dir, or of a network
@@ -76,12 +76,27 @@ func SnapshotHost(dataDir string) (HostResources, error) {
 }
 
 // nodeProcessNames are the commands a real node runs.
-var nodeProcessNames = []string{"containerd", "containerd-shim", "containerd-shim-runc-v2", "kubelet", "kube-proxy", "runc", "pause", "coredns"}
+var nodeProcessNames = []string{"containerd", "containerd-shim", "kubelet", "kube-proxy", "runc"}
 
 func nodeProcesses() ([]string, error) {
+	inPods := map[int]bool{}
+	_ = filepath.WalkDir(filepath.Join(cgroupMount, "pids", nodeCgroupRoot), func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.Name() == "cgroup.procs" {
+			data, _ := os.ReadFile(path)
+			for _, f := range strings.Fields(string(data)) {
+				if pid, err := strconv.Atoi(f); err == nil {
+					inPods[pid] = true
+				}
+			}
+		}
+		return nil
+	})
 	var out []string
 	err := eachProcess(func(pid int, comm string, _ []string) {
-		if slices.Contains(nodeProcessNames, comm) {
+		switch {
+		case inPods[pid]:
+			out = append(out, strconv.Itoa(pid)+" "+comm+" (in a pod)")
+		case slices.Contains(nodeProcessNames, comm):
 			out = append(out, strconv.Itoa(pid)+" "+comm)
 		}
 	})
