@@ -96,6 +96,11 @@ test: testbin ## Build what is missing in bin/, then run every test on the local
 	@cat $(BIN)/escape-summary.txt $(BIN)/gitops-summary.txt $(BIN)/delivery-summary.txt 2>/dev/null || true
 	for m in $(TEST_MODULES); do (cd $$m && go test $(GO_TEST_FLAGS) ./...); done
 
+.PHONY: test-unit
+test-unit: ## The fast tier: every test that needs no control plane (go test -short), in seconds; make test runs them too.
+	go test -short -count=1 ./...
+	for m in $(TEST_MODULES); do (cd $$m && go test -short -count=1 ./...); done
+
 .PHONY: bench
 bench: testbin operator ## Measure onboarding, latency, footprint, rest, restart and drift at 1,000 tenants (~12 min); writes bin/bench/report.md.
 	go run ./test/bench $(BENCH_FLAGS)

@@ -26,6 +26,9 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
+	if testutil.ShortMode() {
+		return m.Run()
+	}
 	ctx := context.Background()
 	cluster, err := localcluster.Start(ctx, localcluster.Options{Nodes: -1, Progress: os.Stderr})
 	if err != nil {
@@ -63,6 +66,7 @@ apps:
 `
 
 func TestValidObjectsAreAccepted(t *testing.T) {
+	testutil.NeedsCluster(t)
 	for _, obj := range []*unstructured.Unstructured{
 		object(t, "TenantPlan", "valid-plan", validPlanSpec, ""),
 		object(t, "TenantPlan", "any-registry", validPlanSpec, `allowedRegistries: ["*"]`),
@@ -76,6 +80,7 @@ func TestValidObjectsAreAccepted(t *testing.T) {
 }
 
 func TestInvalidObjectsAreRefusedWithAMessageNamingTheField(t *testing.T) {
+	testutil.NeedsCluster(t)
 	tests := []struct {
 		name    string
 		kind    string

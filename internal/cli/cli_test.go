@@ -118,6 +118,7 @@ func readTenantFile(t *testing.T, dir, name string) (string, *v1alpha1.Tenant) {
 // command commits one reviewable change, --apply puts it on the cluster,
 // --wait sees it through, and audit tells the story back.
 func TestGitOpsWorkflow(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	dir := newRepo(t)
 	// A bare repository as the remote --push sends commits to.
@@ -214,6 +215,7 @@ func TestGitOpsWorkflow(t *testing.T) {
 // TestClusterCommands changes a tenant on the cluster directly and reads
 // it back as a table, YAML, JSON and a status page.
 func TestClusterCommands(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	r := mustRun(t, "create", "direct", "--plan", "pro", "--owner", "user:dora@direct.example", "--env", "prod", "--wait")
 	wantContains(t, "create", r.out, "tenant direct: Onboard tenant direct on plan pro (prod)", "tenant direct: Ready after")
@@ -252,6 +254,7 @@ func TestClusterCommands(t *testing.T) {
 // TestWaitTimesOut: a tenant that cannot become Ready makes --wait fail
 // with the blocking condition's message, after showing progress.
 func TestWaitTimesOut(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	mustRun(t, "create", "holder", "--plan", "free", "--owner", "user:h@holder.example", "--domain", "shared.example.net", "--wait")
 	r := tenantry(t, "create", "claimer", "--plan", "free", "--owner", "user:c@claimer.example", "--domain", "shop.shared.example.net", "--wait", "--timeout", "3s")
@@ -268,6 +271,7 @@ func TestWaitTimesOut(t *testing.T) {
 // TestDoctor passes on a properly isolated tenant and fails, with the
 // failing check named, once an admin removes a guardrail.
 func TestDoctor(t *testing.T) {
+	testutil.NeedsCluster(t)
 	mustRun(t, "create", "doc", "--plan", "pro", "--owner", "user:dee@doc.example", "--env", "prod", "--wait")
 	r := mustRun(t, "doctor", "doc")
 	wantContains(t, "doctor", r.out, "checked as dee@doc.example", "run an image from a foreign registry", "refused by guardrail rule 4 (registries)",
@@ -297,6 +301,7 @@ func TestDoctor(t *testing.T) {
 // TestNamespacesAsOwner: a tenant owner lists its namespaces without the
 // right to list namespaces, naming the tenant or from its context.
 func TestNamespacesAsOwner(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	mustRun(t, "create", "nsco", "--plan", "pro", "--owner", "user:nina@nsco.example", "--env", "prod,dev", "--wait")
 	cfg, err := cluster.UserConfig("nina@nsco.example")
@@ -339,6 +344,7 @@ func writeKubeconfig(t *testing.T, cfg *rest.Config, user, namespace string) str
 
 // TestBadInput: each mistake gets a message that names it and the fix.
 func TestBadInput(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	notARepo := t.TempDir()
 	dirty := newRepo(t)

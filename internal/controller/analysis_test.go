@@ -21,6 +21,7 @@ import (
 // credentials Secret reported with the fix, and the Secret and the
 // operator's right to write it gone when the defaults are.
 func TestAnalysisSecret(t *testing.T) {
+	testutil.NeedsCluster(t)
 	ctx := t.Context()
 	newPlan(t, "analysed", func(s *v1alpha1.TenantPlanSpec) {
 		s.Analysis = &v1alpha1.AnalysisDefaults{PrometheusAddress: "http://prometheus.monitoring:9090"}

@@ -19,6 +19,7 @@ import (
 	"github.com/tenantry/tenantry/internal/install"
 	"github.com/tenantry/tenantry/internal/localcluster"
 	"github.com/tenantry/tenantry/internal/render"
+	"github.com/tenantry/tenantry/internal/testutil"
 )
 
 // A revert on abort authenticates with the Git credentials Secret of the
@@ -27,6 +28,7 @@ import (
 // is GitCredentialsMissing, a wrong password GitAuthFailed naming the
 // Secret, the right one a pushed revert and GitWriteReady true.
 func TestRevertGitCredentials(t *testing.T) {
+	testutil.NeedsCluster(t)
 	ctx := t.Context()
 	base := t.TempDir()
 	failed := seedGitRepo(t, base, "apps")

@@ -93,6 +93,7 @@ func statefulSet(name string, replicas int32) *appsv1.StatefulSet {
 }
 
 func TestSuspendScalesWorkloadsDownAndResumeRestoresThem(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	ctx := t.Context()
 	newPlan(t, "pause-plan", nil)
@@ -186,6 +187,7 @@ func TestSuspendScalesWorkloadsDownAndResumeRestoresThem(t *testing.T) {
 }
 
 func TestPlanChangeKeepsPodsAndReportsQuotaExceeded(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	ctx := t.Context()
 	pods := func(n string) func(*v1alpha1.TenantPlanSpec) {
@@ -258,6 +260,7 @@ func TestPlanChangeKeepsPodsAndReportsQuotaExceeded(t *testing.T) {
 }
 
 func TestTenantWideQuotaIsEnforcedByTheAPIServer(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	ctx := t.Context()
 	newPlan(t, "shared-plan", func(s *v1alpha1.TenantPlanSpec) {
@@ -325,6 +328,7 @@ func TestTenantWideQuotaIsEnforcedByTheAPIServer(t *testing.T) {
 }
 
 func TestRemovingAnEnvironmentThatRunsPodsNeedsConfirmation(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	ctx := t.Context()
 	newPlan(t, "env-plan", nil)
@@ -355,6 +359,7 @@ func TestRemovingAnEnvironmentThatRunsPodsNeedsConfirmation(t *testing.T) {
 }
 
 func TestRetainKeepsNamespacesLockedDownAndRevokesAccess(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	ctx := t.Context()
 	newPlan(t, "retain-plan", nil)
@@ -401,6 +406,7 @@ func TestRetainKeepsNamespacesLockedDownAndRevokesAccess(t *testing.T) {
 }
 
 func TestPreventDeletionIsEnforcedByTheAPIServer(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	newPlan(t, "guarded-plan", nil)
 	tenant := newTenant(t, "guarded", "guarded-plan")
@@ -414,6 +420,7 @@ func TestPreventDeletionIsEnforcedByTheAPIServer(t *testing.T) {
 }
 
 func TestStuckOffboardingIsReported(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	ctx := t.Context()
 	newPlan(t, "stuck-plan", nil)

@@ -12,6 +12,7 @@ import (
 )
 
 func TestMetricsCountTenantsAndOnboarding(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	newPlan(t, "metrics-plan", nil)
 	newTenant(t, "metrics", "metrics-plan")

@@ -17,6 +17,7 @@ import (
 // Not parallel: it counts the tenant controller's reconciles, so it runs
 // before the parallel tests start and nothing else is reconciled meanwhile.
 func TestReconcilingAnUnchangedTenantWritesNothing(t *testing.T) {
+	testutil.NeedsCluster(t)
 	newPlan(t, "quiet-plan", nil)
 	tenant := newTenant(t, "quiet", "quiet-plan", "prod")
 	waitPhase(t, "quiet", v1alpha1.PhaseReady)

@@ -25,6 +25,7 @@ import (
 )
 
 func TestOnboardingCreatesEveryObjectAndTheTenantCanDeploy(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	newPlan(t, "onboard-plan", func(s *v1alpha1.TenantPlanSpec) { s.AllowInternetEgress = true })
 	newTenant(t, "onboard", "onboard-plan", "prod", "staging")
@@ -123,6 +124,7 @@ func TestOnboardingCreatesEveryObjectAndTheTenantCanDeploy(t *testing.T) {
 }
 
 func TestTenantUsersAreConfinedToTheirNamespaces(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	newPlan(t, "iso-plan", nil)
 	newTenant(t, "iso-a", "iso-plan")
@@ -200,6 +202,7 @@ func TestTenantUsersAreConfinedToTheirNamespaces(t *testing.T) {
 }
 
 func TestDriftIsRepaired(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	newPlan(t, "drift-plan", nil)
 	newTenant(t, "drift", "drift-plan")
@@ -257,6 +260,7 @@ func TestDriftIsRepaired(t *testing.T) {
 }
 
 func TestRemovingAnEnvironmentOrAnOwnerAndDeletingTheTenant(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	newPlan(t, "life-plan", nil)
 	tenant := newTenant(t, "life", "life-plan", "prod", "dev")
@@ -297,6 +301,7 @@ func TestRemovingAnEnvironmentOrAnOwnerAndDeletingTheTenant(t *testing.T) {
 }
 
 func TestProblemsAreReportedOnTheTenant(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	newPlan(t, "small-plan", func(s *v1alpha1.TenantPlanSpec) { s.MaxEnvironments = 1 })
 	ctx := t.Context()
@@ -346,6 +351,7 @@ func TestProblemsAreReportedOnTheTenant(t *testing.T) {
 }
 
 func TestOverlappingDomainsStayWithTheFirstTenant(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	newPlan(t, "domain-plan", nil)
 	ctx := t.Context()
@@ -394,6 +400,7 @@ func TestOverlappingDomainsStayWithTheFirstTenant(t *testing.T) {
 }
 
 func TestSuspendedTenantStartsNoPods(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	newPlan(t, "suspend-plan", nil)
 	tenant := newTenant(t, "paused", "suspend-plan")

@@ -30,6 +30,7 @@ import (
 // TestGitServerServesPushes pushes to the loopback Git server and clones
 // the commit back: the round trip Argo CD and the GitOps tests rely on.
 func TestGitServerServesPushes(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	url := startGitServer(t, "config")
 	work := newWorkRepo(t, url+"/config")
@@ -53,6 +54,7 @@ func TestGitServerServesPushes(t *testing.T) {
 // applies a commit, restores a deleted object, and applies a pushed change
 // once refreshed.
 func TestArgoCDSyncsFromGitAndSelfHeals(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	ctx := t.Context()
 	url := startGitServer(t, "apps")
@@ -106,6 +108,7 @@ func TestArgoCDSyncsFromGitAndSelfHeals(t *testing.T) {
 // AppProject names for the destination, not with its own: what the
 // tenant's edit role allows syncs, a ResourceQuota does not.
 func TestArgoCDSyncImpersonation(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	ctx := t.Context()
 	url := startGitServer(t, "tenant")
@@ -179,6 +182,7 @@ spec:
 // chart kept in Git with the pinned helm CLI (bin/helm, first on its PATH),
 // with the values the Application overrides in spec.source.helm.valuesObject.
 func TestArgoCDRendersHelmChart(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	url := startGitServer(t, "charts")
 	argo := startArgoCD(t, localcluster.ArgoCDOptions{Namespace: "argocd-helm"})

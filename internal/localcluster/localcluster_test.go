@@ -41,6 +41,9 @@ func runTests(m *testing.M) int {
 	if os.Getenv(panicHelperEnv) != "" {
 		return startThenPanic()
 	}
+	if testutil.ShortMode() {
+		return m.Run()
+	}
 	var err error
 	cluster, err = localcluster.Start(context.Background(), localcluster.Options{Progress: os.Stderr})
 	if err != nil {
@@ -61,6 +64,7 @@ func runTests(m *testing.M) int {
 }
 
 func TestPodSecurityRestrictedRefusesPrivilegedPod(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	ns := newNamespace(t, "psa", map[string]string{"pod-security.kubernetes.io/enforce": "restricted"})
 	alice := userClient(t, "alice", "acme-admins")
@@ -77,6 +81,7 @@ func TestPodSecurityRestrictedRefusesPrivilegedPod(t *testing.T) {
 }
 
 func TestResourceQuotaRefusesPodOverLimit(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	ns := newNamespace(t, "quota", nil)
 	quota := &corev1.ResourceQuota{
@@ -106,6 +111,7 @@ func TestResourceQuotaRefusesPodOverLimit(t *testing.T) {
 }
 
 func TestLimitRangeDefaultsAndCapsContainers(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	ns := newNamespace(t, "limits", nil)
 	ctx := t.Context()
@@ -141,6 +147,7 @@ func TestLimitRangeDefaultsAndCapsContainers(t *testing.T) {
 // keys: a TokenRequest token authenticates as the ServiceAccount, and the
 // token controller fills a legacy token Secret.
 func TestServiceAccountTokensAuthenticate(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	ns := newNamespace(t, "tokens", nil)
 	ctx := t.Context()
@@ -178,6 +185,7 @@ func TestServiceAccountTokensAuthenticate(t *testing.T) {
 }
 
 func TestNamespaceDeletionRemovesEverything(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	ns := newNamespace(t, "deletion", nil)
 	ctx := t.Context()
@@ -205,6 +213,7 @@ func TestNamespaceDeletionRemovesEverything(t *testing.T) {
 }
 
 func TestGarbageCollectorRemovesOrphanedReplicaSets(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	ns := newNamespace(t, "gc", nil)
 	ctx := t.Context()
@@ -235,6 +244,7 @@ func TestGarbageCollectorRemovesOrphanedReplicaSets(t *testing.T) {
 // them the node lifecycle controller marks kwok Nodes NotReady after its
 // grace period (~50 s) and their pods lose readiness.
 func TestDeploymentStaysAvailableOnKwokNodes(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	ns := newNamespace(t, "available", nil)
 	ctx := t.Context()
@@ -280,6 +290,7 @@ func TestDeploymentStaysAvailableOnKwokNodes(t *testing.T) {
 }
 
 func TestRBACGatesCertificateUsers(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	ns := newNamespace(t, "rbac", nil)
 	bob := userClient(t, "bob", "acme-developers")
@@ -301,6 +312,7 @@ func TestRBACGatesCertificateUsers(t *testing.T) {
 // TestTwoClustersSideBySide starts a second, node-less control plane next to
 // the shared one and checks that Stop leaves none of its processes behind.
 func TestTwoClustersSideBySide(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	second, err := localcluster.Start(t.Context(), localcluster.Options{Nodes: -1})
 	if err != nil {
@@ -355,6 +367,7 @@ func startThenPanic() int {
 // TestPanicLeavesNoProcessBehind runs a process that starts a cluster and
 // panics before Stop: the kernel must end every component with it.
 func TestPanicLeavesNoProcessBehind(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	helper := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^$")
 	helper.Env = append(os.Environ(), panicHelperEnv+"=1")

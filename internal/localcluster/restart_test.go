@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/tenantry/tenantry/internal/localcluster"
+	"github.com/tenantry/tenantry/internal/testutil"
 )
 
 // TestRestartKeepsStateAndClients restarts kube-apiserver, then etcd, on a
@@ -18,6 +19,7 @@ import (
 // before the restart still works, the data written before is still there,
 // and exactly one process was replaced.
 func TestRestartKeepsStateAndClients(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	c, err := localcluster.Start(t.Context(), localcluster.Options{Nodes: -1})
 	if err != nil {

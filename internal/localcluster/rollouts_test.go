@@ -30,6 +30,7 @@ import (
 // answers fail the analysis and abort the next one, back to the stable
 // ReplicaSet at full scale.
 func TestRolloutsCanaryAnalysis(t *testing.T) {
+	testutil.NeedsCluster(t)
 	t.Parallel()
 	ctx := t.Context()
 	rollouts := startRollouts(t)

@@ -47,11 +47,15 @@ func RunWithPlatform(m *testing.M, cfg controller.Config, setup func(context.Con
 	})
 }
 
-// RunWithCluster is a TestMain body: it starts a local control plane, calls
+// RunWithCluster is a TestMain body: it starts a local control plane (not
+// under -short, where only the tests that need none run), calls
 // setup (whose stop function, if any, runs after the tests), runs the
 // tests, dumps the components' logs if setup or a test failed, and stops
 // everything. It returns the exit code.
 func RunWithCluster(m *testing.M, setup func(context.Context, *localcluster.Cluster) (func(), error)) int {
+	if ShortMode() {
+		return m.Run()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cluster, err := localcluster.Start(ctx, localcluster.Options{Progress: os.Stderr})

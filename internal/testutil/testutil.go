@@ -3,6 +3,7 @@
 package testutil
 
 import (
+	"flag"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,23 @@ import (
 
 	"github.com/tenantry/tenantry/internal/localcluster"
 )
+
+// ShortMode parses the test flags and reports -short, for a TestMain to
+// decide before it starts a cluster: the fast tier (`go test -short`,
+// `make test-unit`) runs only the tests that need no control plane.
+func ShortMode() bool {
+	flag.Parse()
+	return testing.Short()
+}
+
+// NeedsCluster skips t in the fast tier: it needs the local control plane
+// its package's TestMain starts only without -short.
+func NeedsCluster(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs the local control plane: run without -short (make test)")
+	}
+}
 
 // Eventually polls check until it returns nil, failing the test with the
 // last error when timeout passes.

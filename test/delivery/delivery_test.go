@@ -41,6 +41,7 @@ const (
 )
 
 func TestProgressiveDelivery(t *testing.T) {
+	testutil.NeedsCluster(t)
 	steps := []struct {
 		name string
 		run  func(*testing.T)

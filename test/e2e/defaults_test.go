@@ -28,6 +28,7 @@ import (
 // types: reading its limits, trying to change them, and deploying an image
 // with nothing but its name.
 func TestTenantAdminWithKubectl(t *testing.T) {
+	testutil.NeedsCluster(t)
 	alice := kubectlAs(t, acmeAdmin)
 
 	out, err := alice("get", "resourcequota,limitrange", "-n", acmeProd)
@@ -81,6 +82,7 @@ func TestTenantAdminWithKubectl(t *testing.T) {
 // TestPodDefaults checks each field the pod defaults fill in, on pods and
 // on every workload kind they cover, and that what a tenant sets is kept.
 func TestPodDefaults(t *testing.T) {
+	testutil.NeedsCluster(t)
 	if !servesPodDefaults(t) {
 		t.Skip("the API server serves no MutatingAdmissionPolicy: pod defaults need Kubernetes 1.36+")
 	}

@@ -85,6 +85,7 @@ type attempt struct {
 // tenants and asserts each exact refusal; then proves the self-service a
 // tenant needs still works. It prints a summary line.
 func TestTenantEscapeSuite(t *testing.T) {
+	testutil.NeedsCluster(t)
 	ctx := t.Context()
 	prepareEscapeFixtures(t)
 	actors := map[string]client.Client{

@@ -40,6 +40,9 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
+	if testutil.ShortMode() {
+		return m.Run()
+	}
 	operator, err := buildOperator(context.Background())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -22,6 +22,7 @@ import (
 // onboarded the examples in TestMain: it runs as the chart's ServiceAccount,
 // under the guardrails, with leader election.
 func TestOperatorServesProbesAndMetrics(t *testing.T) {
+	testutil.NeedsCluster(t)
 	ctx := t.Context()
 	for _, path := range []string{"http://" + probeAddr + "/healthz", "http://" + probeAddr + "/readyz"} {
 		if body := get(ctx, t, path); !strings.Contains(body, "ok") {

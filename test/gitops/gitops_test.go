@@ -35,6 +35,7 @@ const wait = 2 * time.Minute
 // apps' confinement, self-healing, offboarding and the audit trail. Each
 // step builds on the one before, so they are subtests of one test.
 func TestGitOpsLifecycle(t *testing.T) {
+	testutil.NeedsCluster(t)
 	steps := []struct {
 		name string
 		run  func(*testing.T)

@@ -2,6 +2,7 @@ package resilience
 
 import (
 	"context"
+	"github.com/tenantry/tenantry/internal/testutil"
 	"testing"
 	"time"
 )
@@ -15,6 +16,7 @@ import (
 // caches have synced (see localcluster.RestartAPIServer), and onboard every
 // tenant, including those whose creation had to be retried through an outage.
 func TestControlPlaneCrashMidOnboarding(t *testing.T) {
+	testutil.NeedsCluster(t)
 	ctx := t.Context()
 	op := newOperator(t, "controlplane-operator", true)
 	op.start(t)

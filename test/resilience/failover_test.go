@@ -19,6 +19,7 @@ import (
 // expires and onboards every tenant, those created before the kill and
 // those created while no one led.
 func TestLeaderFailover(t *testing.T) {
+	testutil.NeedsCluster(t)
 	ctx := t.Context()
 	a, b := newOperator(t, "failover-a", true), newOperator(t, "failover-b", true)
 	a.start(t)

@@ -22,6 +22,7 @@ import (
 // operator's own recovery; with it, a restarted single replica first waits
 // for its dead predecessor's lease to expire (TestLeaderFailover measures that).
 func TestKill9MidOnboarding(t *testing.T) {
+	testutil.NeedsCluster(t)
 	ctx := t.Context()
 	op := newOperator(t, "kill-operator", false)
 	op.start(t)

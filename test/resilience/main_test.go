@@ -76,6 +76,9 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
+	if testutil.ShortMode() {
+		return m.Run()
+	}
 	dir, err := os.MkdirTemp("", "tenantry-resilience-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -31,6 +31,7 @@ import (
 // the platform's managed-by label, keep every object, unchanged (same UID
 // and resourceVersion).
 func TestMassOffboarding(t *testing.T) {
+	testutil.NeedsCluster(t)
 	ctx := t.Context()
 	op := newOperator(t, "offboard-operator", false)
 	op.start(t)
