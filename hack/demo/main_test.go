@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tenantry/tenantry/internal/localcluster"
+	"github.com/tenantry/tenantry/internal/testutil"
 )
 
 // TestMakeDemoStopsCleanlyOnCtrlC runs `make demo` as a terminal does, in
@@ -23,16 +23,9 @@ import (
 // SIGINT it received, as for any interrupted make: a shell shows status
 // 130, silently. Had the demo failed, make would print "Error N".)
 func TestMakeDemoStopsCleanlyOnCtrlC(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and starts the demo")
-	}
 	// The demo runs a real node; where the host cannot, it stops at once
 	// with that error, which is not what this test is about.
-	if binDir, err := localcluster.DefaultBinDir(); err != nil {
-		t.Fatal(err)
-	} else if err := localcluster.CheckRealNodeHost(binDir); err != nil {
-		t.Skipf("make demo needs a real node: %v", err)
-	}
+	testutil.NeedsRealNode(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	demo := exec.CommandContext(ctx, "make", "--no-print-directory", "demo", "DEMO_DATA_DIR="+t.TempDir())

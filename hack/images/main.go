@@ -145,7 +145,7 @@ func run(ctx context.Context, cfg config) error {
 		}
 		var digest string
 		if cfg.push {
-			digest, err = images.PushIndex(ctx, idx, ref)
+			digest, err = images.Push(ctx, idx, ref)
 		} else {
 			var h v1.Hash
 			h, err = idx.Digest()

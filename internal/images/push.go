@@ -12,36 +12,27 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
-// Push writes img to the registry as ref (registry/repository:tag) and
-// returns its digest ("sha256:…"), which names exactly what was pushed even
-// when the tag moves later. Credentials come from the Docker config and
-// credential helpers, as `docker push` would use them.
-func Push(ctx context.Context, img v1.Image, ref string) (string, error) {
-	r, err := parseReference(ref)
-	if err != nil {
-		return "", err
-	}
-	if err := remote.Write(r, img, remoteOptions(ctx)...); err != nil {
-		return "", fmt.Errorf("pushing %s: %w", ref, err)
-	}
-	digest, err := img.Digest()
-	if err != nil {
-		return "", err
-	}
-	return digest.String(), nil
+// Pushable is what Push writes: an image (FromBinary) or a multi-platform
+// index of images (Index).
+type Pushable interface {
+	remote.Taggable
+	Digest() (v1.Hash, error)
 }
 
-// PushIndex is Push for a multi-platform image index: it writes every image
-// the index lists, then the index itself, and returns the index's digest.
-func PushIndex(ctx context.Context, idx v1.ImageIndex, ref string) (string, error) {
+// Push writes t to the registry as ref (registry/repository:tag), an
+// index's images and then the index itself, and returns its digest
+// ("sha256:…"), which names exactly what was pushed even when the tag moves
+// later. Credentials come from the Docker config and credential helpers,
+// as `docker push` would use them.
+func Push(ctx context.Context, t Pushable, ref string) (string, error) {
 	r, err := parseReference(ref)
 	if err != nil {
 		return "", err
 	}
-	if err := remote.WriteIndex(r, idx, remoteOptions(ctx)...); err != nil {
+	if err := remote.Push(r, t, remoteOptions(ctx)...); err != nil {
 		return "", fmt.Errorf("pushing %s: %w", ref, err)
 	}
-	digest, err := idx.Digest()
+	digest, err := t.Digest()
 	if err != nil {
 		return "", err
 	}

@@ -67,7 +67,7 @@ func TestPushIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := reg.Addr + "/demo-app:multi"
-	digest, err := PushIndex(context.Background(), idx, ref)
+	digest, err := Push(context.Background(), idx, ref)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -244,10 +245,13 @@ func (c *Cluster) startControllers(ctx context.Context, cmPort, schedPort, kwokP
 	return nil
 }
 
-// writeServingCert issues a loopback serving certificate for the components
-// that serve health endpoints, so checks verify TLS against the cluster CA.
-func (c *Cluster) writeServingCert(name string) (certFile, keyFile string, err error) {
-	certPEM, keyPEM, err := c.pki.issue(servingTemplate())
+// writeServingCert issues a serving certificate for loopback and extraIPs
+// to the components that serve on them (health endpoints, the kubelet), so
+// their clients verify TLS against the cluster CA.
+func (c *Cluster) writeServingCert(name string, extraIPs ...net.IP) (certFile, keyFile string, err error) {
+	template := servingTemplate()
+	template.IPAddresses = append(template.IPAddresses, extraIPs...)
+	certPEM, keyPEM, err := c.pki.issue(template)
 	if err != nil {
 		return "", "", err
 	}

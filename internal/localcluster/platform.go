@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -103,19 +102,4 @@ func (c *Cluster) Helm(ctx context.Context, args ...string) error {
 		return fmt.Errorf("helm %s: %w\n%s", args[0], err, out)
 	}
 	return nil
-}
-
-// PodsOnRealNode lists the names of the pods running on the real node, for
-// a progress line or a test's failure message.
-func (c *Cluster) PodsOnRealNode(ctx context.Context) ([]string, error) {
-	pods, err := c.client.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + realNodeName})
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	for _, p := range pods.Items {
-		names = append(names, p.Namespace+"/"+p.Name+" "+string(p.Status.Phase))
-	}
-	sort.Strings(names)
-	return names, nil
 }

@@ -62,8 +62,8 @@ func (c *Cluster) prepareRealNode(ctx context.Context) (*realNode, error) {
 func (c *Cluster) startRealNode(ctx context.Context) error {
 	n := c.node
 	keep := map[string]map[string]bool{}
-	for _, family := range []string{"iptables", "ip6tables"} {
-		chains, err := netfilterChains(family + "-save")
+	for _, family := range netfilterFamilies {
+		chains, err := nodeChains(family)
 		if err != nil {
 			return err
 		}
@@ -124,15 +124,6 @@ func (c *Cluster) PushBinaryImage(ctx context.Context, nameTag, binary string, o
 		return "", fmt.Errorf("pushing %s: %w", nameTag, err)
 	}
 	return digest, nil
-}
-
-// RegistryAddr is the host:port of the real node's loopback registry, which
-// containerd knows as LocalRegistry; empty without a real node.
-func (c *Cluster) RegistryAddr() string {
-	if c.node == nil {
-		return ""
-	}
-	return c.node.registry.Addr
 }
 
 // RealNodeName is the name of the cluster's real node, empty without one.
@@ -198,15 +189,9 @@ func (c *Cluster) startContainerd(ctx context.Context) error {
 
 func (c *Cluster) startKubelet(ctx context.Context) error {
 	n := c.node
-	servingTmpl := servingTemplate()
-	servingTmpl.IPAddresses = append(servingTmpl.IPAddresses, n.ip)
-	servingTmpl.DNSNames = append(servingTmpl.DNSNames, realNodeName)
-	certPEM, keyPEM, err := c.pki.issue(servingTmpl)
+	// The API server calls the kubelet at the node's address.
+	certFile, keyFile, err := c.writeServingCert("kubelet", n.ip)
 	if err != nil {
-		return err
-	}
-	certFile, keyFile := n.paths.join("kubelet.crt"), n.paths.join("kubelet.key")
-	if err := writeFiles(map[string][]byte{certFile: certPEM, keyFile: keyPEM}); err != nil {
 		return err
 	}
 	ports, err := freePorts(1)

@@ -65,8 +65,8 @@ func SnapshotHost(dataDir string) (HostResources, error) {
 	if r.Links, err = bridgeAndVethLinks(); err != nil {
 		return r, err
 	}
-	for _, save := range []string{"iptables-save", "ip6tables-save"} {
-		rules, err := savedRules(save)
+	for _, family := range netfilterFamilies {
+		rules, err := savedRules(family)
 		if err != nil {
 			return r, err
 		}
@@ -183,21 +183,60 @@ func bridgeAndVethLinks() ([]string, error) {
 	return out, nil
 }
 
-// savedRules are the "-A" lines of iptables-save (or ip6tables-save),
-// prefixed with their table.
-func savedRules(save string) ([]string, error) {
-	out, err := exec.Command(save).Output()
+// netfilterFamilies are the iptables commands the node's chains live in.
+var netfilterFamilies = []string{"iptables", "ip6tables"}
+
+// netfilterTable is one table of iptables-save's output: its chains, and
+// its rules as "CHAIN spec" (the "-A " lines without "-A ").
+type netfilterTable struct {
+	name   string
+	chains []string
+	rules  []string
+}
+
+// saveNetfilter runs family-save (iptables-save, ip6tables-save) and parses
+// what it prints.
+func saveNetfilter(family string) ([]netfilterTable, error) {
+	out, err := exec.Command(family + "-save").Output()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", save, err)
+		return nil, fmt.Errorf("%s-save: %w", family, err)
+	}
+	return parseNetfilter(string(out)), nil
+}
+
+// parseNetfilter reads iptables-save's format: "*table", ":CHAIN policy
+// [counters]", "-A CHAIN spec", "COMMIT".
+func parseNetfilter(saved string) []netfilterTable {
+	var tables []netfilterTable
+	for _, line := range strings.Split(saved, "\n") {
+		if name, ok := strings.CutPrefix(line, "*"); ok {
+			tables = append(tables, netfilterTable{name: name})
+			continue
+		}
+		if len(tables) == 0 {
+			continue
+		}
+		t := &tables[len(tables)-1]
+		if chain, ok := strings.CutPrefix(line, ":"); ok {
+			chain, _, _ = strings.Cut(chain, " ")
+			t.chains = append(t.chains, chain)
+		} else if rule, ok := strings.CutPrefix(line, "-A "); ok {
+			t.rules = append(t.rules, rule)
+		}
+	}
+	return tables
+}
+
+// savedRules are a family's rules, as "<family>-save <table> -A <rule>".
+func savedRules(family string) ([]string, error) {
+	tables, err := saveNetfilter(family)
+	if err != nil {
+		return nil, err
 	}
 	var rules []string
-	table := ""
-	for _, line := range strings.Split(string(out), "\n") {
-		switch {
-		case strings.HasPrefix(line, "*"):
-			table = line[1:]
-		case strings.HasPrefix(line, "-A "):
-			rules = append(rules, save+" "+table+" "+line)
+	for _, t := range tables {
+		for _, r := range t.rules {
+			rules = append(rules, family+"-save "+t.name+" -A "+r)
 		}
 	}
 	return rules, nil
@@ -211,21 +250,18 @@ func isNodeChain(name string) bool {
 	return slices.ContainsFunc(nodeChainPrefixes, func(p string) bool { return strings.HasPrefix(name, p) })
 }
 
-// netfilterChains lists the chains per table ("nat/KUBE-SERVICES") of one
-// iptables family that belong to a node.
-func netfilterChains(save string) (map[string]bool, error) {
-	out, err := exec.Command(save).Output()
+// nodeChains lists a family's chains that belong to a node, per table
+// ("nat/KUBE-SERVICES").
+func nodeChains(family string) (map[string]bool, error) {
+	tables, err := saveNetfilter(family)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", save, err)
+		return nil, err
 	}
 	chains := map[string]bool{}
-	table := ""
-	for _, line := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(line, "*") {
-			table = line[1:]
-		} else if name, ok := strings.CutPrefix(line, ":"); ok {
-			if name, _, _ = strings.Cut(name, " "); isNodeChain(name) {
-				chains[table+"/"+name] = true
+	for _, t := range tables {
+		for _, c := range t.chains {
+			if isNodeChain(c) {
+				chains[t.name+"/"+c] = true
 			}
 		}
 	}
@@ -238,13 +274,13 @@ func netfilterChains(save string) (map[string]bool, error) {
 // Kubernetes node of its own keeps its chains.
 func removeNetfilterChains(keep map[string]map[string]bool) error {
 	var errs []error
-	for _, family := range []string{"iptables", "ip6tables"} {
-		out, err := exec.Command(family + "-save").Output()
+	for _, family := range netfilterFamilies {
+		tables, err := saveNetfilter(family)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s-save: %w", family, err))
+			errs = append(errs, err)
 			continue
 		}
-		script := cleanupScript(string(out), keep[family])
+		script := cleanupScript(tables, keep[family])
 		if script == "" {
 			continue
 		}
@@ -257,48 +293,34 @@ func removeNetfilterChains(keep map[string]map[string]bool) error {
 	return errors.Join(errs...)
 }
 
-// cleanupScript turns iptables-save output into an iptables-restore
-// --noflush script that deletes the jumps into new node chains, then
-// flushes and deletes those chains.
-func cleanupScript(saved string, keep map[string]bool) string {
+// cleanupScript is an iptables-restore --noflush script that deletes the
+// jumps into new node chains, then flushes and deletes those chains.
+func cleanupScript(tables []netfilterTable, keep map[string]bool) string {
 	var b strings.Builder
-	table := ""
-	var jumps, chains []string
-	flush := func() {
-		if table == "" || len(jumps)+len(chains) == 0 {
-			return
+	for _, t := range tables {
+		ours := func(chain string) bool { return isNodeChain(chain) && !keep[t.name+"/"+chain] }
+		chains := slices.DeleteFunc(slices.Clone(t.chains), func(c string) bool { return !ours(c) })
+		var jumps []string
+		for _, r := range t.rules {
+			chain, _, _ := strings.Cut(r, " ")
+			if !ours(chain) && ours(jumpTarget(r)) {
+				jumps = append(jumps, r)
+			}
 		}
-		fmt.Fprintf(&b, "*%s\n", table)
+		if len(jumps)+len(chains) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "*%s\n", t.name)
 		for _, j := range jumps {
 			fmt.Fprintf(&b, "-D %s\n", j)
 		}
-		for _, c := range chains {
-			fmt.Fprintf(&b, "-F %s\n", c)
-		}
-		for _, c := range chains {
-			fmt.Fprintf(&b, "-X %s\n", c)
+		for _, verb := range []string{"-F", "-X"} {
+			for _, c := range chains {
+				fmt.Fprintf(&b, "%s %s\n", verb, c)
+			}
 		}
 		b.WriteString("COMMIT\n")
 	}
-	ours := func(chain string) bool { return isNodeChain(chain) && !keep[table+"/"+chain] }
-	for _, line := range strings.Split(saved, "\n") {
-		switch {
-		case strings.HasPrefix(line, "*"):
-			flush()
-			table, jumps, chains = line[1:], nil, nil
-		case strings.HasPrefix(line, ":"):
-			if name, _, _ := strings.Cut(line[1:], " "); ours(name) {
-				chains = append(chains, name)
-			}
-		case strings.HasPrefix(line, "-A "):
-			rule := strings.TrimPrefix(line, "-A ")
-			chain, _, _ := strings.Cut(rule, " ")
-			if !ours(chain) && ours(jumpTarget(rule)) {
-				jumps = append(jumps, rule)
-			}
-		}
-	}
-	flush()
 	return b.String()
 }
 

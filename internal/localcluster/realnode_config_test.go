@@ -73,7 +73,7 @@ COMMIT
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := cleanupScript(iptablesSave, tt.keep); got != tt.want {
+			if got := cleanupScript(parseNetfilter(iptablesSave), tt.keep); got != tt.want {
 				t.Errorf("cleanupScript:\n%s\nwant:\n%s", got, tt.want)
 			}
 		})

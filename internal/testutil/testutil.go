@@ -35,6 +35,22 @@ func NeedsCluster(t testing.TB) {
 	}
 }
 
+// NeedsRealNode skips t in the fast tier and on a host that cannot run the
+// local cluster's real node (the skip names what it lacks), and returns
+// the bin/ directory that holds the node's binaries.
+func NeedsRealNode(t testing.TB) (binDir string) {
+	t.Helper()
+	NeedsCluster(t)
+	binDir, err := localcluster.DefaultBinDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := localcluster.CheckRealNodeHost(binDir); err != nil {
+		t.Skipf("no real node on this host: %v", err)
+	}
+	return binDir
+}
+
 // Eventually polls check until it returns nil, failing the test with the
 // last error when timeout passes.
 func Eventually(t testing.TB, timeout time.Duration, check func() error) {

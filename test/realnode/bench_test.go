@@ -22,13 +22,7 @@ import (
 //
 //	go test ./test/realnode -run '^$' -bench RealNodeStart -benchtime 3x
 func BenchmarkRealNodeStart(b *testing.B) {
-	binDir, err := localcluster.DefaultBinDir()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := localcluster.CheckRealNodeHost(binDir); err != nil {
-		b.Skipf("no real node on this host: %v", err)
-	}
+	binDir := testutil.NeedsRealNode(b)
 	ctx := context.Background()
 	var start, firstPod, stop time.Duration
 	for i := 0; i < b.N; i++ {
@@ -39,7 +33,7 @@ func BenchmarkRealNodeStart(b *testing.B) {
 		}
 		start += time.Since(t0)
 		t1 := time.Now()
-		if err := runFirstPod(ctx, b, cluster); err != nil {
+		if err := runFirstPod(ctx, b, cluster, binDir); err != nil {
 			_ = cluster.Stop()
 			b.Fatal(err)
 		}
@@ -58,8 +52,7 @@ func BenchmarkRealNodeStart(b *testing.B) {
 
 // runFirstPod pushes the pause image under a new name (so containerd has
 // not pulled it yet) and waits until a pod of it is Running.
-func runFirstPod(ctx context.Context, b *testing.B, cluster *localcluster.Cluster) error {
-	binDir, _ := localcluster.DefaultBinDir()
+func runFirstPod(ctx context.Context, b *testing.B, cluster *localcluster.Cluster, binDir string) error {
 	if _, err := cluster.PushBinaryImage(ctx, "first:1", binDir+"/pause", images.Options{User: 65535}); err != nil {
 		return err
 	}

@@ -19,19 +19,11 @@ import (
 	"time"
 
 	"github.com/tenantry/tenantry/internal/localcluster"
+	"github.com/tenantry/tenantry/internal/testutil"
 )
 
 func TestRealNode(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a cluster with a real node")
-	}
-	binDir, err := localcluster.DefaultBinDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := localcluster.CheckRealNodeHost(binDir); err != nil {
-		t.Skipf("no real node on this host: %v", err)
-	}
+	testutil.NeedsRealNode(t)
 	dataDir := t.TempDir()
 	before, err := localcluster.SnapshotHost(dataDir)
 	if err != nil {
