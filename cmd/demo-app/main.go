@@ -1,8 +1,9 @@
 // Command demo-app is the sample SaaS workload tenants deploy on Tenantry
 // (chart charts/tenant-app). It is configured by environment variables or
 // flags; `demo-app --help` lists them, and package internal/demoapp documents
-// its routes and metrics. `demo-app get URL` is a client in the same image,
-// for probing a Service from a pod.
+// its routes and metrics. `demo-app get URL` and `demo-app load URL...` are
+// clients in the same image, for probing a Service from a pod and for
+// measuring what a release does to its clients.
 package main
 
 import (
@@ -10,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -18,12 +20,21 @@ import (
 	"github.com/tenantry/tenantry/internal/demoapp"
 )
 
+// clients are the subcommands that make the image a client of other pods
+// rather than the app: each returns the process exit code.
+var clients = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) int{
+	"get":  demoapp.Get,
+	"load": demoapp.Load,
+}
+
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "get" {
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-		code := demoapp.Get(ctx, os.Args[2:], os.Stdout, os.Stderr)
-		stop()
-		os.Exit(code)
+	if len(os.Args) > 1 {
+		if client, ok := clients[os.Args[1]]; ok {
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+			code := client(ctx, os.Args[2:], os.Stdout, os.Stderr)
+			stop()
+			os.Exit(code)
+		}
 	}
 	cfg, err := demoapp.ParseConfig(os.Args[1:], os.Getenv, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {

@@ -22,26 +22,7 @@ func ProbeHTTP(ctx context.Context, cs kubernetes.Interface, namespace, name, im
 	// The probe itself gives up after 60s; the pull and start get the rest.
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
-		Spec: corev1.PodSpec{
-			RestartPolicy: corev1.RestartPolicyNever,
-			SecurityContext: &corev1.PodSecurityContext{
-				RunAsNonRoot:   ptr.To(true),
-				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-			},
-			Containers: []corev1.Container{{
-				Name:            "probe",
-				Image:           image,
-				ImagePullPolicy: corev1.PullAlways,
-				Args:            []string{"get", "--timeout", "60s", url},
-				SecurityContext: &corev1.SecurityContext{
-					AllowPrivilegeEscalation: ptr.To(false),
-					Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-				},
-			}},
-		},
-	}
+	pod := clientPod(namespace, name, image, []string{"get", "--timeout", "60s", url})
 	pods := cs.CoreV1().Pods(namespace)
 	if _, err := pods.Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		return "", fmt.Errorf("creating probe pod %s/%s: %w", namespace, name, err)
@@ -70,4 +51,30 @@ func ProbeHTTP(ctx context.Context, cs kubernetes.Interface, namespace, name, im
 		return "", fmt.Errorf("GET %s from pod %s/%s failed: %s", url, namespace, name, out)
 	}
 	return out, nil
+}
+
+// clientPod is a pod of demo-app's image running one of its clients (get,
+// load) with args. It passes Pod Security restricted, and pulls always, as
+// the guardrails ask of tenants.
+func clientPod(namespace, name, image string, args []string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: map[string]string{"app.kubernetes.io/name": name}},
+		Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			SecurityContext: &corev1.PodSecurityContext{
+				RunAsNonRoot:   ptr.To(true),
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+			},
+			Containers: []corev1.Container{{
+				Name:            "client",
+				Image:           image,
+				ImagePullPolicy: corev1.PullAlways,
+				Args:            args,
+				SecurityContext: &corev1.SecurityContext{
+					AllowPrivilegeEscalation: ptr.To(false),
+					Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+				},
+			}},
+		},
+	}
 }
