@@ -3,7 +3,8 @@
 // flags; `demo-app --help` lists them, and package internal/demoapp documents
 // its routes and metrics. `demo-app get URL` and `demo-app load URL...` are
 // clients in the same image, for probing a Service from a pod and for
-// measuring what a release does to its clients.
+// measuring what a release does to its clients; `demo-app probe
+// tcp|udp|dns|http TARGET` tries one connection, for reachability matrices.
 package main
 
 import (
@@ -23,8 +24,9 @@ import (
 // clients are the subcommands that make the image a client of other pods
 // rather than the app: each returns the process exit code.
 var clients = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) int{
-	"get":  demoapp.Get,
-	"load": demoapp.Load,
+	"get":   demoapp.Get,
+	"load":  demoapp.Load,
+	"probe": demoapp.Probe,
 }
 
 func main() {

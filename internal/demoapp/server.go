@@ -179,11 +179,23 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 // Run listens on cfg.Addr and serves until ctx is done (see Server.Serve).
+// It also echoes UDP on the same address (ServeUDPEcho), so `demo-app probe
+// udp` can measure UDP reachability to the pod.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listening on ADDR %q: %w", cfg.Addr, err)
 	}
+	pc, err := net.ListenPacket("udp", cfg.Addr)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("listening on ADDR %q for the UDP echo: %w", cfg.Addr, err)
+	}
+	go func() {
+		if err := ServeUDPEcho(ctx, pc); err != nil {
+			log.Error("stopped the UDP echo", "err", err)
+		}
+	}()
 	return New(cfg, Options{Logger: log}).Serve(ctx, ln)
 }
 

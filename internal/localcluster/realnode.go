@@ -30,6 +30,8 @@ type realNode struct {
 	// keepChains are the node netfilter chains the host had before the node
 	// started, per family: stop leaves them alone.
 	keepChains map[string]map[string]bool
+	// keepIPSets are the node ipsets the host had before: stop leaves them.
+	keepIPSets map[string]bool
 	oldSysctls map[string]string
 }
 
@@ -57,8 +59,8 @@ func (c *Cluster) prepareRealNode(ctx context.Context) (*realNode, error) {
 }
 
 // startRealNode brings up the node and waits until it is Ready and cluster
-// DNS answers: registry and images, containerd, kubelet, kube-proxy, then
-// CoreDNS.
+// DNS answers: registry and images, containerd, kubelet, kube-proxy,
+// kube-router (NetworkPolicy), then CoreDNS.
 func (c *Cluster) startRealNode(ctx context.Context) error {
 	n := c.node
 	keep := map[string]map[string]bool{}
@@ -70,6 +72,11 @@ func (c *Cluster) startRealNode(ctx context.Context) error {
 		keep[family] = chains
 	}
 	n.keepChains = keep
+	ipsets, err := nodeIPSets()
+	if err != nil {
+		return err
+	}
+	n.keepIPSets = ipsets
 	old, err := setSysctls(nodeSysctls)
 	n.oldSysctls = old
 	if err != nil {
@@ -88,6 +95,9 @@ func (c *Cluster) startRealNode(ctx context.Context) error {
 		return err
 	}
 	if err := c.startKubeProxy(ctx); err != nil {
+		return err
+	}
+	if err := c.startNetworkPolicyEngine(ctx); err != nil {
 		return err
 	}
 	return c.installCoreDNS(ctx, LocalRegistry+"/coredns:"+coreDNSImageTag)
@@ -265,9 +275,9 @@ func (c *Cluster) startKubeProxy(ctx context.Context) error {
 // kube-proxy and kubelet first (so nothing restarts a container), then every
 // process in the pods' cgroups, containerd and its shims, the mounts under
 // the node's directory (root filesystems, shm, network namespaces, volumes),
-// the bridge (each veth went with its namespace), the netfilter chains the
-// node added, the cgroups, and the sysctls it changed. It goes on past
-// errors and reports them all.
+// the bridge (each veth went with its namespace), the netfilter chains and
+// ipsets the node added, the cgroups, and the sysctls it changed. It goes on
+// past errors and reports them all.
 func (n *realNode) stop() error {
 	var errs []error
 	for i := len(n.processes) - 1; i >= 0; i-- {
@@ -284,6 +294,8 @@ func (n *realNode) stop() error {
 	errs = append(errs, deleteLink(realNodeBridge))
 	if n.keepChains != nil {
 		errs = append(errs, removeNetfilterChains(n.keepChains))
+		// After the chains: a set still matched by a rule cannot go.
+		errs = append(errs, removeIPSets(n.keepIPSets))
 	}
 	if n.oldSysctls != nil {
 		_, err := setSysctls(n.oldSysctls)
@@ -313,5 +325,6 @@ func removeStaleNode(dataDir string) error {
 		unmountUnder(paths.dir),
 		deleteLink(realNodeBridge),
 		removeNetfilterChains(nil),
+		removeIPSets(nil),
 	)
 }

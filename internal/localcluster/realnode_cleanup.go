@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,8 +20,8 @@ import (
 // take away again: processes outside the harness's own (container
 // processes, runc shims), mounts (overlay root filesystems, shm, network
 // namespaces, volumes), interfaces (the bridge, veths), netfilter rules
-// (kube-proxy's KUBE-* and the CNI plugins' CNI-* chains), cgroups and a
-// few sysctls.
+// (kube-proxy's and kube-router's KUBE-* and the CNI plugins' CNI-*
+// chains), kube-router's ipsets, cgroups and a few sysctls.
 
 // HostResources lists what a real node can leave behind on the host, for
 // tests that compare the host before a cluster starts and after it stops.
@@ -40,6 +41,8 @@ type HostResources struct {
 	// NetfilterRules are iptables and ip6tables rules ("-A ..." lines of
 	// iptables-save, per table).
 	NetfilterRules []string
+	// IPSets are the node's ipsets (kube-router's KUBE-SRC-*, KUBE-DST-*...).
+	IPSets []string
 }
 
 // SnapshotHost lists the host's HostResources; dataDir is where a cluster
@@ -72,11 +75,16 @@ func SnapshotHost(dataDir string) (HostResources, error) {
 		}
 		r.NetfilterRules = append(r.NetfilterRules, rules...)
 	}
+	sets, err := nodeIPSets()
+	if err != nil {
+		return r, err
+	}
+	r.IPSets = slices.Sorted(maps.Keys(sets))
 	return r, nil
 }
 
 // nodeProcessNames are the commands a real node runs.
-var nodeProcessNames = []string{"containerd", "containerd-shim", "kubelet", "kube-proxy", "runc"}
+var nodeProcessNames = []string{"containerd", "containerd-shim", "kubelet", "kube-proxy", "kube-router", "runc"}
 
 func nodeProcesses() ([]string, error) {
 	inPods := map[int]bool{}
@@ -242,8 +250,9 @@ func savedRules(family string) ([]string, error) {
 	return rules, nil
 }
 
-// nodeChainPrefixes name the netfilter chains of kube-proxy and the kubelet
-// (KUBE-) and of the CNI plugins (CNI-).
+// nodeChainPrefixes name the netfilter chains of kube-proxy, the kubelet
+// and kube-router (KUBE-: KUBE-ROUTER-*, KUBE-NWPLCY-*, KUBE-POD-FW-*) and
+// of the CNI plugins (CNI-).
 var nodeChainPrefixes = []string{"KUBE-", "CNI-"}
 
 func isNodeChain(name string) bool {

@@ -23,7 +23,7 @@ var ErrNoRealNode = errors.New("this host cannot run a real node")
 const cniBinDir = "/usr/lib/cni"
 
 // RealNodeBinaries are the files a real node needs in BinDir.
-var RealNodeBinaries = []string{"kubelet", "kube-proxy", "containerd", "containerd-shim-runc-v2", "runc", "pause", "coredns"}
+var RealNodeBinaries = []string{"kubelet", "kube-proxy", "kube-router", "containerd", "containerd-shim-runc-v2", "runc", "pause", "coredns"}
 
 // cgroupControllers are the cgroup v1 controllers kubelet requires.
 var cgroupControllers = []string{"cpu", "cpuacct", "cpuset", "memory", "pids", "devices", "freezer", "blkio"}
@@ -53,7 +53,7 @@ func CheckRealNodeHost(binDir string) error {
 			missing = append(missing, f+" (hack/node-packages.sh)")
 		}
 	}
-	for _, cmd := range []string{"iptables", "iptables-save", "iptables-restore", "ip"} {
+	for _, cmd := range []string{"iptables", "iptables-save", "iptables-restore", "ipset", "ip"} {
 		if _, err := exec.LookPath(cmd); err != nil {
 			missing = append(missing, cmd+" (hack/node-packages.sh)")
 		}

@@ -16,8 +16,16 @@
 // (the operator, the admission policies) or docs/isolation.md lists as a
 // limit, show up as skipped cases of TestIsolationEdgeCases, with the reason.
 //
+// TestMeasuredMatrix then checks the prediction against packets: on a
+// local cluster with a real node, where kube-router enforces the same
+// rendered NetworkPolicies, it tries every cell of the matrix with a real
+// TCP, UDP or DNS connection from a demo-app pod (`demo-app probe`, run by
+// exec) and fails where the two disagree or a tenant reaches another. It
+// skips under -short and where the host cannot run a real node.
+//
 // It is a module of its own so that the engine and its dependencies stay out
 // of the operator's go.mod. `make test` runs it; alone:
 //
 //	cd test/reachability && go test -v ./...
+//	cd test/reachability && go test -short -v ./...   # the prediction only
 package reachability
