@@ -2,11 +2,14 @@
 // engine: a static Go binary becomes a one-layer, distroless-style, non-root
 // OCI image with go-containerregistry, and is pushed to any registry,
 // including the in-memory one this package serves on loopback for the local
-// cluster's real node.
+// cluster's real node. A dynamically linked binary (a distribution's build,
+// a cgo program) gets the shared libraries it needs beside it
+// (Options.SharedLibraries).
 //
 // Images are reproducible: the same binary and options give the same digest
-// on any machine, because nothing in the image depends on the clock, the
-// file system it was built on or the order files were listed in.
+// on any machine (with SharedLibraries, any machine with the same
+// libraries), because nothing in the image depends on the clock, the file
+// system it was built on or the order files were listed in.
 package images
 
 import (
@@ -57,17 +60,31 @@ type Options struct {
 	// root cannot be chosen, every image runs non-root. The pause image
 	// sets 65535, as the upstream registry.k8s.io/pause does.
 	User int
+	// SharedLibraries puts the shared libraries the binary is dynamically
+	// linked to (as ldd lists them on this machine) and its dynamic loader
+	// into the image, each at the path the binary looks for it: what a cgo
+	// or distribution-built binary (Debian's prometheus, a cgo controller)
+	// needs to start without a libc in the image. Leave it off for static
+	// binaries; ldd refuses them.
+	SharedLibraries bool
 }
 
-// FromBinary returns the image of the static Linux binary at path binary: one
-// layer with the binary at /app, the passwd and group files of a distroless
-// image, /tmp and the non-root user's home.
+// FromBinary returns the image of the Linux binary at path binary: one layer
+// with the binary at /app, the passwd and group files of a distroless image,
+// /tmp and the non-root user's home, and with Options.SharedLibraries the
+// libraries it links to.
 func FromBinary(binary string, opts Options) (v1.Image, error) {
 	app, err := os.ReadFile(binary)
 	if err != nil {
 		return nil, fmt.Errorf("reading the binary of the image: %w", err)
 	}
-	layerTar, err := rootFS(app)
+	var libs []file
+	if opts.SharedLibraries {
+		if libs, err = sharedLibraries(binary); err != nil {
+			return nil, err
+		}
+	}
+	layerTar, err := rootFS(app, libs)
 	if err != nil {
 		return nil, fmt.Errorf("writing the layer of %s: %w", binary, err)
 	}
@@ -140,14 +157,18 @@ const (
 	group = "root:x:0:\nnonroot:x:65532:\n"
 )
 
+// tarEntry is one file or directory of the layer.
+type tarEntry struct {
+	hdr  tar.Header
+	body []byte
+}
+
 // rootFS returns the uncompressed tar of the image's only layer. Every entry
 // has a fixed mtime (the Unix epoch), owner and mode, and entries are sorted
-// by name, so the tar's bytes depend on the binary alone.
-func rootFS(app []byte) ([]byte, error) {
-	entries := []struct {
-		hdr  tar.Header
-		body []byte
-	}{
+// by name, so the tar's bytes depend on the binary and libs alone. Each
+// library comes with the directories above it that the base does not have.
+func rootFS(app []byte, libs []file) ([]byte, error) {
+	entries := []tarEntry{
 		{tar.Header{Name: "app", Typeflag: tar.TypeReg, Mode: 0o755}, app},
 		{tar.Header{Name: "etc/", Typeflag: tar.TypeDir, Mode: 0o755}, nil},
 		{tar.Header{Name: "etc/group", Typeflag: tar.TypeReg, Mode: 0o644}, []byte(group)},
@@ -159,6 +180,7 @@ func rootFS(app []byte) ([]byte, error) {
 		// write temporary files run as any user.
 		{tar.Header{Name: "tmp/", Typeflag: tar.TypeDir, Mode: 0o1777}, nil},
 	}
+	entries = append(entries, libraryEntries(entries, libs)...)
 	sort.Slice(entries, func(i, j int) bool { return entries[i].hdr.Name < entries[j].hdr.Name })
 
 	var buf bytes.Buffer

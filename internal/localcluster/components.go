@@ -6,10 +6,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -287,6 +289,28 @@ func waitFor(ctx context.Context, what string, p *process, check func() error) e
 
 // plainHTTP checks the health of components that serve plain HTTP on loopback.
 var plainHTTP = &http.Client{Timeout: 2 * time.Second}
+
+// getBody sends GET url and returns the answer's body, or an error naming
+// the URL, the status and the body unless the answer is 200 OK.
+func getBody(ctx context.Context, client *http.Client, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return body, nil
+}
 
 func httpOK(client *http.Client, url string) error {
 	resp, err := client.Get(url)

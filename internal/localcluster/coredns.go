@@ -16,8 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
-
-	"github.com/tenantry/tenantry/internal/images"
 )
 
 // Cluster DNS for the real node: CoreDNS as kubeadm installs it, a
@@ -158,18 +156,16 @@ func coreDNSPodSpec(image string) corev1.PodSpec {
 	// kubeadm's values: a CoreDNS that is slow to sync with a busy API
 	// server is not restarted for it.
 	liveness.InitialDelaySeconds, liveness.TimeoutSeconds, liveness.FailureThreshold = 60, 5, 5
+	// Port 53 without a capability: the pod's own network namespace lets
+	// unprivileged users bind low ports.
+	security := restrictedPodSecurity()
+	security.Sysctls = []corev1.Sysctl{{Name: "net.ipv4.ip_unprivileged_port_start", Value: "0"}}
 	return corev1.PodSpec{
 		ServiceAccountName: coreDNSName,
 		PriorityClassName:  "system-cluster-critical",
 		// The node's resolv.conf, not the cluster's: CoreDNS forwards to it.
-		DNSPolicy: corev1.DNSDefault,
-		SecurityContext: &corev1.PodSecurityContext{
-			RunAsNonRoot:   ptr.To(true),
-			RunAsUser:      ptr.To[int64](images.NonRootUID),
-			RunAsGroup:     ptr.To[int64](images.NonRootUID),
-			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-			Sysctls:        []corev1.Sysctl{{Name: "net.ipv4.ip_unprivileged_port_start", Value: "0"}},
-		},
+		DNSPolicy:       corev1.DNSDefault,
+		SecurityContext: security,
 		Containers: []corev1.Container{{
 			Name:  coreDNSName,
 			Image: image,
@@ -183,14 +179,10 @@ func coreDNSPodSpec(image string) corev1.PodSpec {
 				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("70Mi")},
 				Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("170Mi")},
 			},
-			VolumeMounts:   []corev1.VolumeMount{{Name: "config", MountPath: coreDNSConfigDir, ReadOnly: true}},
-			ReadinessProbe: readiness,
-			LivenessProbe:  liveness,
-			SecurityContext: &corev1.SecurityContext{
-				AllowPrivilegeEscalation: ptr.To(false),
-				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-				ReadOnlyRootFilesystem:   ptr.To(true),
-			},
+			VolumeMounts:    []corev1.VolumeMount{{Name: "config", MountPath: coreDNSConfigDir, ReadOnly: true}},
+			ReadinessProbe:  readiness,
+			LivenessProbe:   liveness,
+			SecurityContext: restrictedContainerSecurity(),
 		}},
 		Volumes: []corev1.Volume{{
 			Name: "config",

@@ -96,7 +96,8 @@ type Cluster struct {
 	removeData bool
 	pki        *pki
 	serverURL  string
-	node       *realNode // nil without Options.RealNode
+	node       *realNode   // nil without Options.RealNode
+	prometheus *Prometheus // set by StartPrometheus
 
 	// mu guards processes: tests start add-ons (Argo CD, a Git server) on
 	// the shared cluster while other tests look up components.
@@ -259,6 +260,11 @@ func (c *Cluster) Stop() error {
 	c.processes = nil
 	c.mu.Unlock()
 	var errs []error
+	if c.prometheus != nil {
+		// Its pod goes with the node; its service discovery runs here.
+		errs = append(errs, c.prometheus.sd.close())
+		c.prometheus = nil
+	}
 	if c.node != nil {
 		// Before the control plane: kubelet reports to the API server as it stops.
 		errs = append(errs, c.node.stop())

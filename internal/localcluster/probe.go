@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/utils/ptr"
 )
 
 // ProbeHTTP runs a pod named name in namespace that sends GET url from
@@ -54,26 +53,19 @@ func ProbeHTTP(ctx context.Context, cs kubernetes.Interface, namespace, name, im
 }
 
 // clientPod is a pod of demo-app's image running one of its clients (get,
-// load) with args. It passes Pod Security restricted, and pulls always, as
-// the guardrails ask of tenants.
+// load) with args. It pulls always, as the guardrails ask of tenants.
 func clientPod(namespace, name, image string, args []string) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: map[string]string{"app.kubernetes.io/name": name}},
 		Spec: corev1.PodSpec{
-			RestartPolicy: corev1.RestartPolicyNever,
-			SecurityContext: &corev1.PodSecurityContext{
-				RunAsNonRoot:   ptr.To(true),
-				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-			},
+			RestartPolicy:   corev1.RestartPolicyNever,
+			SecurityContext: restrictedPodSecurity(),
 			Containers: []corev1.Container{{
 				Name:            "client",
 				Image:           image,
 				ImagePullPolicy: corev1.PullAlways,
 				Args:            args,
-				SecurityContext: &corev1.SecurityContext{
-					AllowPrivilegeEscalation: ptr.To(false),
-					Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-				},
+				SecurityContext: restrictedContainerSecurity(),
 			}},
 		},
 	}

@@ -38,16 +38,28 @@ type RolloutsOptions struct {
 	// argo-rollouts-notification-configmap. Default "argo-rollouts". The
 	// controller acts on Rollouts in every namespace, so run one per cluster.
 	Namespace string
+	// OutOfCluster runs the controller as a process on this host even when
+	// the cluster has a real node, for analyses that ask endpoints on this
+	// host's loopback (internal/analysisstub). In cluster, the controller
+	// resolves Service names and reaches Service IPs as in production, which
+	// the chart's AnalysisTemplates need (http://prometheus.monitoring.svc,
+	// http://<canary service>.<namespace>.svc/healthz).
+	OutOfCluster bool
 }
 
-// Rollouts is the Argo Rollouts controller running out of cluster against
-// a local control plane, as one process on loopback. Tests and the demo
-// drive it through Rollout, AnalysisTemplate and AnalysisRun objects.
+// Rollouts is the Argo Rollouts controller running against a local control
+// plane: as a pod on the real node when the cluster has one, else as one
+// process on this host. Tests and the demo drive it through Rollout,
+// AnalysisTemplate and AnalysisRun objects.
 type Rollouts struct {
 	// Namespace is the controller's own namespace.
 	Namespace string
+	// InCluster is true when the controller runs as a pod (Deployment
+	// argo-rollouts in Namespace).
+	InCluster bool
 	// MetricsAddr and HealthzAddr are the host:port of its Prometheus
-	// metrics and of its /healthz.
+	// metrics and of its /healthz: on loopback for the host process, the
+	// pod's IP in cluster (reachable from this host).
 	MetricsAddr, HealthzAddr string
 
 	cluster   *Cluster
@@ -56,10 +68,13 @@ type Rollouts struct {
 }
 
 // StartRollouts installs Argo Rollouts' CRDs, creates its namespace and
-// runs its controller until Rollouts.Stop or Cluster.Stop, logging to
-// LogDir/<namespace>-controller.log; it returns once the controller answers
-// on /healthz. The controller acts as the cluster admin (KubeconfigPath),
-// where a real installation uses its own ServiceAccount.
+// runs its controller until Rollouts.Stop or Cluster.Stop; it returns once
+// the controller answers on /healthz. With a real node (and not
+// opts.OutOfCluster) the controller runs as a pod there, from an image of
+// bin/rollouts-controller with its shared libraries, under its own
+// ServiceAccount with Argo Rollouts' ClusterRole (rollouts_incluster.go).
+// Otherwise it runs on this host, logging to
+// LogDir/<namespace>-controller.log, as the cluster admin (KubeconfigPath).
 //
 // Start-up is bounded by Options.StartTimeout, like Start.
 func (c *Cluster) StartRollouts(ctx context.Context, opts RolloutsOptions) (_ *Rollouts, err error) {
@@ -91,7 +106,12 @@ func (c *Cluster) StartRollouts(ctx context.Context, opts RolloutsOptions) (_ *R
 	if _, err := c.client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{FieldManager: fieldManager}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return nil, err
 	}
-	if err := r.startController(ctx); err != nil {
+	if c.node != nil && !opts.OutOfCluster {
+		err = r.startInCluster(ctx)
+	} else {
+		err = r.startController(ctx)
+	}
+	if err != nil {
 		return nil, err
 	}
 	step("rollouts controller ready")
@@ -132,6 +152,9 @@ func (r *Rollouts) startController(ctx context.Context) error {
 // Stop ends the controller (Cluster.Stop does too). Its CRDs, namespace and
 // Rollouts stay.
 func (r *Rollouts) Stop() error {
+	if r.InCluster {
+		return r.stopInCluster()
+	}
 	ps := r.processes
 	r.processes = nil
 	return r.cluster.stopProcesses(ps)
