@@ -49,6 +49,13 @@ const (
 	// object; the operator skips the write when it and the object still match.
 	AnnotationSpecHash = "tenantry.dev/spec-hash"
 
+	// AnnotationCredentialIssuedAt and AnnotationCredentialExpiresAt record,
+	// on a tenant namespace's analysis Secret, when the metrics token it
+	// holds was minted and when it expires (RFC 3339): the operator mints a
+	// new one once two thirds of its lifetime have passed.
+	AnnotationCredentialIssuedAt  = "tenantry.dev/credential-issued-at"
+	AnnotationCredentialExpiresAt = "tenantry.dev/credential-expires-at"
+
 	// AnnotationSuspendedReplicas records, on a Deployment or StatefulSet
 	// the operator scaled to zero for a suspension, its replicas before.
 	AnnotationSuspendedReplicas = "tenantry.dev/suspended-replicas"

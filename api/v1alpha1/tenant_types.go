@@ -372,12 +372,17 @@ type AppStatus struct {
 // AnalysisDefaults are what every app's canary analysis inherits, set once
 // for a plan or a tenant: the operator writes them into a Secret named
 // tenantry-analysis in each tenant namespace, which charts/tenant-app's
-// AnalysisTemplates read their arguments from.
+// AnalysisTemplates read their arguments from, and which holds the
+// tenant's own metrics credential.
 type AnalysisDefaults struct {
 	// PrometheusAddress is the Prometheus-compatible query endpoint
 	// (Prometheus, Thanos, Mimir) the analysis queries, e.g.
-	// http://prometheus.monitoring:9090. Queries are scoped to the tenant by
-	// its label and the X-Scope-OrgID header.
+	// http://prometheus.monitoring:9090. Empty, where the platform runs the
+	// metrics gateway, means the gateway: the operator then mints each
+	// tenant namespace a credential of its own, with which queries see the
+	// tenant's series only (docs/observability.md, "Tenant metrics access").
+	// Queries are also scoped to the tenant by its label and the
+	// X-Scope-OrgID header, for backends that separate tenants by those.
 	// +kubebuilder:validation:MaxLength=512
 	// +kubebuilder:validation:Pattern=`^https?://[^\s]+$`
 	// +optional
@@ -385,9 +390,12 @@ type AnalysisDefaults struct {
 
 	// CredentialsSecret names a Secret in the platform's namespace (the
 	// operator's, e.g. tenantry-system) whose key "authorization" is the
-	// Authorization header the analysis sends (e.g. "Bearer <token>"). The
-	// operator copies it into the tenant's namespaces, where the tenant's
-	// admins can read it: give each tenant a token scoped to its own series.
+	// Authorization header the analysis sends (e.g. "Bearer <token>"), for a
+	// backend outside the cluster that scopes queries by its own
+	// credentials. The operator copies it into the tenant's namespaces,
+	// where the tenant's admins can read it, so it must be this tenant's
+	// alone: a TenantPlan may not set it (its tenants would share it). Leave
+	// it empty to use the metrics gateway's per-tenant credentials.
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
 	// +optional

@@ -113,8 +113,10 @@ type TenantPlanSpec struct {
 	SourceRepos []string `json:"sourceRepos,omitempty"`
 
 	// Analysis are the defaults every app of the plan's tenants inherits
-	// for its canary analysis: where the metrics are, and the credentials.
-	// A Tenant's spec.analysis overrides them field by field.
+	// for its canary analysis: where the metrics are. A Tenant's
+	// spec.analysis overrides them field by field. A plan sets no
+	// credentials: each tenant gets its own (AnalysisDefaults).
+	// +kubebuilder:validation:XValidation:rule="!has(self.credentialsSecret)",message="spec.analysis.credentialsSecret: a plan's credential would be shared by every tenant on it, letting each read the others' metrics; remove it (tenants then get their own credential from the metrics gateway) or set it on each Tenant's spec.analysis"
 	// +optional
 	Analysis *AnalysisDefaults `json:"analysis,omitempty"`
 

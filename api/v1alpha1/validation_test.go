@@ -72,6 +72,9 @@ func TestValidObjectsAreAccepted(t *testing.T) {
 		object(t, "TenantPlan", "any-registry", validPlanSpec, `allowedRegistries: ["*"]`),
 		object(t, "TenantPlan", "no-registry", validPlanSpec, "allowedRegistries: null"),
 		object(t, "Tenant", "valid-tenant", validTenantSpec, ""),
+		object(t, "TenantPlan", "plan-metrics-address", validPlanSpec, `analysis: {prometheusAddress: "http://prom:9090"}`),
+		// A Tenant may name a credential of its own, for an external backend.
+		object(t, "Tenant", "own-credential", validTenantSpec, `analysis: {credentialsSecret: acme-token}`),
 	} {
 		if err := apiServer.Create(t.Context(), obj, client.DryRunAll); err != nil {
 			t.Errorf("valid %s refused: %v", obj.GetKind(), err)
@@ -154,6 +157,9 @@ func TestInvalidObjectsAreRefusedWithAMessageNamingTheField(t *testing.T) {
 			"spec.nodeSelector: keys and values cannot hold ',' or '='"},
 		{"storage class not a DNS name", "TenantPlan", "bad-class", validPlanSpec, "storageClasses: [Fast_SSD]",
 			"spec.storageClasses[0]"},
+		{"plan sharing one metrics credential with all its tenants", "TenantPlan", "shared-credential", validPlanSpec,
+			`analysis: {prometheusAddress: "http://prom:9090", credentialsSecret: prom-token}`,
+			"spec.analysis.credentialsSecret: a plan's credential would be shared by every tenant on it, letting each read the others' metrics"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,10 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -24,6 +26,13 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == metricsGatewayCommand {
+		if err := runMetricsGateway(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "tenantry-operator "+metricsGatewayCommand+":", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "tenantry-operator:", err)
 		os.Exit(1)
@@ -46,6 +55,9 @@ func run() error {
 		dnsCIDRs                      string
 		argoCDNamespace               string
 		operatorNamespace, operatorSA string
+		metricsGatewayURL             string
+		metricsTokenAudience          string
+		metricsTokenTTL               time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint listens on; \"0\" turns it off.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes listen on.")
@@ -73,6 +85,13 @@ func run() error {
 		"The operator's own namespace, where spec.analysis.credentialsSecret names a Secret and the Git credential Secrets of reverts (label tenantry.dev/git-credentials=true) live.")
 	flag.StringVar(&operatorSA, "service-account", defaults.OperatorServiceAccount,
 		"The operator's ServiceAccount (in --namespace), which it binds to tenantry:analysis-writer in tenant namespaces with an analysis Secret.")
+	flag.StringVar(&metricsGatewayURL, "metrics-gateway-url", "",
+		"In-cluster URL of the platform's metrics gateway (tenantry-operator metrics-gateway), e.g. http://tenantry-metrics-gateway.tenantry-system:9090: "+
+			"the analysis address of tenants that set none, for which the operator mints each tenant namespace its own credential. Empty: no gateway.")
+	flag.StringVar(&metricsTokenAudience, "metrics-token-audience", controller.DefaultMetricsTokenAudience,
+		"Audience of the minted metrics credentials: the gateway's --audience.")
+	flag.DurationVar(&metricsTokenTTL, "metrics-token-ttl", controller.DefaultMetricsTokenTTL,
+		"Lifetime of a minted metrics credential; a new one is minted when two thirds of it have passed. At least 10m (the API server's minimum).")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Usage = func() {
@@ -91,7 +110,16 @@ func run() error {
 		debug.SetMemoryLimit(memLimit)
 	}
 
-	renderOpts := render.Options{PodSecurityVersion: pssVersion, OperatorNamespace: operatorNamespace, OperatorServiceAccount: operatorSA}
+	if metricsTokenTTL < 10*time.Minute {
+		return fmt.Errorf("--metrics-token-ttl %s: the API server mints tokens for 10m at least; set 10m or more", metricsTokenTTL)
+	}
+	if metricsGatewayURL != "" {
+		if u, err := url.Parse(metricsGatewayURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("--metrics-gateway-url %q: want the gateway Service's URL, e.g. http://tenantry-metrics-gateway.tenantry-system:9090", metricsGatewayURL)
+		}
+	}
+	renderOpts := render.Options{PodSecurityVersion: pssVersion, OperatorNamespace: operatorNamespace, OperatorServiceAccount: operatorSA,
+		MetricsGatewayURL: metricsGatewayURL}
 	if renderOpts.IngressNamespaceSelector, err = parseSelector("--ingress-namespace-selector", ingressSelector); err != nil {
 		return err
 	}
@@ -118,7 +146,8 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	ctrlConfig, err := controller.WithArgoCD(cfg, controller.Config{Render: renderOpts, MaxConcurrentReconciles: concurrency}, argoCDNamespace)
+	ctrlConfig, err := controller.WithArgoCD(cfg, controller.Config{Render: renderOpts, MaxConcurrentReconciles: concurrency,
+		MetricsTokenAudience: metricsTokenAudience, MetricsTokenTTL: metricsTokenTTL}, argoCDNamespace)
 	if err != nil {
 		return err
 	}

@@ -35,6 +35,11 @@ type Config struct {
 	// RolloutsPoll is how often, while GitOps is on and Argo Rollouts is
 	// not installed, the operator looks for it (default 30 seconds).
 	RolloutsPoll time.Duration
+	// MetricsTokenAudience is the audience of the metrics credentials the
+	// operator mints, the one the metrics gateway accepts (default
+	// tenantry-metrics); MetricsTokenTTL their lifetime (default 24 hours).
+	MetricsTokenAudience string
+	MetricsTokenTTL      time.Duration
 }
 
 // CacheOptions make the manager cache only what the operator manages: every
@@ -107,6 +112,8 @@ func Setup(mgr manager.Manager, cfg Config) error {
 		Options:                 cfg.Render,
 		MaxConcurrentReconciles: cfg.MaxConcurrentReconciles,
 		StuckAfter:              cfg.StuckAfter,
+		MetricsTokenAudience:    cfg.MetricsTokenAudience,
+		MetricsTokenTTL:         cfg.MetricsTokenTTL,
 		rolloutsPoll:            cmp.Or(cfg.RolloutsPoll, rolloutsPollDefault),
 		kinds:                   append(slices.Clone(managedKinds), argoKinds(cfg.Render.ArgoCDNamespace)...),
 	}

@@ -72,6 +72,11 @@ type TenantReconciler struct {
 	// StuckAfter is how long offboarding waits for a namespace before it
 	// reports what holds it; zero means a minute.
 	StuckAfter time.Duration
+	// MetricsTokenAudience and MetricsTokenTTL shape the metrics
+	// credentials minted for the metrics gateway (Options.MetricsGatewayURL);
+	// zero means DefaultMetricsTokenAudience and DefaultMetricsTokenTTL.
+	MetricsTokenAudience string
+	MetricsTokenTTL      time.Duration
 
 	// kinds are managedKinds, plus Argo CD's when GitOps is on.
 	kinds []managedKind
@@ -367,15 +372,22 @@ func (r *TenantReconciler) reconcile(ctx context.Context, tenant *v1alpha1.Tenan
 		obs.tenantQuota = plan.Spec.TenantQuota
 	}
 
-	if problem, err := r.analysisSecrets(ctx, tenant, plan, desired); err != nil || problem != "" {
-		if err != nil {
-			return ctrl.Result{}, err
-		}
+	now := time.Now()
+	creds, problem, err := r.analysisCredentials(ctx, tenant, plan, desired, now)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if problem != "" {
 		obs.fail(reasonAnalysisCredentials, problem)
 		return ctrl.Result{}, r.updateStatus(ctx, tenant, obs)
 	}
 
-	if err := r.applyDesired(ctx, desired); err != nil {
+	if err := r.applyDesired(ctx, withoutObjects(desired, creds.mint)); err != nil {
+		obs.applyErr = err
+		return ctrl.Result{}, errors.Join(err, r.updateStatus(ctx, tenant, obs))
+	}
+	renewIn, err := r.mintCredentials(ctx, creds, now)
+	if err != nil {
 		obs.applyErr = err
 		return ctrl.Result{}, errors.Join(err, r.updateStatus(ctx, tenant, obs))
 	}
@@ -390,7 +402,7 @@ func (r *TenantReconciler) reconcile(ctx context.Context, tenant *v1alpha1.Tenan
 	if err := r.observe(ctx, tenant, &obs); err != nil {
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{RequeueAfter: obs.recheckAfter}, r.updateStatus(ctx, tenant, obs)
+	return ctrl.Result{RequeueAfter: soonest(obs.recheckAfter, renewIn)}, r.updateStatus(ctx, tenant, obs)
 }
 
 // ensureFinalizer holds the Tenant until reconcileDelete has removed everything it owns.

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -30,9 +29,6 @@ const (
 	reasonRolloutAborted  = "RolloutAborted"
 	reasonAppReverted     = "AppReverted"
 	reasonRevertSkipped   = "RevertSkipped"
-	// reasonAnalysisCredentials fails a tenant whose analysis credentials
-	// Secret cannot be read.
-	reasonAnalysisCredentials = "AnalysisCredentialsNotFound"
 )
 
 // The identity the operator commits Git reverts as.
@@ -425,62 +421,4 @@ func short(hash string) string {
 		return hash[:12]
 	}
 	return hash
-}
-
-// analysisSecrets completes the tenant's analysis Secrets with the
-// Authorization header from spec.analysis.credentialsSecret (the Tenant's,
-// else the plan's), a Secret in the operator's namespace read directly
-// (the operator caches no Secret). It returns a problem for the status
-// when that Secret or its key is missing. Without analysis defaults, it
-// deletes the Secrets of namespaces that had them, while the operator still
-// holds the right to (the binding is pruned after).
-func (r *TenantReconciler) analysisSecrets(ctx context.Context, tenant *v1alpha1.Tenant, plan *v1alpha1.TenantPlan, desired []client.Object) (string, error) {
-	analysis := render.Analysis(tenant, plan)
-	if analysis == nil {
-		return "", r.deleteAnalysisSecrets(ctx, tenant)
-	}
-	if analysis.CredentialsSecret == "" {
-		return "", nil
-	}
-	key := client.ObjectKey{Namespace: r.Options.OperatorNamespace, Name: analysis.CredentialsSecret}
-	source := &corev1.Secret{}
-	err := r.APIReader.Get(ctx, key, source)
-	if apierrors.IsNotFound(err) {
-		return fmt.Sprintf("spec.analysis.credentialsSecret: Secret %s does not exist; create it with the key %q (e.g. \"Bearer <token>\"), or remove the reference",
-			key, render.AnalysisKeyAuthorization), nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("reading the analysis credentials Secret %s of tenant %s: %w", key, tenant.Name, err)
-	}
-	authorization, ok := source.Data[render.AnalysisKeyAuthorization]
-	if !ok {
-		return fmt.Sprintf("spec.analysis.credentialsSecret: Secret %s has no key %q; add it (the Authorization header, e.g. \"Bearer <token>\")",
-			key, render.AnalysisKeyAuthorization), nil
-	}
-	for _, obj := range desired {
-		if s, ok := obj.(*corev1.Secret); ok && s.Name == render.AnalysisSecretName {
-			s.Data[render.AnalysisKeyAuthorization] = authorization
-		}
-	}
-	return "", nil
-}
-
-// deleteAnalysisSecrets deletes the analysis Secret of each tenant
-// namespace that still has the operator's analysis-writer binding.
-func (r *TenantReconciler) deleteAnalysisSecrets(ctx context.Context, tenant *v1alpha1.Tenant) error {
-	bindings := metadataKind(rbacv1.SchemeGroupVersion.WithKind("RoleBinding")).list().(*metav1.PartialObjectMetadataList)
-	if err := r.List(ctx, bindings, inTenantIndex(tenant)); err != nil {
-		return fmt.Errorf("listing the RoleBindings of tenant %s: %w", tenant.Name, err)
-	}
-	for i := range bindings.Items {
-		rb := &bindings.Items[i]
-		if rb.Name != render.AnalysisWriterBindingName {
-			continue
-		}
-		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: rb.Namespace, Name: render.AnalysisSecretName}}
-		if err := r.Delete(ctx, secret); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("deleting the analysis Secret of %s: %w", rb.Namespace, err)
-		}
-	}
-	return nil
 }

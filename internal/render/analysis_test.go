@@ -10,36 +10,88 @@ import (
 )
 
 func TestAnalysis(t *testing.T) {
-	vault, own := "prom-token", "acme-token"
+	vault, own, gateway := "prom-token", "acme-token", "http://tenantry-metrics-gateway.tenantry-system:9090"
 	tests := []struct {
 		name         string
 		plan, tenant *v1alpha1.AnalysisDefaults
+		gateway      string
 		want         *v1alpha1.AnalysisDefaults
+		wantMinted   bool
 	}{
-		{"neither sets any", nil, nil, nil},
-		{"the plan's are inherited",
-			&v1alpha1.AnalysisDefaults{PrometheusAddress: "http://prom:9090", CredentialsSecret: vault}, nil,
-			&v1alpha1.AnalysisDefaults{PrometheusAddress: "http://prom:9090", CredentialsSecret: vault}},
-		{"the tenant overrides the address only",
-			&v1alpha1.AnalysisDefaults{PrometheusAddress: "http://prom:9090", CredentialsSecret: vault},
-			&v1alpha1.AnalysisDefaults{PrometheusAddress: "http://mimir:8080/prometheus"},
-			&v1alpha1.AnalysisDefaults{PrometheusAddress: "http://mimir:8080/prometheus", CredentialsSecret: vault}},
-		{"the tenant overrides the credentials only",
-			&v1alpha1.AnalysisDefaults{PrometheusAddress: "http://prom:9090", CredentialsSecret: vault},
-			&v1alpha1.AnalysisDefaults{CredentialsSecret: own},
-			&v1alpha1.AnalysisDefaults{PrometheusAddress: "http://prom:9090", CredentialsSecret: own}},
-		{"the tenant's alone", nil,
-			&v1alpha1.AnalysisDefaults{PrometheusAddress: "http://prom:9090"},
-			&v1alpha1.AnalysisDefaults{PrometheusAddress: "http://prom:9090"}},
+		{name: "neither sets any, no gateway"},
+		{name: "the plan's are inherited",
+			plan: &v1alpha1.AnalysisDefaults{PrometheusAddress: "http://prom:9090"},
+			want: &v1alpha1.AnalysisDefaults{PrometheusAddress: "http://prom:9090"}},
+		{name: "the tenant overrides the address",
+			plan:   &v1alpha1.AnalysisDefaults{PrometheusAddress: "http://prom:9090"},
+			tenant: &v1alpha1.AnalysisDefaults{PrometheusAddress: "http://mimir:8080/prometheus"},
+			want:   &v1alpha1.AnalysisDefaults{PrometheusAddress: "http://mimir:8080/prometheus"}},
+		{name: "the tenant adds its own credentials",
+			plan:   &v1alpha1.AnalysisDefaults{PrometheusAddress: "http://mimir:8080/prometheus"},
+			tenant: &v1alpha1.AnalysisDefaults{CredentialsSecret: own},
+			want:   &v1alpha1.AnalysisDefaults{PrometheusAddress: "http://mimir:8080/prometheus", CredentialsSecret: own}},
+		{name: "the tenant's alone",
+			tenant: &v1alpha1.AnalysisDefaults{PrometheusAddress: "http://prom:9090", CredentialsSecret: vault},
+			want:   &v1alpha1.AnalysisDefaults{PrometheusAddress: "http://prom:9090", CredentialsSecret: vault}},
+		{name: "no defaults: the gateway, with a minted credential", gateway: gateway,
+			want: &v1alpha1.AnalysisDefaults{PrometheusAddress: gateway}, wantMinted: true},
+		{name: "the gateway named explicitly: minted", gateway: gateway,
+			plan: &v1alpha1.AnalysisDefaults{PrometheusAddress: gateway},
+			want: &v1alpha1.AnalysisDefaults{PrometheusAddress: gateway}, wantMinted: true},
+		{name: "the gateway with the tenant's own credential: copied, not minted", gateway: gateway,
+			tenant: &v1alpha1.AnalysisDefaults{CredentialsSecret: own},
+			want:   &v1alpha1.AnalysisDefaults{PrometheusAddress: gateway, CredentialsSecret: own}},
+		{name: "another backend, although the gateway runs: nothing minted for it", gateway: gateway,
+			plan: &v1alpha1.AnalysisDefaults{PrometheusAddress: "http://mimir:8080/prometheus"},
+			want: &v1alpha1.AnalysisDefaults{PrometheusAddress: "http://mimir:8080/prometheus"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tenant := newTenant(func(t *v1alpha1.Tenant) { t.Spec.Analysis = tt.tenant })
 			plan := newPlan(func(p *v1alpha1.TenantPlan) { p.Spec.Analysis = tt.plan })
-			if got := Analysis(tenant, plan); !reflect.DeepEqual(got, tt.want) {
+			opts := Options{MetricsGatewayURL: tt.gateway}
+			got := Analysis(tenant, plan, opts)
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Analysis = %+v, want %+v", got, tt.want)
 			}
+			if minted := MintsMetricsCredential(got, opts); minted != tt.wantMinted {
+				t.Errorf("MintsMetricsCredential = %v, want %v", minted, tt.wantMinted)
+			}
 		})
+	}
+}
+
+// Where the operator mints the credential, each namespace gets the metrics
+// ServiceAccount (no token mounted) between the operator's binding and the
+// Secret; the operator's role may mint tokens for that account only.
+func TestTenantRendersMetricsCredential(t *testing.T) {
+	opts := DefaultOptions()
+	opts.MetricsGatewayURL = "http://tenantry-metrics-gateway.tenantry-system:9090"
+	objs, err := Tenant(newTenant(withEnvironments("prod", "staging")), newPlan(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, o := range objs {
+		if o.GetNamespace() == "acme-prod" && (o.GetName() == AnalysisWriterBindingName || o.GetName() == MetricsServiceAccountName || o.GetName() == AnalysisSecretName) {
+			order = append(order, o.GetObjectKind().GroupVersionKind().Kind)
+		}
+		if sa, ok := o.(*corev1.ServiceAccount); ok && sa.Name == MetricsServiceAccountName {
+			if sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken {
+				t.Errorf("ServiceAccount %s/%s mounts its token; want automountServiceAccountToken false", sa.Namespace, sa.Name)
+			}
+		}
+		if s, ok := o.(*corev1.Secret); ok && string(s.Data[AnalysisKeyPrometheusAddress]) != opts.MetricsGatewayURL {
+			t.Errorf("Secret %s/%s address %q, want the gateway's", s.Namespace, s.Name, s.Data[AnalysisKeyPrometheusAddress])
+		}
+	}
+	if want := []string{"RoleBinding", "ServiceAccount", "Secret"}; !reflect.DeepEqual(order, want) {
+		t.Errorf("acme-prod's analysis objects %v, want %v", order, want)
+	}
+	rules := AnalysisWriterClusterRole().Rules
+	if len(rules) != 2 || !reflect.DeepEqual(rules[1].Resources, []string{"serviceaccounts/token"}) ||
+		!reflect.DeepEqual(rules[1].ResourceNames, []string{MetricsServiceAccountName}) || !reflect.DeepEqual(rules[1].Verbs, []string{"create"}) {
+		t.Errorf("analysis-writer rules %+v: want create on serviceaccounts/token of %s only", rules, MetricsServiceAccountName)
 	}
 }
 

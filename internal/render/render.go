@@ -40,6 +40,11 @@ type Options struct {
 	// OperatorNamespace and OperatorServiceAccount are the operator's own
 	// identity, which the analysis-writer RoleBindings name.
 	OperatorNamespace, OperatorServiceAccount string
+	// MetricsGatewayURL is the in-cluster URL of the platform's metrics
+	// gateway, the analysis address of tenants that set none; the operator
+	// mints a credential for it per tenant namespace. Empty: the platform
+	// runs no gateway.
+	MetricsGatewayURL string
 }
 
 // DNSOptions locate the cluster's DNS servers: pods selected by namespace
@@ -134,7 +139,7 @@ func Tenant(t *v1alpha1.Tenant, plan *v1alpha1.TenantPlan, opts Options) ([]clie
 		return nil, err
 	}
 	envs := Environments(t)
-	analysis := Analysis(t, plan)
+	analysis := Analysis(t, plan, opts)
 	objs := make([]client.Object, 0, len(envs)*10+2)
 	for _, env := range envs {
 		objs = append(objs, Namespace(t, plan, env, opts))
@@ -151,7 +156,7 @@ func Tenant(t *v1alpha1.Tenant, plan *v1alpha1.TenantPlan, opts Options) ([]clie
 			objs = append(objs, Deployer(t, env.Namespace)...)
 		}
 		if analysis != nil {
-			objs = append(objs, AnalysisWriterBinding(t, env.Namespace, opts), AnalysisSecret(t, analysis, env.Namespace))
+			objs = append(objs, AnalysisObjects(t, analysis, env.Namespace, opts)...)
 		}
 	}
 	objs = append(objs, TenantClusterRole(t), TenantClusterRoleBinding(t))
