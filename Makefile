@@ -16,18 +16,23 @@ KUBE_BINS := $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kube-sc
 # The local cluster's real node: kubelet and kube-proxy (built with the
 # control plane, with which they share most packages), containerd 2.x and its
 # runc shim, the pod sandbox (pause) and CoreDNS, whose images localcluster
-# builds at start; and the Debian packages hack/node-packages.sh installs.
+# builds at start; kube-router, which enforces NetworkPolicy; and the Debian
+# packages hack/node-packages.sh installs.
 NODE_BINS := $(BIN)/kubelet $(BIN)/kube-proxy $(BIN)/containerd $(BIN)/containerd-shim-runc-v2 \
-	$(BIN)/runc $(BIN)/pause $(BIN)/coredns
+	$(BIN)/runc $(BIN)/pause $(BIN)/coredns $(BIN)/kube-router
 # Argo CD, run out of cluster by the GitOps tests and the demo: its
 # multi-call binary, an in-memory Redis, and its CRDs.
 # helm is the CLI its repo server runs to render Helm charts kept in Git.
 ARGOCD_FILES := $(BIN)/argocd $(BIN)/argocd-redis $(BIN)/argocd-crds.yaml $(BIN)/helm
-# Argo Rollouts' controller, run out of cluster by the progressive-delivery
-# tests, and its CRDs.
+# Argo Rollouts' controller (a pod on the real node, a host process on
+# kwok-only clusters) for the progressive-delivery tests and the demo, and
+# its CRDs.
 ROLLOUTS_FILES := $(BIN)/rollouts-controller $(BIN)/rollouts-crds.yaml
-TESTBIN := $(BIN)/etcd $(KUBE_BINS) $(BIN)/kwok $(BIN)/kwok-stages.yaml $(ARGOCD_FILES) $(ROLLOUTS_FILES) \
-	$(NODE_BINS) node-packages
+# Traefik, the real node's ingress controller and the canaries' traffic
+# router, and its CRDs.
+TRAEFIK_FILES := $(BIN)/traefik $(BIN)/traefik-crds.yaml
+TESTBIN := $(BIN)/etcd $(KUBE_BINS) $(BIN)/kwok $(BIN)/kwok-stages.yaml $(ARGOCD_FILES) $(ROLLOUTS_FILES) $(TRAEFIK_FILES) \
+	$(NODE_BINS) $(BIN)/prom-label-proxy node-packages
 # The version tools/$(1)/go.mod requires of module $(2), in a require block
 # or on a single require line.
 pinned = $(shell awk '$$1 == "require" {$$1 = ""; $$0 = $$0} $$1 == "$(2)" {print $$2}' tools/$(1)/go.mod)
@@ -197,10 +202,34 @@ $(BIN)/rollouts-controller: tools/rollouts/go.mod tools/rollouts/go.sum
 $(BIN)/rollouts-crds.yaml: tools/rollouts/go.mod hack/rollouts-crds.sh
 	hack/rollouts-crds.sh $@
 
+# Traefik v3, static. hack/traefik-build.sh builds it against patched copies
+# of two dependencies the module proxy cannot serve whole (it says which and
+# why); they live under bin/traefik-build.
+$(BIN)/traefik: tools/traefik/go.mod tools/traefik/go.sum tools/traefik/ext/ext.go \
+		$(wildcard tools/traefik/patches/*) hack/traefik-build.sh
+	hack/traefik-build.sh $@
+
+$(BIN)/traefik-crds.yaml: tools/traefik/go.mod hack/traefik-crds.sh
+	hack/traefik-crds.sh $@
+
 # CoreDNS, the real node's cluster DNS: a static binary that localcluster
 # puts into an image (tools/coredns/main.go keeps only the plugins it needs).
 $(BIN)/coredns: tools/coredns/go.mod tools/coredns/go.sum tools/coredns/main.go
 	CGO_ENABLED=0 hack/gobuild.sh tools/coredns $@ "" github.com/tenantry/tenantry/tools/coredns
+
+# prom-label-proxy, the label enforcer behind the metrics gateway
+# (docs/observability.md): the tests run it next to a real Prometheus and
+# push it as the gateway's sidecar image. Static, so it fits a bare image.
+$(BIN)/prom-label-proxy: tools/prom-label-proxy/go.mod tools/prom-label-proxy/go.sum
+	CGO_ENABLED=0 hack/gobuild.sh tools/prom-label-proxy $@ "" github.com/prometheus-community/prom-label-proxy
+
+# kube-router, the real node's NetworkPolicy engine (only its firewall
+# controller runs; docs/isolation.md says why this one). Static: it calls
+# the host's iptables and ipset commands.
+# Stamped as its release build does, so its log's first line names it.
+KUBE_ROUTER_LDFLAGS := -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$(call pinned,kube-router,github.com/cloudnativelabs/kube-router/v2)
+$(BIN)/kube-router: tools/kube-router/go.mod tools/kube-router/go.sum
+	CGO_ENABLED=0 hack/gobuild.sh tools/kube-router $@ "$(KUBE_ROUTER_LDFLAGS)" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
 
 $(BIN)/controller-gen: tools/codegen/go.mod tools/codegen/go.sum
 	hack/gobuild.sh tools/codegen $@ "" sigs.k8s.io/controller-tools/cmd/controller-gen

@@ -154,7 +154,9 @@ func Applications(t *v1alpha1.Tenant, opts Options) []*unstructured.Unstructured
 		}
 		syncPolicy := map[string]any{
 			// The namespace is the platform's to create, with its guardrails.
-			"syncOptions": []any{"CreateNamespace=false"},
+			// RespectIgnoreDifferences: a sync keeps the live values of the
+			// fields ignoredDifferences lists.
+			"syncOptions": []any{"CreateNamespace=false", "RespectIgnoreDifferences=true"},
 			"retry": map[string]any{
 				"limit":   int64(5),
 				"backoff": map[string]any{"duration": "5s", "factor": int64(2), "maxDuration": "3m"},
@@ -168,11 +170,26 @@ func Applications(t *v1alpha1.Tenant, opts Options) []*unstructured.Unstructured
 			"source":      source,
 			"destination": map[string]any{"server": InClusterServer, "namespace": AppNamespace(t, app)},
 			"syncPolicy":  syncPolicy,
+			// During a canary through Traefik (charts/tenant-app
+			// trafficRouting.traefik) Argo Rollouts sets the weights of the
+			// app's TraefikService: they are not drift, and neither a sync
+			// nor self-heal may put Git's 100/0 back, or each step would be
+			// undone.
+			"ignoreDifferences": ignoredDifferences(),
 		})
 		obj.SetFinalizers([]string{ResourcesFinalizer})
 		apps = append(apps, obj)
 	}
 	return apps
+}
+
+// ignoredDifferences are the fields of tenant apps that controllers other
+// than Argo CD own at run time; new each time, as each Application owns its
+// spec.
+func ignoredDifferences() []any {
+	return []any{
+		map[string]any{"group": "traefik.io", "kind": "TraefikService", "jqPathExpressions": []any{".spec.weighted.services[].weight"}},
+	}
 }
 
 // DeployerClusterRoleName is the role that completes tenant-admin for the

@@ -138,6 +138,14 @@ func TestApplications(t *testing.T) {
 			if !tc.automated && automated != nil {
 				t.Errorf("automated %#v, want none while suspended", automated)
 			}
+			if got := nested(t, app, "spec", "syncPolicy", "syncOptions"); !reflect.DeepEqual(got, []any{"CreateNamespace=false", "RespectIgnoreDifferences=true"}) {
+				t.Errorf("syncOptions %#v", got)
+			}
+			// Argo Rollouts owns a Traefik canary's weights mid-release.
+			wantIgnored := []any{map[string]any{"group": "traefik.io", "kind": "TraefikService", "jqPathExpressions": []any{".spec.weighted.services[].weight"}}}
+			if got := nested(t, app, "spec", "ignoreDifferences"); !reflect.DeepEqual(got, wantIgnored) {
+				t.Errorf("ignoreDifferences %#v, want %#v", got, wantIgnored)
+			}
 			if got := app.GetFinalizers(); !reflect.DeepEqual(got, []string{ResourcesFinalizer}) {
 				t.Errorf("finalizers %v: deleting the app must delete what it deployed", got)
 			}

@@ -41,6 +41,12 @@ var workloadRules = []rbacv1.PolicyRule{
 	// Gateway API routes, where a cluster has them: the guardrails keep
 	// their hostnames within the tenant's domains, as for Ingresses.
 	{APIGroups: []string{"gateway.networking.k8s.io"}, Resources: []string{"httproutes", "grpcroutes"}},
+	// Traefik's routes and weighted services, where Traefik is the ingress
+	// controller (charts/tenant-app trafficRouting.traefik): the same
+	// guardrail keeps an IngressRoute's hosts within the tenant's domains.
+	// Not its TCP and UDP routes, which match no host header, nor its
+	// Middlewares, which the chart does not use.
+	{APIGroups: []string{"traefik.io"}, Resources: []string{"ingressroutes", "traefikservices"}},
 	{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}},
 	// Argo Rollouts: progressive releases of the tenant's apps, their
 	// analyses and experiments (charts/tenant-app).

@@ -105,6 +105,7 @@ autoscaling: {enabled: true, targetMemoryUtilizationPercentage: 80}
 ingress: {enabled: true, className: nginx, hosts: [hello.acme.example.com], tls: [{secretName: hello-tls, hosts: [hello.acme.example.com]}]}
 analysis: {initialDelay: 10s, noData: fail, prometheus: {address: "http://mimir.monitoring:8080/prometheus"}}
 `,
+		"traffic through Traefik": "{trafficRouting: {traefik: {enabled: true}}, ingress: {enabled: true, hosts: [hello.acme.example.com]}}",
 	} {
 		t.Run(name, func(t *testing.T) {
 			lint := action.NewLint()
@@ -158,6 +159,9 @@ func TestTenantAppRender(t *testing.T) {
 			wantField(t, ro, "hello-canary", "spec", "strategy", "canary", "canaryService")
 			wantField(t, ro, "25%", "spec", "strategy", "canary", "maxSurge")
 			wantField(t, ro, 0, "spec", "strategy", "canary", "maxUnavailable")
+			if _, ok, _ := unstructured.NestedMap(ro.Object, "spec", "strategy", "canary", "trafficRouting"); ok {
+				t.Error("the default canary has trafficRouting; without a router its share is its share of the pods")
+			}
 			wantField(t, ro, []any{
 				map[string]any{"setWeight": 20}, pause30s,
 				map[string]any{"analysis": canaryAnalysis},
@@ -224,6 +228,8 @@ func TestTenantAppRender(t *testing.T) {
 			wantField(t, web, "http://{{args.service}}.{{args.namespace}}.svc/healthz", "provider", "web", "url")
 			wantField(t, web, "{$.status}", "provider", "web", "jsonPath")
 			wantField(t, web, `result == "ok"`, "successCondition")
+			// A fresh connection per measurement, to the pods the Service selects now.
+			wantField(t, web, []any{map[string]any{"key": "Connection", "value": "close"}}, "provider", "web", "headers")
 
 			np := find(objs, "NetworkPolicy", "hello-allow-rollouts")
 			wantField(t, np, map[string]any{"kubernetes.io/metadata.name": "argo-rollouts"}, "spec", "ingress", "0", "from", "0", "namespaceSelector", "matchLabels")
@@ -355,6 +361,45 @@ analysis:
 				if data, _ := yaml.Marshal(u.Object); strings.Contains(string(data), "secretKeyRef") || strings.Contains(string(data), "args.authorization") {
 					t.Errorf("%s %s reads a Secret although defaultsSecret is empty", u.GetKind(), u.GetName())
 				}
+			}
+		},
+	}, {
+		name:   "canary through Traefik: weighted TraefikService, IngressRoute, no Ingress",
+		values: `{trafficRouting: {traefik: {enabled: true}}, ingress: {enabled: true, hosts: [hello.acme.example.com, www.acme.example.com], path: /shop, tls: [{secretName: hello-tls}]}}`,
+		check: func(t *testing.T, objs []*unstructured.Unstructured) {
+			wantKinds(t, objs, "AnalysisTemplate", "IngressRoute", "NetworkPolicy", "PodDisruptionBudget", "Rollout", "Service", "TraefikService")
+			ro := rollout(t, objs)
+			wantField(t, ro, map[string]any{"traefik": map[string]any{"weightedTraefikServiceName": "hello"}}, "spec", "strategy", "canary", "trafficRouting")
+			// The steps are the replica-weighted canary's: setWeight now
+			// means a share of requests.
+			wantField(t, ro, map[string]any{"setWeight": 20}, "spec", "strategy", "canary", "steps", "0")
+			wantServices(t, objs, "hello", "hello-stable", "hello-canary")
+			// Argo Rollouts finds the children by the names of the
+			// Rollout's stable and canary Services.
+			wantField(t, find(objs, "TraefikService", "hello"), map[string]any{"services": []any{
+				map[string]any{"name": "hello-stable", "port": "http", "weight": 100},
+				map[string]any{"name": "hello-canary", "port": "http", "weight": 0},
+			}}, "spec", "weighted")
+			route := find(objs, "IngressRoute", "hello")
+			wantField(t, route, []any{
+				map[string]any{"kind": "Rule", "match": "Host(`hello.acme.example.com`) && PathPrefix(`/shop`)",
+					"services": []any{map[string]any{"kind": "TraefikService", "name": "hello"}}},
+				map[string]any{"kind": "Rule", "match": "Host(`www.acme.example.com`) && PathPrefix(`/shop`)",
+					"services": []any{map[string]any{"kind": "TraefikService", "name": "hello"}}},
+			}, "spec", "routes")
+			wantField(t, route, map[string]any{"secretName": "hello-tls"}, "spec", "tls")
+		},
+	}, {
+		name:   "blue-green through Traefik: IngressRoute to the active Service",
+		values: `{strategy: blueGreen, trafficRouting: {traefik: {enabled: true, entryPoints: [websecure]}}, ingress: {enabled: true, hosts: [hello.acme.example.com]}}`,
+		check: func(t *testing.T, objs []*unstructured.Unstructured) {
+			wantKinds(t, objs, "AnalysisTemplate", "IngressRoute", "NetworkPolicy", "PodDisruptionBudget", "Rollout", "Service")
+			route := find(objs, "IngressRoute", "hello")
+			wantField(t, route, []any{"websecure"}, "spec", "entryPoints")
+			wantField(t, route, []any{map[string]any{"kind": "Rule", "match": "Host(`hello.acme.example.com`)",
+				"services": []any{map[string]any{"kind": "Service", "name": "hello", "port": "http"}}}}, "spec", "routes")
+			if _, ok, _ := unstructured.NestedMap(rollout(t, objs).Object, "spec", "strategy", "blueGreen", "trafficRouting"); ok {
+				t.Error("a blue-green Rollout has trafficRouting; Argo Rollouts switches its active Service's selector")
 			}
 		},
 	}, {
@@ -528,6 +573,9 @@ func TestTenantAppValuesSchemaRefusesBadValues(t *testing.T) {
 		{"Argo CD's ServiceAccount", "serviceAccountName: tenantry-deployer", []string{"serviceAccountName"}},
 		{"ingress without hosts", "ingress: {enabled: true}", []string{"hosts"}},
 		{"more failures tolerated than measured", "analysis: {count: 2, failureLimit: 3}", []string{"analysis.failureLimit", "analysis.count"}},
+		{"Traefik routing without hosts", "trafficRouting: {traefik: {enabled: true}}", []string{"trafficRouting.traefik.enabled needs ingress.enabled and ingress.hosts"}},
+		{"Traefik routing of a wildcard host", "{trafficRouting: {traefik: {enabled: true}}, ingress: {enabled: true, hosts: ['*.acme.example.com']}}", []string{"*.acme.example.com is a wildcard"}},
+		{"misspelt Traefik key", "trafficRouting: {traefik: {enable: true}}", []string{"enable", "not allowed"}},
 		{"no address and no defaults Secret", `{tenant: acme, analysis: {defaultsSecret: ""}}`, []string{"analysis.prometheus.address"}},
 	}
 	for _, tt := range tests {
