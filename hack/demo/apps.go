@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"path/filepath"
+	"strings"
 
 	"k8s.io/client-go/kubernetes"
 
@@ -11,9 +12,10 @@ import (
 )
 
 // demoAppTags are the demo app's versions the example apps and the shop's
-// releases name: one binary, pushed under each tag, so each release pulls
-// its own image name as it would in production.
-var demoAppTags = []string{"0.1.0", "1.0.0", "2.0.0", "3.0.0"}
+// releases name (4.0.0 for the release docs/progressive-delivery.md lets
+// the reader commit): one binary, pushed under each tag, so each release
+// pulls its own image name as it would in production.
+var demoAppTags = []string{"0.1.0", "1.0.0", "2.0.0", "3.0.0", "4.0.0"}
 
 const demoApp = localcluster.LocalRegistry + "/demo-app"
 
@@ -55,4 +57,29 @@ func askTheApp(ctx context.Context, cluster *localcluster.Cluster) error {
 		step(">> GET %s from a pod of umbrella (as ada@umbrella.example): %s", url, body)
 	}
 	return nil
+}
+
+// promLabelProxy is the prom-label-proxy `make testbin` builds from
+// tools/prom-label-proxy: the metrics gateway's sidecar, pushed in place of
+// the upstream image, which this host cannot pull.
+const promLabelProxy = "prom-label-proxy:v0.11.1"
+
+// metricsGatewayValues pushes prom-label-proxy's image and returns the
+// platform chart's values that run the metrics gateway in front of
+// prometheusURL: every tenant's analysis then queries Prometheus through
+// it, with the credential the operator mints into the tenant's namespaces,
+// and sees the series of its own namespaces only.
+func metricsGatewayValues(ctx context.Context, cluster *localcluster.Cluster, binDir, prometheusURL string) ([]string, error) {
+	digest, err := cluster.PushBinaryImage(ctx, promLabelProxy, filepath.Join(binDir, "prom-label-proxy"),
+		images.Options{Title: "prom-label-proxy", Version: strings.TrimPrefix(promLabelProxy, "prom-label-proxy:")})
+	if err != nil {
+		return nil, err
+	}
+	step(">> pushed %s/%s@%s (built from tools/prom-label-proxy), the metrics gateway's label enforcer", localcluster.LocalRegistry, promLabelProxy, digest)
+	return []string{
+		"metricsGateway.enabled=true",
+		"metricsGateway.prometheusURL=" + prometheusURL,
+		"metricsGateway.promLabelProxy.image=" + localcluster.LocalRegistry + "/" + promLabelProxy,
+		"metricsGateway.promLabelProxy.pullPolicy=Always",
+	}, nil
 }

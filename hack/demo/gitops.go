@@ -31,7 +31,7 @@ type platformRepo struct {
 // startGitOps serves a new Git repository holding gitops/ (plans, the
 // example tenants, the sample app), and bootstraps Argo CD from it as
 // gitops/bootstrap says: from here on, tenants change by commits.
-func startGitOps(ctx context.Context, cluster *localcluster.Cluster, admin client.Client, argo *localcluster.ArgoCD, prometheusURL string) (platformRepo, error) {
+func startGitOps(ctx context.Context, cluster *localcluster.Cluster, admin client.Client, argo *localcluster.ArgoCD) (platformRepo, error) {
 	server, err := cluster.ServeGit(ctx, "platform.git")
 	if err != nil {
 		return platformRepo{}, err
@@ -50,10 +50,9 @@ func startGitOps(ctx context.Context, cluster *localcluster.Cluster, admin clien
 	if err != nil {
 		return repo, err
 	}
-	// The pro plan's analysis defaults: every app of its tenants queries
-	// this Prometheus, with no values of its own.
-	pro := "gitops/plans/pro.yaml"
-	files[pro] = []byte(strings.Replace(string(files[pro]), "\nspec:\n", "\nspec:\n  analysis:\n    prometheusAddress: "+prometheusURL+"\n", 1))
+	// The plans set no analysis address: every tenant's apps query the
+	// platform's metrics gateway, with the tenant's own credential, which
+	// the operator writes into each namespace's Secret tenantry-analysis.
 	shop, err := shopFiles()
 	if err != nil {
 		return repo, err

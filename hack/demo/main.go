@@ -1,17 +1,20 @@
 // Command demo shows Tenantry's main job on a local cluster: it starts a
 // real etcd, kube-apiserver, kube-controller-manager and kube-scheduler, a
 // real node (containerd, kubelet, kube-proxy, CoreDNS) beside kwok Nodes,
-// the real Argo CD and Argo Rollouts and a Git server on loopback; builds the
-// operator's and the demo app's images without Docker into the cluster's
-// registry; installs the platform chart with helm, so the operator runs as
-// pods; and pushes the example plans and tenants from gitops/ to a local Git
-// repository that Argo CD syncs. It then onboards one more tenant the GitOps
-// way (`tenantry create` and `tenantry add-app`, each a commit), shows Argo
-// CD deploying its app and Argo Rollouts releasing another, asks the app for
-// a real HTTP response from a pod of the tenant, prints how fast each tenant
-// became Ready, checks one tenant's isolation from the inside (the checks of
-// `tenantry doctor`), and keeps everything running until Ctrl-C. `make demo`
-// runs it.
+// the real Argo CD and a Git server on loopback, Argo Rollouts and
+// Prometheus as pods on the real node; builds the operator's and the demo
+// app's images without Docker into the cluster's registry; installs the
+// platform chart with helm, so the operator and the tenant metrics gateway
+// run as pods; and pushes the example plans and tenants from gitops/ to a
+// local Git repository that Argo CD syncs. It then onboards one more tenant
+// the GitOps way (`tenantry create` and `tenantry add-app`, each a commit),
+// shows Argo CD deploying its app and Argo Rollouts releasing another under
+// real load, each canary judged by Prometheus's measurements of its real
+// requests, queried with the tenant's own credential; asks the app for a
+// real HTTP response from a pod of the tenant, prints how fast each tenant
+// became Ready, checks one tenant's isolation from the inside (the checks
+// of `tenantry doctor`), and keeps everything running until Ctrl-C. `make
+// demo` runs it.
 package main
 
 import (
@@ -100,29 +103,38 @@ func run(ctx context.Context, dataDir string, nodes int) error {
 	if err != nil {
 		return err
 	}
-	step(">> starting Argo Rollouts %s out of cluster: canary and blue-green releases of tenant apps", "v1.10.1")
+	step(">> starting Argo Rollouts %s as a pod on the real node: canary and blue-green releases of tenant apps", "v1.10.1")
+	// In cluster: its analyses ask Service names (the metrics gateway, the
+	// canary's /healthz), resolved by CoreDNS and routed by kube-proxy.
 	if _, err := cluster.StartRollouts(ctx, localcluster.RolloutsOptions{}); err != nil {
 		return err
 	}
-	stub, err := startAnalysisStub(ctx, admin)
+	if err := pushDemoApp(ctx, cluster, filepath.Dir(binDir)); err != nil {
+		return err
+	}
+	// Prometheus before the platform: the chart's metrics gateway is given
+	// its address.
+	step(">> starting Prometheus (Debian's build) as a pod in namespace monitoring: it scrapes the tenants' pods and the operator every %s", scrapeInterval)
+	prom, err := cluster.StartPrometheus(ctx, localcluster.PrometheusOptions{ScrapeInterval: scrapeInterval})
 	if err != nil {
 		return err
 	}
-	defer stub.Close()
-	step(">> serving a stand-in for Prometheus and the apps' /healthz on %s: it answers from each release's FAILURE_RATE", stub.URL)
-	if err := pushDemoApp(ctx, cluster, filepath.Dir(binDir)); err != nil {
+	step("   Prometheus ready at %s", prom.URL)
+	gateway, err := metricsGatewayValues(ctx, cluster, binDir, prom.URL)
+	if err != nil {
 		return err
 	}
 	// Argo CD's kinds exist by now: the operator turns GitOps on when it
 	// finds them at start-up.
-	step(">> building the operator's image and installing the platform chart with helm (CRDs, guardrails, RBAC, 2 operator pods)")
-	platform, err := cluster.InstallPlatform(ctx, localcluster.PlatformOptions{})
+	step(">> building the operator's image and installing the platform chart with helm (CRDs, guardrails, RBAC, 2 operator pods, the tenant metrics gateway)")
+	platform, err := cluster.InstallPlatform(ctx, localcluster.PlatformOptions{Values: gateway})
 	if err != nil {
 		return err
 	}
-	step("   operator pods Ready in %s, running %s@%s", platform.Namespace, localcluster.OperatorImage, platform.ImageDigest)
+	step("   operator pods Ready in %s, running %s@%s; tenants query Prometheus through the metrics gateway, each with a credential of its own",
+		platform.Namespace, localcluster.OperatorImage, platform.ImageDigest)
 
-	repo, err := startGitOps(ctx, cluster, admin, argo, stub.URL)
+	repo, err := startGitOps(ctx, cluster, admin, argo)
 	if err != nil {
 		return err
 	}
@@ -136,7 +148,7 @@ func run(ctx context.Context, dataDir string, nodes int) error {
 	if err := onboardThroughGit(ctx, cluster, admin, argo, repo, binDir); err != nil {
 		return err
 	}
-	if err := releaseShop(ctx, cluster, admin, argo, repo, binDir, stub.URL); err != nil {
+	if err := releaseShop(ctx, cluster, admin, argo, repo, binDir); err != nil {
 		return err
 	}
 	if err := askTheApp(ctx, cluster); err != nil {
@@ -161,6 +173,9 @@ GitOps: %s is a clone of %s, which Argo CD syncs.
   kubectl get applications,appprojects -n argocd
   tenantry status umbrella       # its apps, and shop's releases: 2.0.0 promoted, 3.0.0 aborted
   kubectl get rollouts,analysisruns -n umbrella-prod
+  kubectl logs -n umbrella-prod shop-load --tail 3     # the load client's reports: answers per version
+  kubectl get secret tenantry-analysis -n umbrella-prod --as ada@umbrella.example -o jsonpath='{.data.prometheus-address}' | base64 -d
+                                 # umbrella's analysis address: the metrics gateway, with umbrella's own token beside it
 
 Try it:
   export KUBECONFIG=%s
