@@ -63,7 +63,7 @@ HELM_LDFLAGS := -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
 NOCGO := CGO_ENABLED=0
 
 # Tests: the race detector fits the time budget for Tenantry's own code.
-GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
+GO_TEST_FLAGS ?= -race -count=1 -timeout 30m
 
 .PHONY: help
 help: ## List the targets.
