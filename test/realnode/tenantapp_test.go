@@ -295,10 +295,10 @@ func pushDemoApp(t *testing.T, e *env, versions ...string) string {
 
 // releaseFailures are the failed requests of a phase that a release must
 // not cause. Left out: connections refused while the NetworkPolicy engine
-// reprograms the node, at most one in a thousand. kube-router rewrites its
-// chains and ipsets each time a pod comes or goes, and a release adds and
-// removes pods; a connection that meets the rules in that moment is
-// refused. Seen in about one run in four (1 of 3,285 requests), never
+// reprograms the node, at most one in a thousand: most likely kube-router
+// rewriting its chains and ipsets each time a pod comes or goes (a release
+// adds and removes pods), which refuses a connection that meets the rules
+// in that moment. Seen in about one run in six (1 of 3,285 requests), never
 // through Traefik so far; docs/progressive-delivery.md has the figures.
 // Every other failure (a status, a reset, a timeout) counts.
 func releaseFailures(t *testing.T, p localcluster.LoadPhase) int {
