@@ -3,9 +3,9 @@ package metricsgateway
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/tenantry/tenantry/internal/localcluster"
+	"github.com/tenantry/tenantry/internal/testutil"
 )
 
 // The gateway in front of the real prom-label-proxy (bin/, pinned in
@@ -59,7 +60,7 @@ func TestEnforcementWithRealPrometheus(t *testing.T) {
 		"globex":    "demo_requests_total{code=\"200\"} 7\n",
 	}
 	var scrapeConfigs strings.Builder
-	for _, ns := range slices.Sorted(mapKeys(targets)) {
+	for _, ns := range slices.Sorted(maps.Keys(targets)) {
 		body := targets[ns]
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, body) }))
 		t.Cleanup(srv.Close)
@@ -142,67 +143,13 @@ func TestEnforcementWithRealPrometheus(t *testing.T) {
 	}
 }
 
-// namespacesIn queries base as the holder of token and returns the sorted,
-// distinct namespace labels of the answer ("" for a series without one).
+// namespacesIn queries base as the holder of token (none when empty).
 func namespacesIn(ctx context.Context, base, token, method, path string, form url.Values) ([]string, error) {
-	var req *http.Request
-	var err error
-	if method == http.MethodPost {
-		req, err = http.NewRequestWithContext(ctx, method, base+path, strings.NewReader(form.Encode()))
-		if req != nil {
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		}
-	} else {
-		req, err = http.NewRequestWithContext(ctx, method, base+path+"?"+form.Encode(), nil)
-	}
-	if err != nil {
-		return nil, err
-	}
+	authorization := ""
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		authorization = "Bearer " + token
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s %s: %s %s", method, path, resp.Status, body)
-	}
-	var answer struct {
-		Data json.RawMessage `json:"data"`
-	}
-	if err := json.Unmarshal(body, &answer); err != nil {
-		return nil, err
-	}
-	seen := map[string]bool{}
-	// Label values come as strings; series as label sets; query results
-	// as {metric: labels, value...}.
-	var values []string
-	var series []map[string]string
-	var results struct {
-		Result []struct {
-			Metric map[string]string `json:"metric"`
-		} `json:"result"`
-	}
-	switch {
-	case strings.Contains(path, "/label/") && json.Unmarshal(answer.Data, &values) == nil:
-		for _, v := range values {
-			seen[v] = true
-		}
-	case strings.HasSuffix(path, "/series") && json.Unmarshal(answer.Data, &series) == nil:
-		for _, s := range series {
-			seen[s["namespace"]] = true
-		}
-	case json.Unmarshal(answer.Data, &results) == nil:
-		for _, r := range results.Result {
-			seen[r.Metric["namespace"]] = true
-		}
-	default:
-		return nil, fmt.Errorf("unexpected answer %s", body)
-	}
-	return slices.Sorted(mapKeys(seen)), nil
+	return testutil.PromNamespaces(ctx, base, authorization, method, path, form)
 }
 
 func get(ctx context.Context, t *testing.T, u, token string) (int, string) {
@@ -282,14 +229,4 @@ func lastLines(b []byte, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return string(bytes.Join(lines, []byte("\n")))
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }

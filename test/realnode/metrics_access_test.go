@@ -2,7 +2,6 @@ package realnode
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -328,48 +327,5 @@ func namespacesOf(ctx context.Context, gateway, authorization, path, query strin
 	if strings.HasSuffix(path, "/series") {
 		param = "match[]"
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, gateway+path+"?"+url.Values{param: {query}}.Encode(), nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", authorization)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s %s: %s %s", path, query, resp.Status, body)
-	}
-	var answer struct {
-		Data json.RawMessage `json:"data"`
-	}
-	if err := json.Unmarshal(body, &answer); err != nil {
-		return nil, err
-	}
-	var series []map[string]string
-	if param == "query" {
-		var vector struct {
-			Result []struct {
-				Metric map[string]string `json:"metric"`
-			} `json:"result"`
-		}
-		if err := json.Unmarshal(answer.Data, &vector); err != nil {
-			return nil, fmt.Errorf("%s: %w", body, err)
-		}
-		for _, r := range vector.Result {
-			series = append(series, r.Metric)
-		}
-	} else if err := json.Unmarshal(answer.Data, &series); err != nil {
-		return nil, fmt.Errorf("%s: %w", body, err)
-	}
-	namespaces := []string{}
-	for _, s := range series {
-		if !slices.Contains(namespaces, s["namespace"]) {
-			namespaces = append(namespaces, s["namespace"])
-		}
-	}
-	slices.Sort(namespaces)
-	return namespaces, nil
+	return testutil.PromNamespaces(ctx, gateway, authorization, http.MethodGet, path, url.Values{param: {query}})
 }
