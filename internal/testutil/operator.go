@@ -90,6 +90,13 @@ func RunWithCluster(m *testing.M, setup func(context.Context, *localcluster.Clus
 // the tests as it would fail a real install, and the guardrails apply to it
 // as they would in one. It returns an admin client and a stop function.
 func StartPlatform(ctx context.Context, cluster *localcluster.Cluster, scheme *runtime.Scheme, cfg controller.Config) (client.Client, func(), error) {
+	// Before the first client: controller-runtime complains, with a stack
+	// trace, about any logger used before one is set.
+	if os.Getenv("TENANTRY_TEST_OPERATOR_LOGS") != "" {
+		ctrl.SetLogger(zap.New(zap.UseDevMode(true)))
+	} else {
+		ctrl.SetLogger(logr.Discard())
+	}
 	admin, err := client.New(cluster.Config, client.Options{Scheme: scheme})
 	if err != nil {
 		return nil, nil, err
@@ -97,11 +104,6 @@ func StartPlatform(ctx context.Context, cluster *localcluster.Cluster, scheme *r
 	operatorConfig, err := install.Platform(ctx, admin, cluster.Config)
 	if err != nil {
 		return nil, nil, err
-	}
-	if os.Getenv("TENANTRY_TEST_OPERATOR_LOGS") != "" {
-		ctrl.SetLogger(zap.New(zap.UseDevMode(true)))
-	} else {
-		ctrl.SetLogger(logr.Discard())
 	}
 	if cfg, err = controller.WithArgoCD(operatorConfig, cfg, cfg.Render.ArgoCDNamespace); err != nil {
 		return nil, nil, err
