@@ -102,7 +102,7 @@ func WithArgoCD(restConfig *rest.Config, cfg Config, namespace string) (Config, 
 
 // Setup registers the operator's controllers and metrics with a manager.
 func Setup(mgr manager.Manager, cfg Config) error {
-	if err := metrics.Register(mgr.GetClient()); err != nil {
+	if err := metrics.Register(mgr.GetClient(), mgr.Elected()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 	r := &TenantReconciler{

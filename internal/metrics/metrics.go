@@ -66,7 +66,14 @@ var (
 // tenantCollector reports, from the manager's cache when scraped (so the
 // figures are never out of step with the objects), the number of Tenants per
 // phase and each Tenant's plan, phase, conditions, suspension and quota use.
-type tenantCollector struct{ reader client.Reader }
+// Only the elected replica reports them: every replica has the cache, and
+// the dashboard's sums and counts over the operator's pods must see each
+// tenant once.
+type tenantCollector struct {
+	reader client.Reader
+	// elected is closed once this replica leads (the manager's Elected).
+	elected <-chan struct{}
+}
 
 func (c tenantCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{phaseDesc, infoDesc, conditionDesc, suspendedDesc, tenantUsedDesc, tenantHardDesc, namespaceUsedDesc, namespaceHardDesc, rolloutPhaseDesc, rolloutWeightDesc} {
@@ -75,6 +82,11 @@ func (c tenantCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c tenantCollector) Collect(ch chan<- prometheus.Metric) {
+	select {
+	case <-c.elected:
+	default:
+		return // a standby: the leader reports
+	}
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
@@ -142,9 +154,9 @@ func boolValue(b bool) float64 {
 }
 
 // Register adds Tenantry's metrics to controller-runtime's registry; reader
-// is the manager's cached client.
-func Register(reader client.Reader) error {
-	for _, c := range collectors(reader) {
+// is the manager's cached client, elected the manager's Elected channel.
+func Register(reader client.Reader, elected <-chan struct{}) error {
+	for _, c := range collectors(reader, elected) {
 		if err := ctrlmetrics.Registry.Register(c); err != nil {
 			return err
 		}
@@ -152,6 +164,6 @@ func Register(reader client.Reader) error {
 	return nil
 }
 
-func collectors(reader client.Reader) []prometheus.Collector {
-	return []prometheus.Collector{OnboardingDuration, ReconcileErrors, RolloutAborts, tenantCollector{reader: reader}}
+func collectors(reader client.Reader, elected <-chan struct{}) []prometheus.Collector {
+	return []prometheus.Collector{OnboardingDuration, ReconcileErrors, RolloutAborts, tenantCollector{reader: reader, elected: elected}}
 }

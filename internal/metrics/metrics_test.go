@@ -1,17 +1,45 @@
 package metrics
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/tenantry/tenantry/api/v1alpha1"
 	"github.com/tenantry/tenantry/charts"
 )
+
+// TestOnlyTheLeaderReportsTenants: a standby replica has the same cache as
+// the leader, but reports no tenant series, so sums over the operator's
+// pods count each tenant once.
+func TestOnlyTheLeaderReportsTenants(t *testing.T) {
+	reader := listReader{tenants: []v1alpha1.Tenant{{ObjectMeta: metav1.ObjectMeta{Name: "acme"}, Spec: v1alpha1.TenantSpec{Plan: "free"}}}}
+	elected := make(chan struct{})
+	collector := tenantCollector{reader: reader, elected: elected}
+	if got := seriesByName(collector); len(got) != 0 {
+		t.Errorf("a standby reported %v, want nothing", got)
+	}
+	close(elected)
+	got := seriesByName(collector)
+	for metric, want := range map[string]int{"tenantry_tenant_info": 1, "tenantry_tenants": 5, "tenantry_tenant_suspended": 1} {
+		if got[metric] != want {
+			t.Errorf("the leader reported %d series of %s, want %d", got[metric], metric, want)
+		}
+	}
+}
+
+// fqName finds a metric's name in its Desc's String.
+var fqName = regexp.MustCompile(`fqName: "([a-z_]+)"`)
 
 // TestDashboardsUseExistingMetrics checks that every tenantry_ series the
 // shipped Grafana dashboard and alert rules query is one the operator
@@ -19,11 +47,10 @@ import (
 func TestDashboardsUseExistingMetrics(t *testing.T) {
 	exported := map[string]bool{}
 	descs := make(chan *prometheus.Desc, 64)
-	for _, c := range collectors(nil) {
+	for _, c := range collectors(nil, nil) {
 		c.Describe(descs)
 	}
 	close(descs)
-	fqName := regexp.MustCompile(`fqName: "([a-z_]+)"`)
 	for d := range descs {
 		name := fqName.FindStringSubmatch(d.String())[1]
 		for _, suffix := range []string{"", "_bucket", "_count", "_sum"} {
@@ -60,4 +87,33 @@ func TestDashboardsUseExistingMetrics(t *testing.T) {
 			}
 		}
 	}
+}
+
+// seriesByName collects c and counts its series by metric name.
+func seriesByName(c prometheus.Collector) map[string]int {
+	ch := make(chan prometheus.Metric)
+	go func() { c.Collect(ch); close(ch) }()
+	n := map[string]int{}
+	for m := range ch {
+		n[fqName.FindStringSubmatch(m.Desc().String())[1]]++
+	}
+	return n
+}
+
+// listReader lists the given tenants, and no ResourceQuota: all the
+// collector reads.
+type listReader struct {
+	client.Reader
+	tenants []v1alpha1.Tenant
+}
+
+func (r listReader) List(_ context.Context, list client.ObjectList, _ ...client.ListOption) error {
+	switch l := list.(type) {
+	case *v1alpha1.TenantList:
+		l.Items = r.tenants
+	case *corev1.ResourceQuotaList:
+	default:
+		return fmt.Errorf("unexpected list %T", list)
+	}
+	return nil
 }

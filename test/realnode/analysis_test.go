@@ -490,10 +490,20 @@ func checkPlatformQueries(t *testing.T, prom *localcluster.Prometheus) {
 	if loaded == 0 {
 		t.Error("Prometheus loaded none of the platform's rules")
 	}
-	// Every operator replica exports the same gauges (each has the cache):
-	// say how many copies of one tenant's series there are.
-	if samples, err := prom.Query(ctx, `count by (tenant) (tenantry_tenant_info)`); err == nil {
-		t.Logf("copies of tenantry_tenant_info per tenant (one per operator pod): %v", samples)
+	// Both operator pods are scraped, but only the leader reports the
+	// tenants: the dashboard's sums count each tenant once.
+	up, err := prom.Query(ctx, `sum(up{job="tenantry-operator"})`)
+	if err != nil || len(up) != 1 || up[0].Value != 2 {
+		t.Errorf("operator pods scraped: %v (%v), want 2", up, err)
+	}
+	samples, err := prom.Query(ctx, `count by (tenant) (tenantry_tenant_info)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range samples {
+		if s.Value != 1 {
+			t.Errorf("%v copies of a tenant's tenantry_tenant_info (%v), want 1: only the leader reports", s.Value, s.Labels)
+		}
 	}
 }
 
