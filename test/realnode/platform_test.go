@@ -7,11 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
 	"github.com/tenantry/tenantry/gitops"
@@ -31,6 +33,9 @@ type env struct {
 }
 
 func newEnv(t *testing.T, ctx context.Context, cluster *localcluster.Cluster) *env {
+	// The clients log nothing worth reading here; set before the first,
+	// or controller-runtime complains with a stack trace.
+	ctrllog.SetLogger(logr.Discard())
 	scheme, err := install.NewScheme()
 	if err != nil {
 		t.Fatal(err)
