@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -101,19 +100,4 @@ func gitWriteProblem(namespace string, w gitWrite) (reason, message string) {
 	}
 	return reasonGitAuthFailed, fmt.Sprintf("writing to %s with the credentials of Secret %s failed: %v; give the Secret a %s or %s with write access to the repository, and the server's %s or %s if its identity was refused",
 		w.repoURL, w.secret, w.err, gitops.CredentialPassword, gitops.CredentialSSHPrivateKey, gitops.CredentialKnownHosts, gitops.CredentialCABundle)
-}
-
-// setGitWriteCondition records the outcome of this reconcile's Git writes
-// (nil: none that told anything, the last outcome stays); without
-// spec.revertOnAbort the operator writes nothing and the condition goes.
-func setGitWriteCondition(conditions *[]metav1.Condition, tenant *v1alpha1.Tenant, outcome *metav1.Condition) {
-	if !tenant.Spec.RevertOnAbort {
-		meta.RemoveStatusCondition(conditions, v1alpha1.ConditionGitWriteReady)
-		return
-	}
-	if outcome != nil {
-		c := *outcome
-		c.ObservedGeneration = tenant.Generation
-		meta.SetStatusCondition(conditions, c)
-	}
 }

@@ -7,10 +7,7 @@ import (
 	"testing"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/tenantry/tenantry/api/v1alpha1"
 	"github.com/tenantry/tenantry/internal/gitops"
 )
 
@@ -61,30 +58,5 @@ func TestGitWriteCondition(t *testing.T) {
 				t.Errorf("condition = %s\nwant prefix   %s", s, tt.want)
 			}
 		})
-	}
-}
-
-// The condition stays until a write says otherwise, and goes with
-// spec.revertOnAbort.
-func TestSetGitWriteCondition(t *testing.T) {
-	tenant := &v1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Generation: 3}, Spec: v1alpha1.TenantSpec{RevertOnAbort: true}}
-	var conditions []metav1.Condition
-	failed := &metav1.Condition{Type: v1alpha1.ConditionGitWriteReady, Status: metav1.ConditionFalse, Reason: reasonGitAuthFailed, Message: "m"}
-	setGitWriteCondition(&conditions, tenant, failed)
-	if c := meta.FindStatusCondition(conditions, v1alpha1.ConditionGitWriteReady); c == nil || c.Reason != reasonGitAuthFailed || c.ObservedGeneration != 3 {
-		t.Fatalf("after a failure: %+v", conditions)
-	}
-	setGitWriteCondition(&conditions, tenant, nil)
-	if c := meta.FindStatusCondition(conditions, v1alpha1.ConditionGitWriteReady); c == nil || c.Reason != reasonGitAuthFailed {
-		t.Fatalf("a reconcile without writes changed it: %+v", conditions)
-	}
-	setGitWriteCondition(&conditions, tenant, &metav1.Condition{Type: v1alpha1.ConditionGitWriteReady, Status: metav1.ConditionTrue, Reason: reasonGitWritePushed, Message: "ok"})
-	if !meta.IsStatusConditionTrue(conditions, v1alpha1.ConditionGitWriteReady) {
-		t.Fatalf("after a push: %+v", conditions)
-	}
-	tenant.Spec.RevertOnAbort = false
-	setGitWriteCondition(&conditions, tenant, nil)
-	if len(conditions) != 0 {
-		t.Fatalf("without revertOnAbort: %+v", conditions)
 	}
 }

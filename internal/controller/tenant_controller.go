@@ -334,16 +334,16 @@ func (r *TenantReconciler) reconcile(ctx context.Context, tenant *v1alpha1.Tenan
 		return ctrl.Result{}, err
 	}
 	if plan == nil {
-		obs.fail(reasonPlanNotFound, fmt.Sprintf(
+		obs.Fail(reasonPlanNotFound, fmt.Sprintf(
 			"TenantPlan %q does not exist; create it or set spec.plan to an existing plan (kubectl get tenantplans)", tenant.Spec.Plan))
-		return ctrl.Result{}, r.updateStatus(ctx, tenant, obs)
+		return ctrl.Result{}, r.updateStatus(ctx, tenant, obs.Observed)
 	}
 
 	desired, err := render.Tenant(tenant, plan, r.Options)
 	var violation *render.PlanViolation
 	if errors.As(err, &violation) {
-		obs.fail(reasonPlanLimitExceeded, violation.Error())
-		return ctrl.Result{}, r.updateStatus(ctx, tenant, obs)
+		obs.Fail(reasonPlanLimitExceeded, violation.Error())
+		return ctrl.Result{}, r.updateStatus(ctx, tenant, obs.Observed)
 	}
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("rendering tenant %s: %w", tenant.Name, err)
@@ -354,22 +354,22 @@ func (r *TenantReconciler) reconcile(ctx context.Context, tenant *v1alpha1.Tenan
 		return ctrl.Result{}, err
 	}
 	if conflict != "" {
-		obs.fail(reasonNamespaceConflict, conflict)
-		return ctrl.Result{}, r.updateStatus(ctx, tenant, obs)
+		obs.Fail(reasonNamespaceConflict, conflict)
+		return ctrl.Result{}, r.updateStatus(ctx, tenant, obs.Observed)
 	}
 	if conflict, err = r.domainConflict(ctx, tenant); err != nil {
 		return ctrl.Result{}, err
 	}
 	if conflict != "" {
-		obs.fail(reasonDomainConflict, conflict)
-		return ctrl.Result{}, r.updateStatus(ctx, tenant, obs)
+		obs.Fail(reasonDomainConflict, conflict)
+		return ctrl.Result{}, r.updateStatus(ctx, tenant, obs.Observed)
 	}
 
 	if len(plan.Spec.TenantQuota) > 0 {
 		if desired, err = r.splitTenantQuota(ctx, plan, desired); err != nil {
 			return ctrl.Result{}, err
 		}
-		obs.tenantQuota = plan.Spec.TenantQuota
+		obs.TenantQuota = plan.Spec.TenantQuota
 	}
 
 	now := time.Now()
@@ -378,20 +378,20 @@ func (r *TenantReconciler) reconcile(ctx context.Context, tenant *v1alpha1.Tenan
 		return ctrl.Result{}, err
 	}
 	if problem != "" {
-		obs.fail(reasonAnalysisCredentials, problem)
-		return ctrl.Result{}, r.updateStatus(ctx, tenant, obs)
+		obs.Fail(reasonAnalysisCredentials, problem)
+		return ctrl.Result{}, r.updateStatus(ctx, tenant, obs.Observed)
 	}
 
 	if err := r.applyDesired(ctx, withoutObjects(desired, creds.mint)); err != nil {
-		obs.applyErr = err
-		return ctrl.Result{}, errors.Join(err, r.updateStatus(ctx, tenant, obs))
+		obs.ApplyErr = err
+		return ctrl.Result{}, errors.Join(err, r.updateStatus(ctx, tenant, obs.Observed))
 	}
 	renewIn, err := r.mintCredentials(ctx, creds, now)
 	if err != nil {
-		obs.applyErr = err
-		return ctrl.Result{}, errors.Join(err, r.updateStatus(ctx, tenant, obs))
+		obs.ApplyErr = err
+		return ctrl.Result{}, errors.Join(err, r.updateStatus(ctx, tenant, obs.Observed))
 	}
-	if obs.retainedEnvironments, err = r.pruneStale(ctx, tenant, desired, true); err != nil {
+	if obs.RetainedEnvironments, err = r.pruneStale(ctx, tenant, desired, true); err != nil {
 		return ctrl.Result{}, err
 	}
 	if tenant.Spec.Suspended || meta.IsStatusConditionTrue(tenant.Status.Conditions, v1alpha1.ConditionSuspended) {
@@ -402,7 +402,7 @@ func (r *TenantReconciler) reconcile(ctx context.Context, tenant *v1alpha1.Tenan
 	if err := r.observe(ctx, tenant, &obs); err != nil {
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{RequeueAfter: soonest(obs.recheckAfter, renewIn)}, r.updateStatus(ctx, tenant, obs)
+	return ctrl.Result{RequeueAfter: soonest(obs.recheckAfter, renewIn)}, r.updateStatus(ctx, tenant, obs.Observed)
 }
 
 // ensureFinalizer holds the Tenant until reconcileDelete has removed everything it owns.

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
+	"github.com/tenantry/tenantry/internal/decide"
 	"github.com/tenantry/tenantry/internal/render"
 )
 
@@ -25,35 +26,23 @@ const (
 	reasonAppsSynced    = "AppsSynced"
 	reasonAppsNotSynced = "AppsNotSynced"
 	reasonSyncSuspended = "SyncSuspended"
-	reasonAppSyncFailed = "AppSyncFailed"
 	reasonAppsDeleting  = "AppsDeleting"
 )
-
-// gitopsObservation is the GitOpsReady condition and the apps' states.
-type gitopsObservation struct {
-	status          metav1.ConditionStatus
-	reason, message string
-	apps            []v1alpha1.AppStatus
-	ready           int
-	// gitWrite is the GitWriteReady condition this reconcile's reverts
-	// imply, nil when they imply none.
-	gitWrite *metav1.Condition
-}
 
 // observeApps reads what Argo CD reports on each of the tenant's
 // Applications (from the cache: their status changes wake the tenant).
 // It returns nil when there is nothing to report: no Argo CD and no apps.
-func (r *TenantReconciler) observeApps(ctx context.Context, tenant *v1alpha1.Tenant) (*gitopsObservation, error) {
+func (r *TenantReconciler) observeApps(ctx context.Context, tenant *v1alpha1.Tenant) (*decide.GitOps, error) {
 	ns := r.Options.ArgoCDNamespace
 	if ns == "" {
 		if len(tenant.Spec.Apps) == 0 {
 			return nil, nil
 		}
-		return &gitopsObservation{status: metav1.ConditionFalse, reason: reasonArgoCDMissing, message: fmt.Sprintf(
+		return &decide.GitOps{Status: metav1.ConditionFalse, Reason: reasonArgoCDMissing, Message: fmt.Sprintf(
 			"spec.apps lists %d apps, but the operator found no Argo CD (argoproj.io Applications) when it started; install Argo CD, then restart the operator",
 			len(tenant.Spec.Apps))}, nil
 	}
-	obs := &gitopsObservation{}
+	obs := &decide.GitOps{}
 	var notReady []string
 	for _, app := range tenant.Spec.Apps {
 		st := v1alpha1.AppStatus{
@@ -81,7 +70,7 @@ func (r *TenantReconciler) observeApps(ctx context.Context, tenant *v1alpha1.Ten
 			}
 		}
 		if st.Sync == "Synced" && st.Health == "Healthy" {
-			obs.ready++
+			obs.Ready++
 		} else {
 			state := fmt.Sprintf("%s: sync %s, health %s", app.Name, orUnknown(st.Sync), orUnknown(st.Health))
 			if st.Message != "" {
@@ -89,25 +78,25 @@ func (r *TenantReconciler) observeApps(ctx context.Context, tenant *v1alpha1.Ten
 			}
 			notReady = append(notReady, state)
 		}
-		obs.apps = append(obs.apps, st)
+		obs.Apps = append(obs.Apps, st)
 	}
 	var err error
-	if obs.gitWrite, err = r.revertAborted(ctx, tenant, obs.apps); err != nil {
+	if obs.GitWrite, err = r.revertAborted(ctx, tenant, obs.Apps); err != nil {
 		return nil, err
 	}
 	switch {
 	case tenant.Spec.Suspended && len(tenant.Spec.Apps) > 0:
-		obs.status, obs.reason = metav1.ConditionFalse, reasonSyncSuspended
-		obs.message = "automated sync is off while the tenant is suspended, so Argo CD does not scale its workloads back up; set spec.suspended to false to resume it"
+		obs.Status, obs.Reason = metav1.ConditionFalse, reasonSyncSuspended
+		obs.Message = "automated sync is off while the tenant is suspended, so Argo CD does not scale its workloads back up; set spec.suspended to false to resume it"
 	case len(tenant.Spec.Apps) == 0:
-		obs.status, obs.reason = metav1.ConditionTrue, reasonProjectReady
-		obs.message = fmt.Sprintf("Argo CD AppProject %s confines the tenant's apps to its namespaces; spec.apps lists none", render.AppProjectName(tenant))
+		obs.Status, obs.Reason = metav1.ConditionTrue, reasonProjectReady
+		obs.Message = fmt.Sprintf("Argo CD AppProject %s confines the tenant's apps to its namespaces; spec.apps lists none", render.AppProjectName(tenant))
 	case len(notReady) == 0:
-		obs.status, obs.reason = metav1.ConditionTrue, reasonAppsSynced
-		obs.message = fmt.Sprintf("every app (%d) synced from Git and healthy", obs.ready)
+		obs.Status, obs.Reason = metav1.ConditionTrue, reasonAppsSynced
+		obs.Message = fmt.Sprintf("every app (%d) synced from Git and healthy", obs.Ready)
 	default:
-		obs.status, obs.reason = metav1.ConditionFalse, reasonAppsNotSynced
-		obs.message = strings.Join(notReady, "; ") + fmt.Sprintf("; see `kubectl -n %s get application` and its events", ns)
+		obs.Status, obs.Reason = metav1.ConditionFalse, reasonAppsNotSynced
+		obs.Message = strings.Join(notReady, "; ") + fmt.Sprintf("; see `kubectl -n %s get application` and its events", ns)
 	}
 	return obs, nil
 }

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
+	"github.com/tenantry/tenantry/internal/decide"
 	"github.com/tenantry/tenantry/internal/render"
 )
 
@@ -228,7 +229,7 @@ func (r *TenantReconciler) suspendOrResume(ctx context.Context, tenant *v1alpha1
 	changed, err := r.scaleWorkloads(ctx, tenant, suspend)
 	if changed > 0 {
 		if suspend {
-			r.Recorder.Eventf(tenant, nil, corev1.EventTypeNormal, reasonSuspended, "Suspend",
+			r.Recorder.Eventf(tenant, nil, corev1.EventTypeNormal, decide.ReasonSuspended, "Suspend",
 				"Scaled %d workloads to zero (replica counts recorded in %s)", changed, v1alpha1.AnnotationSuspendedReplicas)
 		} else {
 			r.Recorder.Eventf(tenant, nil, corev1.EventTypeNormal, reasonResumed, "Resume",

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
+	"github.com/tenantry/tenantry/internal/decide"
 	"github.com/tenantry/tenantry/internal/render"
 )
 
@@ -201,8 +202,8 @@ func (r *TenantReconciler) reconcileDelete(ctx context.Context, tenant *v1alpha1
 		if retain {
 			what = fmt.Sprintf("Keeping namespaces %v (deletionPolicy Retain) and removing the owners' access", tenant.Status.Namespaces)
 		}
-		r.Recorder.Eventf(tenant, nil, corev1.EventTypeNormal, reasonTerminating, "Delete", "%s", what)
-		if err := r.updateStatus(ctx, tenant, observation{terminating: true, terminatingMessage: what}); err != nil {
+		r.Recorder.Eventf(tenant, nil, corev1.EventTypeNormal, decide.ReasonTerminating, "Delete", "%s", what)
+		if err := r.updateStatus(ctx, tenant, decide.Observed{Terminating: true, TerminatingMessage: what}); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
@@ -274,7 +275,7 @@ func (r *TenantReconciler) reportStuckApps(ctx context.Context, tenant *v1alpha1
 	if time.Since(tenant.DeletionTimestamp.Time) < stuckAfter {
 		return nil
 	}
-	return r.updateStatus(ctx, tenant, observation{terminating: true, terminatingMessage: fmt.Sprintf(
+	return r.updateStatus(ctx, tenant, decide.Observed{Terminating: true, TerminatingMessage: fmt.Sprintf(
 		"waiting for Argo CD to delete %d Applications in %s and what they deployed (finalizer %s); check that the Argo CD application controller runs",
 		left, r.Options.ArgoCDNamespace, render.ResourcesFinalizer)})
 }
@@ -303,6 +304,6 @@ func (r *TenantReconciler) reportStuckNamespaces(ctx context.Context, tenant *v1
 	if len(stuck) == 0 {
 		return nil
 	}
-	return r.updateStatus(ctx, tenant, observation{terminating: true,
-		terminatingMessage: "waiting for namespaces to be deleted: " + strings.Join(stuck, "; ") + "; remove what holds them (finalizers of objects inside)"})
+	return r.updateStatus(ctx, tenant, decide.Observed{Terminating: true,
+		TerminatingMessage: "waiting for namespaces to be deleted: " + strings.Join(stuck, "; ") + "; remove what holds them (finalizers of objects inside)"})
 }

@@ -16,19 +16,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
+	"github.com/tenantry/tenantry/internal/decide"
 	"github.com/tenantry/tenantry/internal/gitops"
-	"github.com/tenantry/tenantry/internal/metrics"
 	"github.com/tenantry/tenantry/internal/render"
-)
-
-// Rollout event reasons.
-const (
-	reasonRolloutStarted  = "RolloutStarted"
-	reasonRolloutStep     = "RolloutStepAdvanced"
-	reasonRolloutPromoted = "RolloutPromoted"
-	reasonRolloutAborted  = "RolloutAborted"
-	reasonAppReverted     = "AppReverted"
-	reasonRevertSkipped   = "RevertSkipped"
 )
 
 // The identity the operator commits Git reverts as.
@@ -81,7 +71,7 @@ func (r *TenantReconciler) observeRollout(ctx context.Context, app *unstructured
 			return err
 		}
 	}
-	if now.AnalysisRun != "" && !running && !analysisDone(now.Analysis) {
+	if now.AnalysisRun != "" && !running && !decide.AnalysisDone(now.Analysis) {
 		return r.readAnalysisRun(ctx, key.Namespace, now)
 	}
 	return nil
@@ -179,12 +169,6 @@ func analysisOutcome(phase, message string) string {
 		return phase
 	}
 	return phase + ": " + message
-}
-
-// analysisDone reports whether an outcome is final: Successful, Failed,
-// Error or Inconclusive, not Pending or Running.
-func analysisDone(outcome string) bool {
-	return outcome != "" && !strings.HasPrefix(outcome, "Running") && !strings.HasPrefix(outcome, "Pending")
 }
 
 // findAnalysisRun names the newest AnalysisRun of the Rollout's current
@@ -313,7 +297,7 @@ func (r *TenantReconciler) revertAborted(ctx context.Context, tenant *v1alpha1.T
 				Path:        spec.Path,
 				Revision:    st.Revision,
 				Released:    ro.Released,
-				Reason:      fmt.Sprintf("Tenantry: the release of app %s (Rollout %s/%s) aborted: %s", st.Name, st.Namespace, ro.Name, firstNonEmpty(doneAnalysis(ro.Analysis), ro.Message)),
+				Reason:      fmt.Sprintf("Tenantry: the release of app %s (Rollout %s/%s) aborted: %s", st.Name, st.Namespace, ro.Name, decide.AbortCause(ro)),
 				AuthorName:  revertAuthorName,
 				AuthorEmail: revertAuthorEmail,
 				Auth:        creds.Auth,
@@ -349,45 +333,6 @@ func sameAbort(last *v1alpha1.RolloutRevert, ro *v1alpha1.AppRollout, revision s
 	return last.Revision == revision || (last.Commit != "" && last.Commit == revision)
 }
 
-// recordRollouts emits an event for each step of each app's release since
-// the last status, and counts aborts.
-func (r *TenantReconciler) recordRollouts(tenant *v1alpha1.Tenant, before []v1alpha1.AppStatus) {
-	for _, app := range tenant.Status.Apps {
-		now := app.Rollout
-		if now == nil {
-			continue
-		}
-		var was v1alpha1.AppRollout
-		if i := slices.IndexFunc(before, func(b v1alpha1.AppStatus) bool { return b.Name == app.Name }); i >= 0 && before[i].Rollout != nil {
-			was = *before[i].Rollout
-		}
-		event := func(eventType, reason, format string, args ...any) {
-			r.Recorder.Eventf(tenant, nil, eventType, reason, "Rollout", "App %s (Rollout %s/%s): "+format,
-				append([]any{app.Name, app.Namespace, now.Name}, args...)...)
-		}
-		releasing := now.Phase == v1alpha1.RolloutProgressing || now.Phase == v1alpha1.RolloutPaused
-		switch {
-		case now.Phase == v1alpha1.RolloutAborted && was.Phase != v1alpha1.RolloutAborted:
-			metrics.RolloutAborts.WithLabelValues(tenant.Name, app.Name).Inc()
-			event(corev1.EventTypeWarning, reasonRolloutAborted, "release of %s aborted, the stable version keeps serving: %s",
-				now.Image, firstNonEmpty(doneAnalysis(now.Analysis), now.Message))
-		case now.Phase == v1alpha1.RolloutHealthy && was.Phase != "" && was.Phase != v1alpha1.RolloutHealthy && was.Phase != v1alpha1.RolloutAborted:
-			event(corev1.EventTypeNormal, reasonRolloutPromoted, "released %s to all replicas", now.Image)
-		case releasing && was.Image != "" && was.Image != now.Image:
-			event(corev1.EventTypeNormal, reasonRolloutStarted, "releasing %s (%s), replacing %s", now.Image, now.Strategy, was.Image)
-		case releasing && now.Image == was.Image && was.Step != "" && now.Step != was.Step && now.Weight < 100:
-			event(corev1.EventTypeNormal, reasonRolloutStep, "step %s: %d%% of replicas on %s", now.Step, now.Weight, now.Image)
-		}
-		if rv := now.Revert; rv != nil && (was.Revert == nil || *was.Revert != *rv) {
-			if rv.Commit != "" {
-				event(corev1.EventTypeNormal, reasonAppReverted, "%s", rv.Message)
-			} else {
-				event(corev1.EventTypeWarning, reasonRevertSkipped, "%s", rv.Message)
-			}
-		}
-	}
-}
-
 // tenantOfNamespaced maps an object in a tenant namespace (a Rollout) to
 // the tenant, by the namespace's tenant label.
 func (r *TenantReconciler) tenantOfNamespaced(ctx context.Context, obj client.Object) []reconcile.Request {
@@ -396,23 +341,6 @@ func (r *TenantReconciler) tenantOfNamespaced(ctx context.Context, obj client.Ob
 		return nil
 	}
 	return tenantOf(ctx, ns)
-}
-
-// doneAnalysis is a final analysis outcome, or "" while it runs.
-func doneAnalysis(outcome string) string {
-	if analysisDone(outcome) {
-		return outcome
-	}
-	return ""
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // short is a commit hash as people read it.
