@@ -1,7 +1,7 @@
-// Package gitops embeds the example GitOps repository, so the demo and the
+// Package examples embeds the example GitOps repository, so the demo and the
 // tests apply exactly the files a reader sees here: plans, tenants, the
 // bootstrap and platform Argo CD Applications, and a sample tenant app.
-package gitops
+package examples
 
 import "embed"
 

@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
-	examples "github.com/tenantry/tenantry/gitops"
+	"github.com/tenantry/tenantry/gitops"
 	"github.com/tenantry/tenantry/internal/gitops"
 	"github.com/tenantry/tenantry/internal/install"
 	"github.com/tenantry/tenantry/internal/localcluster"

@@ -138,7 +138,7 @@ func run(ctx context.Context, dataDir string, nodes int) error {
 	if err != nil {
 		return err
 	}
-	tenants, err := fs.Glob(gitops.Examples, "tenants/*.yaml")
+	tenants, err := fs.Glob(examples.Examples, "tenants/*.yaml")
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
-	examples "github.com/tenantry/tenantry/gitops"
+	"github.com/tenantry/tenantry/gitops"
 	"github.com/tenantry/tenantry/internal/install"
 	"github.com/tenantry/tenantry/internal/localcluster"
 	"github.com/tenantry/tenantry/internal/testutil"

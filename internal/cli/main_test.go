@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 	cfg := controller.Config{Render: render.DefaultOptions(), MaxConcurrentReconciles: 4}
 	os.Exit(testutil.RunWithPlatform(m, cfg, func(ctx context.Context, p testutil.Platform) error {
 		cluster, admin, scheme = p.Cluster, p.Admin, p.Scheme
-		_, err := install.Apply(ctx, admin, gitops.Examples, "plans/*.yaml")
+		_, err := install.Apply(ctx, admin, examples.Examples, "plans/*.yaml")
 		return err
 	}))
 }

@@ -600,7 +600,7 @@ func TestReadTenantAndPlanNames(t *testing.T) {
 		t.Errorf("PlanNames without plans/: %q, %v", names, err)
 	}
 
-	entries, err := fs.Glob(gitops.Examples, "plans/*.yaml")
+	entries, err := fs.Glob(examples.Examples, "plans/*.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -670,7 +670,7 @@ func TestPush(t *testing.T) {
 
 func readExample(t *testing.T, name string) []byte {
 	t.Helper()
-	data, err := gitops.Examples.ReadFile(name)
+	data, err := examples.Examples.ReadFile(name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -247,12 +247,12 @@ var exampleEdits = []struct {
 }}
 
 func TestEditTenantExamples(t *testing.T) {
-	files, err := fs.Glob(gitops.Examples, "tenants/*.yaml")
+	files, err := fs.Glob(examples.Examples, "tenants/*.yaml")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no example tenants: %v", err)
 	}
 	for _, file := range files {
-		orig, err := gitops.Examples.ReadFile(file)
+		orig, err := examples.Examples.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
 		}

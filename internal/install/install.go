@@ -33,7 +33,7 @@ import (
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
 	"github.com/tenantry/tenantry/deploy"
-	examples "github.com/tenantry/tenantry/gitops"
+	"github.com/tenantry/tenantry/gitops"
 )
 
 // FieldOwner is the field manager of what this package applies.

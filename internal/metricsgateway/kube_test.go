@@ -36,7 +36,7 @@ func TestCredentialOnTheAPIServer(t *testing.T) {
 	ctx := t.Context()
 	admin := platform.Admin
 	for _, f := range []string{"plans/*.yaml", "tenants/acme.yaml", "tenants/globex.yaml"} {
-		if _, err := install.Apply(ctx, admin, gitops.Examples, f); err != nil {
+		if _, err := install.Apply(ctx, admin, examples.Examples, f); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -56,7 +56,7 @@ func startCluster(ctx context.Context, dataDir string) (*localcluster.Cluster, c
 	if err != nil {
 		return cluster, nil, nil, err
 	}
-	if _, err := install.Apply(ctx, admin, gitops.Examples, "plans/*.yaml"); err != nil {
+	if _, err := install.Apply(ctx, admin, examples.Examples, "plans/*.yaml"); err != nil {
 		return cluster, nil, nil, err
 	}
 	return cluster, admin, operatorConfig, nil

@@ -257,12 +257,12 @@ func TestRender(t *testing.T) {
 		check: func(t *testing.T, objs []*unstructured.Unstructured) {
 			// The chart's plans are the ones in gitops/plans, so the two
 			// ways of getting them agree.
-			files, err := gitops.Examples.ReadDir("plans")
+			files, err := examples.Examples.ReadDir("plans")
 			if err != nil {
 				t.Fatal(err)
 			}
 			for _, f := range files {
-				data, err := gitops.Examples.ReadFile("plans/" + f.Name())
+				data, err := examples.Examples.ReadFile("plans/" + f.Name())
 				if err != nil {
 					t.Fatal(err)
 				}

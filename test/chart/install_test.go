@@ -119,7 +119,7 @@ func TestHelmInstallOnControlPlane(t *testing.T) {
 
 	t.Run("the chart's RBAC is enough to onboard", func(t *testing.T) {
 		// The plans come from the chart (plans.create), the tenants from gitops/.
-		tenants, err := install.Apply(ctx, admin, gitops.Examples, "tenants/*.yaml")
+		tenants, err := install.Apply(ctx, admin, examples.Examples, "tenants/*.yaml")
 		if err != nil {
 			t.Fatal(err)
 		}

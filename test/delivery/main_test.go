@@ -25,7 +25,7 @@ import (
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
 	"github.com/tenantry/tenantry/charts"
-	examples "github.com/tenantry/tenantry/gitops"
+	"github.com/tenantry/tenantry/gitops"
 	"github.com/tenantry/tenantry/internal/analysisstub"
 	"github.com/tenantry/tenantry/internal/controller"
 	"github.com/tenantry/tenantry/internal/gitops"

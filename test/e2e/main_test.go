@@ -93,10 +93,10 @@ func setUp(ctx context.Context, operator string) error {
 		"--metrics-bind-address="+metricsAddr, "--health-probe-bind-address="+probeAddr); err != nil {
 		return err
 	}
-	if _, err := install.Apply(ctx, admin, gitops.Examples, "plans/*.yaml"); err != nil {
+	if _, err := install.Apply(ctx, admin, examples.Examples, "plans/*.yaml"); err != nil {
 		return err
 	}
-	tenants, err := install.Apply(ctx, admin, gitops.Examples, "tenants/*.yaml")
+	tenants, err := install.Apply(ctx, admin, examples.Examples, "tenants/*.yaml")
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,7 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	examples "github.com/tenantry/tenantry/gitops"
+	"github.com/tenantry/tenantry/gitops"
 	"github.com/tenantry/tenantry/internal/controller"
 	"github.com/tenantry/tenantry/internal/gitops"
 	"github.com/tenantry/tenantry/internal/install"

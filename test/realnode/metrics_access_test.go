@@ -81,7 +81,7 @@ func TestTenantMetricsAccess(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range []string{"plans/*.yaml", "tenants/acme.yaml", "tenants/globex.yaml"} {
-		if _, err := install.Apply(ctx, e.admin, gitops.Examples, f); err != nil {
+		if _, err := install.Apply(ctx, e.admin, examples.Examples, f); err != nil {
 			t.Fatal(err)
 		}
 	}

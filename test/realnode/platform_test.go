@@ -100,10 +100,10 @@ func (e *env) testPlatform(t *testing.T) {
 	t.Logf("%s took over %.1fs after its leader's pod was deleted", follower, time.Since(deleted).Seconds())
 	e.setUnschedulable(t, false)
 
-	if _, err := install.Apply(e.ctx, e.admin, gitops.Examples, "plans/*.yaml"); err != nil {
+	if _, err := install.Apply(e.ctx, e.admin, examples.Examples, "plans/*.yaml"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := install.Apply(e.ctx, e.admin, gitops.Examples, "tenants/globex.yaml"); err != nil {
+	if _, err := install.Apply(e.ctx, e.admin, examples.Examples, "tenants/globex.yaml"); err != nil {
 		t.Fatal(err)
 	}
 	tenant := &v1alpha1.Tenant{}

@@ -23,7 +23,7 @@ import (
 	"github.com/tenantry/tenantry/charts"
 	"github.com/tenantry/tenantry/gitops"
 	"github.com/tenantry/tenantry/internal/controller"
-	gitrepo "github.com/tenantry/tenantry/internal/gitops"
+	"github.com/tenantry/tenantry/internal/gitops"
 	"github.com/tenantry/tenantry/internal/install"
 	"github.com/tenantry/tenantry/internal/localcluster"
 	"github.com/tenantry/tenantry/internal/render"
@@ -82,7 +82,7 @@ func TestGitRevertUnderLoad(t *testing.T) {
 	}
 	t.Cleanup(stopOperator)
 	for _, files := range []string{"plans/*.yaml", "tenants/globex.yaml"} {
-		if _, err := install.Apply(ctx, e.admin, gitops.Examples, files); err != nil {
+		if _, err := install.Apply(ctx, e.admin, examples.Examples, files); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -294,10 +294,10 @@ func seedShopRepo(t *testing.T, dataDir, url string) shopRepo {
 		files[revertApp+"/"+rel] = data
 	}
 	key := revertApp + "/values.yaml"
-	if files[key], err = gitrepo.SetValues(files[key], map[string]string{"image.tag": "1.0.0", "faults.failureRate": "0"}); err != nil {
+	if files[key], err = gitops.SetValues(files[key], map[string]string{"image.tag": "1.0.0", "faults.failureRate": "0"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := gitrepo.Publish(dir, url, files, "Release shop 1.0.0", "Globex Dev", "dev@globex.example"); err != nil {
+	if err := gitops.Publish(dir, url, files, "Release shop 1.0.0", "Globex Dev", "dev@globex.example"); err != nil {
 		t.Fatal(err)
 	}
 	return shopRepo{dir: dir}
@@ -312,7 +312,7 @@ func (r shopRepo) commit(t *testing.T, message string, set map[string]string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if data, err = gitrepo.SetValues(data, set); err != nil {
+	if data, err = gitops.SetValues(data, set); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(path, data, 0o644); err != nil {

@@ -259,10 +259,10 @@ func (e *env) installPlatform(t *testing.T, values ...string) {
 		t.Fatal(err)
 	}
 	e.platform = platform
-	if _, err := install.Apply(e.ctx, e.admin, gitops.Examples, "plans/*.yaml"); err != nil {
+	if _, err := install.Apply(e.ctx, e.admin, examples.Examples, "plans/*.yaml"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := install.Apply(e.ctx, e.admin, gitops.Examples, "tenants/globex.yaml"); err != nil {
+	if _, err := install.Apply(e.ctx, e.admin, examples.Examples, "tenants/globex.yaml"); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, 2*time.Minute, func() error {

@@ -117,7 +117,7 @@ func setUp(ctx context.Context, dir string) (func(), error) {
 	if err := localcluster.WriteKubeconfig(operatorConfig, "tenantry-operator", operatorKubeconfig); err != nil {
 		return nil, err
 	}
-	if _, err := install.Apply(ctx, admin, gitops.Examples, "plans/*.yaml"); err != nil {
+	if _, err := install.Apply(ctx, admin, examples.Examples, "plans/*.yaml"); err != nil {
 		return nil, err
 	}
 	if err := admin.Get(ctx, client.ObjectKey{Name: plan}, &v1alpha1.TenantPlan{}); err != nil {
