@@ -148,7 +148,7 @@ func (o *options) commit(ctx context.Context, f *changeFlags, ch change) (bool, 
 	if err != nil {
 		return false, err
 	}
-	fmt.Fprintf(o.out, "committed %s %s: %s\n", short(hash), file, ch.subject)
+	fmt.Fprintf(o.out, "committed %s %s: %s\n", gitops.ShortHash(hash), file, ch.subject)
 	if f.push {
 		if err := repo.Push(ctx, f.remote); err != nil {
 			return false, err
@@ -285,13 +285,6 @@ func firstN(s []string, n int) []string {
 		return s
 	}
 	return append(slices.Clone(s[:n]), fmt.Sprintf("and %d more", len(s)-n))
-}
-
-func short(hash string) string {
-	if len(hash) > 7 {
-		return hash[:7]
-	}
-	return hash
 }
 
 // relTo is path relative to dir's parent, so messages show the folder the

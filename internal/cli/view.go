@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
+	"github.com/tenantry/tenantry/internal/gitops"
 )
 
 func newListCommand(o *options) *cobra.Command {
@@ -218,11 +219,7 @@ func writeStatus(out io.Writer, t *v1alpha1.Tenant, events []corev1.Event, maxEv
 		fmt.Fprintln(out, "\nApps (Argo CD):")
 		w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		for _, a := range t.Status.Apps {
-			rev := a.Revision
-			if len(rev) > 7 {
-				rev = rev[:7]
-			}
-			fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\t%s\n", a.Name, a.Namespace, orDash(a.Sync), orDash(a.Health), orDash(rev), a.Message)
+			fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\t%s\n", a.Name, a.Namespace, orDash(a.Sync), orDash(a.Health), orDash(gitops.ShortHash(a.Revision)), a.Message)
 		}
 		_ = w.Flush()
 		printRollouts(out, t.Status.Apps)

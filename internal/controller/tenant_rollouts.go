@@ -317,7 +317,7 @@ func (r *TenantReconciler) revertAborted(ctx context.Context, tenant *v1alpha1.T
 			revert.Message = "not reverted: " + res.Skipped
 		default:
 			revert.Reverted, revert.Commit = res.Reverted, res.Commit
-			revert.Message = fmt.Sprintf("reverted %s (%q) in %s as %s", short(res.Reverted), res.Subject, spec.RepoURL, short(res.Commit))
+			revert.Message = fmt.Sprintf("reverted %s (%q) in %s as %s", gitops.ShortHash(res.Reverted), res.Subject, spec.RepoURL, gitops.ShortHash(res.Commit))
 		}
 	}
 	return gitWriteCondition(r.Options.OperatorNamespace, writes), nil
@@ -341,12 +341,4 @@ func (r *TenantReconciler) tenantOfNamespaced(ctx context.Context, obj client.Ob
 		return nil
 	}
 	return tenantOf(ctx, ns)
-}
-
-// short is a commit hash as people read it.
-func short(hash string) string {
-	if len(hash) > 12 {
-		return hash[:12]
-	}
-	return hash
 }

@@ -323,7 +323,7 @@ func (r *Repo) Push(ctx context.Context, remote string) error {
 
 // Change is one commit touching a tenant file.
 type Change struct {
-	Hash    string    // short (7 hex)
+	Hash    string    // short (ShortHash)
 	Author  string    // "Name <email>"
 	When    time.Time // author time
 	Subject string    // first line of the message
@@ -380,7 +380,7 @@ func (r *Repo) History(name string) ([]Change, error) {
 		}
 		subject, body, _ := strings.Cut(strings.TrimSpace(c.Message), "\n")
 		changes = append(changes, Change{
-			Hash:    c.Hash.String()[:7],
+			Hash:    ShortHash(c.Hash.String()),
 			Author:  fmt.Sprintf("%s <%s>", c.Author.Name, c.Author.Email),
 			When:    c.Author.When,
 			Subject: strings.TrimSpace(subject),

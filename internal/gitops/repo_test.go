@@ -537,7 +537,7 @@ func TestHistory(t *testing.T) {
 		if g.Author != testUser+" <"+testEmail+">" {
 			t.Errorf("change %d: author %q", i, g.Author)
 		}
-		if !regexp.MustCompile(`^[0-9a-f]{7}$`).MatchString(g.Hash) || time.Since(g.When) > time.Hour {
+		if !regexp.MustCompile(`^[0-9a-f]{12}$`).MatchString(g.Hash) || time.Since(g.When) > time.Hour {
 			t.Errorf("change %d: hash %q, when %v", i, g.Hash, g.When)
 		}
 	}

@@ -156,7 +156,7 @@ func revert(ctx context.Context, req RevertRequest, push pushFunc) (RevertResult
 		if err == nil {
 			return res, nil
 		}
-		err = fmt.Errorf("push the revert of %s to %s of %s: %w", res.Reverted[:7], branch.Short(), req.RepoURL, err)
+		err = fmt.Errorf("push the revert of %s to %s of %s: %w", ShortHash(res.Reverted), branch.Short(), req.RepoURL, err)
 		if attempt > 1 {
 			return RevertResult{}, fmt.Errorf("%w (retried once, after %s moved)", err, branch.Short())
 		}
@@ -273,10 +273,10 @@ func revertOnto(ctx context.Context, repo *git.Repository, head *object.Commit, 
 		return skip("No commit on %s changed %s: there is nothing to revert.", branch.Short(), where)
 	}
 	subject := subjectOf(c)
-	what := fmt.Sprintf("%s \"%s\"", c.Hash.String()[:7], subject)
+	what := fmt.Sprintf("%s \"%s\"", ShortHash(c.Hash.String()), subject)
 	if m := revertTrailerLine.FindStringSubmatch(c.Message); m != nil {
 		return skip("The last change to %s on %s, %s, is already Tenantry's revert of %s: Git holds the version from before that change; if it fails too, fix %s by hand.",
-			where, branch.Short(), what, shortHash(m[1]), where)
+			where, branch.Short(), what, ShortHash(m[1]), where)
 	}
 
 	deployed, err := repo.ResolveRevision(plumbing.Revision(req.Revision))
@@ -295,11 +295,11 @@ func revertOnto(ctx context.Context, repo *git.Repository, head *object.Commit, 
 	}
 	in, err := contains(ctx, repo, rev, c.Hash)
 	if err != nil {
-		return RevertResult{}, fmt.Errorf("is %s in revision %s: %w", c.Hash.String()[:7], req.Revision, err)
+		return RevertResult{}, fmt.Errorf("is %s in revision %s: %w", ShortHash(c.Hash.String()), req.Revision, err)
 	}
 	if !in {
 		return skip("The last change to %s on %s, %s, is newer than the revision that failed (%s): it was not deployed, so it is left for Argo CD to sync.",
-			where, branch.Short(), what, shortHash(req.Revision))
+			where, branch.Short(), what, ShortHash(req.Revision))
 	}
 
 	if req.Released != "" {
@@ -307,11 +307,11 @@ func revertOnto(ctx context.Context, repo *git.Repository, head *object.Commit, 
 			if released, err := repo.CommitObject(*good); err == nil {
 				wasReleased, err := contains(ctx, repo, released, c.Hash)
 				if err != nil {
-					return RevertResult{}, fmt.Errorf("is %s in revision %s: %w", c.Hash.String()[:7], req.Released, err)
+					return RevertResult{}, fmt.Errorf("is %s in revision %s: %w", ShortHash(c.Hash.String()), req.Released, err)
 				}
 				if wasReleased {
 					return skip("The last change to %s on %s, %s, was already released successfully at %s: the failed release came from elsewhere (e.g. values set outside %s), so it is left alone; undo that change by hand.",
-						where, branch.Short(), what, shortHash(req.Released), where)
+						where, branch.Short(), what, ShortHash(req.Released), where)
 				}
 			}
 		}
@@ -322,24 +322,24 @@ func revertOnto(ctx context.Context, repo *git.Repository, head *object.Commit, 
 		return skip("The last change to %s on %s, %s, is the repository's first commit: there is no earlier version to go back to; fix %s by hand.", where, branch.Short(), what, where)
 	case 1:
 	default:
-		return skip("The last change to %s on %s, %s, is a merge: revert it by hand (git revert -m 1 %s), choosing what to keep.", where, branch.Short(), what, c.Hash.String()[:7])
+		return skip("The last change to %s on %s, %s, is a merge: revert it by hand (git revert -m 1 %s), choosing what to keep.", where, branch.Short(), what, ShortHash(c.Hash.String()))
 	}
 	parent, err := object.GetCommit(s, c.ParentHashes[0])
 	if err != nil {
-		return RevertResult{}, fmt.Errorf("read the parent of %s: %w", c.Hash.String()[:7], err)
+		return RevertResult{}, fmt.Errorf("read the parent of %s: %w", ShortHash(c.Hash.String()), err)
 	}
 	changes, err := changesOf(ctx, parent, c)
 	if err != nil {
-		return RevertResult{}, fmt.Errorf("diff %s: %w", c.Hash.String()[:7], err)
+		return RevertResult{}, fmt.Errorf("diff %s: %w", ShortHash(c.Hash.String()), err)
 	}
 	if outside := outsideOf(changes, rel); len(outside) > 0 {
 		return skip("The last change to %s on %s, %s, also changed %s outside %s: revert it by hand (git revert %s) so that those changes are looked at too.",
-			where, branch.Short(), what, listOf(outside), where, c.Hash.String()[:7])
+			where, branch.Short(), what, listOf(outside), where, ShortHash(c.Hash.String()))
 	}
 
 	tree, err := revertTree(s, head, changes)
 	if err != nil {
-		return RevertResult{}, fmt.Errorf("revert %s: %w", c.Hash.String()[:7], err)
+		return RevertResult{}, fmt.Errorf("revert %s: %w", ShortHash(c.Hash.String()), err)
 	}
 	if tree == head.TreeHash {
 		// Cannot happen: head holds C's version of rel, C's parent another.
@@ -354,7 +354,7 @@ func revertOnto(ctx context.Context, repo *git.Repository, head *object.Commit, 
 		ParentHashes: []plumbing.Hash{head.Hash},
 	})
 	if err != nil {
-		return RevertResult{}, fmt.Errorf("revert %s: %w", c.Hash.String()[:7], err)
+		return RevertResult{}, fmt.Errorf("revert %s: %w", ShortHash(c.Hash.String()), err)
 	}
 	return RevertResult{Reverted: c.Hash.String(), Subject: subject, Commit: hash.String()}, nil
 }
@@ -488,9 +488,12 @@ func subjectOf(c *object.Commit) string {
 	return strings.TrimSpace(subject)
 }
 
-func shortHash(h string) string {
-	if len(h) > 7 {
-		return h[:7]
+// ShortHash is a commit hash as people read it: its first 12 characters,
+// unambiguous in repositories far larger than a tenant's. Every message,
+// status and view of Tenantry shortens hashes with it.
+func ShortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
 	}
 	return h
 }

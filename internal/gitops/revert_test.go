@@ -458,7 +458,7 @@ func TestRevertTwice(t *testing.T) {
 	}
 	for _, revision := range []plumbing.Hash{c, plumbing.NewHash(first.Commit)} {
 		again, err := Revert(ctx, o.request(revision))
-		want := fmt.Sprintf("is already Tenantry's revert of %s", c.String()[:7])
+		want := fmt.Sprintf("is already Tenantry's revert of %s", ShortHash(c.String()))
 		if err != nil || again.Commit != "" || !strings.Contains(again.Skipped, want) {
 			t.Errorf("Revert again at %s = %+v, %v; want skipped with %q", revision.String()[:7], again, err, want)
 		}
