@@ -26,11 +26,11 @@ const (
 // namespace, read directly: the operator caches no Secret, and tenants'
 // Secrets are never candidates, so a tenant cannot point the operator's
 // writes at credentials of its own making.
-func (r *TenantReconciler) gitCredentialSecrets(ctx context.Context) ([]corev1.Secret, error) {
+func gitCredentialSecrets(ctx context.Context, reader client.Reader, namespace string) ([]corev1.Secret, error) {
 	list := &corev1.SecretList{}
-	err := r.APIReader.List(ctx, list, client.InNamespace(r.Options.OperatorNamespace), client.MatchingLabels{v1alpha1.LabelGitCredentials: "true"})
+	err := reader.List(ctx, list, client.InNamespace(namespace), client.MatchingLabels{v1alpha1.LabelGitCredentials: "true"})
 	if err != nil {
-		return nil, fmt.Errorf("listing the Git credentials Secrets (label %s=true) in %s: %w", v1alpha1.LabelGitCredentials, r.Options.OperatorNamespace, err)
+		return nil, fmt.Errorf("listing the Git credentials Secrets (label %s=true) in %s: %w", v1alpha1.LabelGitCredentials, namespace, err)
 	}
 	return list.Items, nil
 }
@@ -45,7 +45,7 @@ type gitWrite struct {
 	err    error
 }
 
-// gitWriteCondition turns this reconcile's Git writes into the
+// gitWriteCondition turns one reconcile's Git writes into the
 // GitWriteReady condition: false with the fix when a write failed for its
 // credentials (missing, unusable, refused), true when one was pushed and
 // none failed so. Other failures (network, a branch that moved twice) say

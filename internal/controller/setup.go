@@ -118,7 +118,22 @@ func Setup(mgr manager.Manager, cfg Config) error {
 		kinds:                   append(slices.Clone(managedKinds), argoKinds(cfg.Render.ArgoCDNamespace)...),
 	}
 	r.rollouts.Store(cfg.Rollouts)
-	return r.SetupWithManager(mgr)
+	if err := r.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if cfg.Render.ArgoCDNamespace == "" {
+		return nil
+	}
+	// Reverts on abort have their own controller: a Git push takes up to
+	// a minute, which no Tenant reconcile should wait for.
+	reverts := &RevertReconciler{
+		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
+		Recorder:                r.Recorder,
+		Options:                 cfg.Render,
+		MaxConcurrentReconciles: cfg.MaxConcurrentReconciles,
+	}
+	return reverts.SetupWithManager(mgr)
 }
 
 // argoprojKinds are the kinds the API server serves in argoproj.io/v1alpha1,

@@ -80,10 +80,6 @@ func (r *TenantReconciler) observeApps(ctx context.Context, tenant *v1alpha1.Ten
 		}
 		obs.Apps = append(obs.Apps, st)
 	}
-	var err error
-	if obs.GitWrite, err = r.revertAborted(ctx, tenant, obs.Apps); err != nil {
-		return nil, err
-	}
 	switch {
 	case tenant.Spec.Suspended && len(tenant.Spec.Apps) > 0:
 		obs.Status, obs.Reason = metav1.ConditionFalse, reasonSyncSuspended

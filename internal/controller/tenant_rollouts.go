@@ -17,23 +17,13 @@ import (
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
 	"github.com/tenantry/tenantry/internal/decide"
-	"github.com/tenantry/tenantry/internal/gitops"
 	"github.com/tenantry/tenantry/internal/render"
 )
 
-// The identity the operator commits Git reverts as.
-const (
-	revertAuthorName  = "Tenantry"
-	revertAuthorEmail = "tenantry@tenantry.dev"
-)
-
-// revertTimeout bounds a Git revert (clone, commit, push) within a reconcile.
-const revertTimeout = time.Minute
-
 // observeRollout fills st.Rollout from the Argo Rollout the app's
 // Application deploys, from the cache: Rollouts' status changes wake their
-// tenant. The revert decision of an earlier reconcile is carried over from
-// before.
+// tenant. The revert the revert controller recorded (RevertReconciler) is
+// carried over from before.
 func (r *TenantReconciler) observeRollout(ctx context.Context, app *unstructured.Unstructured, st *v1alpha1.AppStatus, before *v1alpha1.AppRollout) error {
 	key, found := rolloutOf(app)
 	if !r.rollouts.Load() || !found {
@@ -238,99 +228,6 @@ func canaryWeight(ro *unstructured.Unstructured) int32 {
 		}
 	}
 	return weight
-}
-
-// revertAborted commits, for each app whose release aborted at a revision
-// not yet considered, a revert of the Git change that deployed it, when the
-// tenant opted in (spec.revertOnAbort). gitops.Revert enforces the safety
-// limits: only the newest commit that changed the app's path, only when
-// the failed revision contains it and it changed nothing else. The outcome
-// is recorded in the app's status, so each abort is handled once. It
-// authenticates with the Git credentials Secret of the operator's namespace
-// that applies to the app's repository, and returns the GitWriteReady
-// condition the writes imply (nil when they imply none).
-func (r *TenantReconciler) revertAborted(ctx context.Context, tenant *v1alpha1.Tenant, apps []v1alpha1.AppStatus) (*metav1.Condition, error) {
-	if !tenant.Spec.RevertOnAbort {
-		return nil, nil
-	}
-	var (
-		writes  []gitWrite
-		secrets []corev1.Secret
-		listed  bool
-	)
-	for i := range apps {
-		st := &apps[i]
-		ro := st.Rollout
-		if ro == nil || ro.Phase != v1alpha1.RolloutAborted || st.Revision == "" {
-			continue
-		}
-		// Each abort is handled once: Argo CD syncing the revert, or any
-		// other commit, before the Rollout leaves its abort is not another.
-		if last := ro.Revert; last != nil && sameAbort(last, ro, st.Revision) {
-			continue
-		}
-		spec := tenant.Spec.Apps[slices.IndexFunc(tenant.Spec.Apps, func(a v1alpha1.App) bool { return a.Name == st.Name })]
-		if spec.Path == "" {
-			ro.Revert = &v1alpha1.RolloutRevert{AbortedAt: ro.AbortedAt, Revision: st.Revision,
-				Message: "not reverted: the app comes from a Helm repository (spec.apps[].chart), not a Git path"}
-			continue
-		}
-		// Listed once per reconcile, and only when there is a revert to do.
-		if !listed {
-			var err error
-			if secrets, err = r.gitCredentialSecrets(ctx); err != nil {
-				return nil, err
-			}
-			listed = true
-		}
-		revert := &v1alpha1.RolloutRevert{AbortedAt: ro.AbortedAt, Revision: st.Revision}
-		ro.Revert = revert
-		write := gitWrite{repoURL: spec.RepoURL}
-		creds, err := gitops.CredentialsFor(secrets, spec.RepoURL)
-		write.secret = creds.Secret
-		var res gitops.RevertResult
-		if err == nil {
-			rctx, cancel := context.WithTimeout(ctx, revertTimeout)
-			res, err = gitops.Revert(rctx, gitops.RevertRequest{
-				RepoURL:     spec.RepoURL,
-				Branch:      spec.TargetRevision,
-				Path:        spec.Path,
-				Revision:    st.Revision,
-				Released:    ro.Released,
-				Reason:      fmt.Sprintf("Tenantry: the release of app %s (Rollout %s/%s) aborted: %s", st.Name, st.Namespace, ro.Name, decide.AbortCause(ro)),
-				AuthorName:  revertAuthorName,
-				AuthorEmail: revertAuthorEmail,
-				Auth:        creds.Auth,
-				CABundle:    creds.CABundle,
-			})
-			cancel()
-		}
-		write.err, write.pushed = err, err == nil && res.Commit != ""
-		writes = append(writes, write)
-		switch {
-		case err != nil:
-			revert.Message = "revert failed: " + err.Error()
-			if _, fix := gitWriteProblem(r.Options.OperatorNamespace, write); fix != "" {
-				revert.Message = "revert failed: " + fix
-			}
-		case res.Commit == "":
-			revert.Message = "not reverted: " + res.Skipped
-		default:
-			revert.Reverted, revert.Commit = res.Reverted, res.Commit
-			revert.Message = fmt.Sprintf("reverted %s (%q) in %s as %s", gitops.ShortHash(res.Reverted), res.Subject, spec.RepoURL, gitops.ShortHash(res.Commit))
-		}
-	}
-	return gitWriteCondition(r.Options.OperatorNamespace, writes), nil
-}
-
-// sameAbort reports whether the revert record answers the Rollout's
-// current abort: by its time, or, where Argo Rollouts does not report it,
-// by the revision that failed.
-func sameAbort(last *v1alpha1.RolloutRevert, ro *v1alpha1.AppRollout, revision string) bool {
-	if last.AbortedAt != nil && ro.AbortedAt != nil {
-		return last.AbortedAt.Equal(ro.AbortedAt)
-	}
-	return last.Revision == revision || (last.Commit != "" && last.Commit == revision)
 }
 
 // tenantOfNamespaced maps an object in a tenant namespace (a Rollout) to

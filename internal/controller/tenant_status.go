@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
@@ -123,14 +124,19 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, tenant *v1alpha1.Te
 	if err := r.Status().Patch(ctx, tenant, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("updating status of tenant %s: %w", tenant.Name, err)
 	}
-	r.announce(tenant, changes)
+	announcer{r.Recorder}.announce(tenant, changes)
 	return nil
 }
 
-// announce records the events and counts the metrics of a status change
-// once it is written: a stale reconcile that lost the optimistic lock must
-// not count the same onboarding, or announce the same abort, twice.
-func (r *TenantReconciler) announce(tenant *v1alpha1.Tenant, changes decide.Changes) {
+// announcer records the events and counts the metrics of a status change
+// once it is written, for every reconciler that writes the Tenant's status:
+// a stale reconcile that lost the optimistic lock must not count the same
+// onboarding, or announce the same abort or revert, twice.
+type announcer struct {
+	recorder events.EventRecorder
+}
+
+func (a announcer) announce(tenant *v1alpha1.Tenant, changes decide.Changes) {
 	if took := changes.Onboarded; took != nil {
 		metrics.OnboardingDuration.Observe(took.Seconds())
 	}
@@ -138,6 +144,6 @@ func (r *TenantReconciler) announce(tenant *v1alpha1.Tenant, changes decide.Chan
 		metrics.RolloutAborts.WithLabelValues(tenant.Name, app).Inc()
 	}
 	for _, e := range changes.Events {
-		r.Recorder.Eventf(tenant, nil, e.Type, e.Reason, e.Action, "%s", e.Note)
+		a.recorder.Eventf(tenant, nil, e.Type, e.Reason, e.Action, "%s", e.Note)
 	}
 }

@@ -1,6 +1,8 @@
 // Package decide is the decision layer of the Tenant reconciler: it turns
 // what one reconcile observed into the Tenant's new status, and a status
-// change into the events and metrics it implies.
+// change into the events and metrics it implies. It also decides, for the
+// revert controller, which aborted releases wait for a Git revert
+// (RevertsDue) and the status that records their outcome (Reverted).
 //
 // A reconcile reads, decides, acts. The controller reads (the Tenant, its
 // namespaces and quotas, its Argo CD apps and Rollouts) into an Observed

@@ -47,8 +47,9 @@ type GitOps struct {
 	Apps            []v1alpha1.AppStatus
 	// Ready counts the apps synced and healthy.
 	Ready int
-	// GitWrite is the GitWriteReady condition this reconcile's reverts
-	// imply, nil when they imply none.
+	// GitWrite is a GitWriteReady condition to record, nil to keep the
+	// last one. The Tenant reconcile leaves it nil: reverts run in their
+	// own controller, which records their outcome with Reverted.
 	GitWrite *metav1.Condition
 }
 

@@ -30,11 +30,34 @@ var (
 		Help: "Releases of a tenant app (Argo Rollout) that aborted; the stable version kept serving.",
 	}, []string{"tenant", "app"})
 
+	// AppReverts counts the Git reverts of aborted releases by outcome:
+	// pushed, skipped (a safety limit, or an app from a Helm repository),
+	// failed.
+	AppReverts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tenantry_app_reverts_total",
+		Help: "Aborted releases of a tenant app answered with a Git revert, by result: pushed, skipped or failed.",
+	}, []string{"tenant", "app", "result"})
+
+	// RevertDuration observes how long a Git revert (clone, commit, push)
+	// took; a revert is bounded by one minute.
+	RevertDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "tenantry_app_revert_duration_seconds",
+		Help:    "Time a Git revert of an aborted release took: clone, commit and push.",
+		Buckets: []float64{0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 45, 60},
+	})
+
 	// ReconcileErrors counts failed reconciles per tenant.
 	ReconcileErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tenantry_tenant_reconcile_errors_total",
 		Help: "Reconciles of a Tenant that ended in an error.",
 	}, []string{"tenant"})
+)
+
+// The results of tenantry_app_reverts_total.
+const (
+	RevertPushed  = "pushed"
+	RevertSkipped = "skipped"
+	RevertFailed  = "failed"
 )
 
 // phaseDesc describes the tenants-by-phase gauge, computed at scrape time.
@@ -165,5 +188,5 @@ func Register(reader client.Reader, elected <-chan struct{}) error {
 }
 
 func collectors(reader client.Reader, elected <-chan struct{}) []prometheus.Collector {
-	return []prometheus.Collector{OnboardingDuration, ReconcileErrors, RolloutAborts, tenantCollector{reader: reader, elected: elected}}
+	return []prometheus.Collector{OnboardingDuration, ReconcileErrors, RolloutAborts, AppReverts, RevertDuration, tenantCollector{reader: reader, elected: elected}}
 }
