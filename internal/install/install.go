@@ -77,12 +77,10 @@ func Apply(ctx context.Context, c client.Client, fsys fs.FS, glob string) ([]*un
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f, err)
 		}
-		for _, u := range objs {
-			if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
-				return nil, fmt.Errorf("%s: applying %s %s: %w", path.Base(f), u.GetKind(), u.GetName(), err)
-			}
-			applied = append(applied, u)
+		if err := applyObjects(ctx, c, objs); err != nil {
+			return nil, fmt.Errorf("%s: %w", path.Base(f), err)
 		}
+		applied = append(applied, objs...)
 	}
 	return applied, nil
 }
@@ -201,6 +199,8 @@ func ofKind(objs []*unstructured.Unstructured, kinds ...string) []*unstructured.
 	return out
 }
 
+// applyObjects server-side applies objs in order, as FieldOwner, taking
+// over fields another manager holds.
 func applyObjects(ctx context.Context, c client.Client, objs []*unstructured.Unstructured) error {
 	for _, u := range objs {
 		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
