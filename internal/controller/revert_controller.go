@@ -88,8 +88,17 @@ func (r *RevertReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if len(decide.RevertsDue(tenant)) == 0 || !tenant.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	// The cache may not hold this controller's own last write yet: decide
+	// from the latest Tenant before anything is pushed, or an abort
+	// answered a moment ago is reverted again.
+	if err := r.APIReader.Get(ctx, req.NamespacedName, tenant); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
 	due := decide.RevertsDue(tenant)
-	if len(due) == 0 || !tenant.DeletionTimestamp.IsZero() {
+	if len(due) == 0 {
 		return ctrl.Result{}, nil
 	}
 	out, err := r.revert(ctx, due)

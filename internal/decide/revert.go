@@ -71,8 +71,8 @@ func SameAbort(last *v1alpha1.RolloutRevert, ro *v1alpha1.AppRollout, revision s
 // told anything, the last outcome stays). A record goes only to an app
 // whose Rollout still is in the abort it answers, or has left it: the
 // status it is written over may be newer than the one the reverts were
-// decided from, and a newer abort waits for its own revert. It leaves the
-// tenant untouched.
+// decided from, and a newer abort waits for its own revert; a record that
+// already answers the abort is kept. It leaves the tenant untouched.
 func Reverted(tenant *v1alpha1.Tenant, records map[string]v1alpha1.RolloutRevert, gitWrite *metav1.Condition, now metav1.Time) v1alpha1.TenantStatus {
 	st := tenant.Status.DeepCopy()
 	for i := range st.Apps {
@@ -83,6 +83,12 @@ func Reverted(tenant *v1alpha1.Tenant, records map[string]v1alpha1.RolloutRevert
 			continue
 		}
 		if ro.AbortedAt != nil && record.AbortedAt != nil && !ro.AbortedAt.Equal(record.AbortedAt) {
+			continue
+		}
+		// A record already there answers this abort (an earlier pass wrote
+		// it): it stays. A revert run again finds its own commit and would
+		// overwrite "reverted" with "not reverted".
+		if ro.Revert != nil && SameAbort(ro.Revert, ro, app.Revision) {
 			continue
 		}
 		ro.Revert = record.DeepCopy()

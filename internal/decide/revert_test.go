@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -111,6 +112,8 @@ func TestReverted(t *testing.T) {
 		tenant     *v1alpha1.Tenant
 		gitWrite   *metav1.Condition
 		wantRecord bool
+		// keptMessage is the message of a record already there that must stay.
+		keptMessage string
 		// wantCondition is the GitWriteReady reason, "" for none.
 		wantCondition string
 	}{
@@ -125,6 +128,9 @@ func TestReverted(t *testing.T) {
 			wantRecord: true},
 		{name: "an app without a Rollout gets none",
 			tenant: revertTenant(true, v1alpha1.AppStatus{Name: "web", Revision: "def"})},
+		{name: "a record an earlier pass wrote for this abort stays",
+			tenant:     revertTenant(true, abortedApp("web", "abc", &abortedAt, &v1alpha1.RolloutRevert{AbortedAt: abortedAt.DeepCopy(), Revision: "abc", Commit: "older", Message: "reverted earlier"})),
+			wantRecord: true, keptMessage: "reverted earlier"},
 		{name: "no outcome keeps the last condition",
 			tenant: revertTenant(true, abortedApp("web", "abc", &abortedAt, nil)), wantRecord: true},
 		{name: "revertOnAbort turned off meanwhile: the condition goes",
@@ -144,7 +150,10 @@ func TestReverted(t *testing.T) {
 			case tt.wantCondition != "" && (c == nil || c.Reason != tt.wantCondition || c.ObservedGeneration != generation || !c.LastTransitionTime.Equal(&now)):
 				t.Errorf("GitWriteReady = %+v, want %s for generation %d at %v", c, tt.wantCondition, generation, now)
 			}
-			if tt.tenant.Status.Apps[0].Rollout != nil && tt.tenant.Status.Apps[0].Rollout.Revert != nil || len(tt.tenant.Status.Conditions) != len(before.Status.Conditions) {
+			if tt.keptMessage != "" && st.Apps[0].Rollout.Revert.Message != tt.keptMessage {
+				t.Errorf("the record already there was replaced by %+v", st.Apps[0].Rollout.Revert)
+			}
+			if !equality.Semantic.DeepEqual(tt.tenant, before) {
 				t.Error("Reverted changed the tenant it was given")
 			}
 		})
