@@ -30,24 +30,8 @@ import (
 func TestRevertGitCredentials(t *testing.T) {
 	testutil.NeedsCluster(t)
 	ctx := t.Context()
-	base := t.TempDir()
-	failed := seedGitRepo(t, base, "apps")
-	https, err := localcluster.ServeGitHTTPS(base, "tenantry-bot", "right-token")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = https.Close() })
+	base, failed, https, operator := revertFixture(t)
 	repoURL := https.URL + "/apps"
-
-	// The operator's identity, with exactly the chart's rights.
-	cfg, err := install.OperatorConfig(ctx, admin, cluster.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	operator, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
 	tenant := &v1alpha1.Tenant{
 		ObjectMeta: metav1.ObjectMeta{Name: "gitwriter", Generation: 1},
 		Spec: v1alpha1.TenantSpec{RevertOnAbort: true, Apps: []v1alpha1.App{
@@ -100,7 +84,7 @@ func TestRevertGitCredentials(t *testing.T) {
 		t.Errorf("revert = %+v, want failed for want of credentials", rv)
 	}
 	// The operator could not have read it anyway.
-	err = operator.List(ctx, &corev1.SecretList{}, client.InNamespace("default"))
+	err := operator.List(ctx, &corev1.SecretList{}, client.InNamespace("default"))
 	if !apierrors.IsForbidden(err) {
 		t.Errorf("the operator listing Secrets in default: %v, want forbidden", err)
 	}
@@ -125,6 +109,28 @@ func TestRevertGitCredentials(t *testing.T) {
 	if head := git(t, filepath.Join(base, "apps"), "rev-parse", "main"); rv.Commit == "" || head != rv.Commit {
 		t.Errorf("revert = %+v, main at %s; want the revert pushed", rv, head)
 	}
+}
+
+// revertFixture serves, over HTTPS with a password, a repository apps whose
+// last change to apps/shop (failed) is the release to revert, and returns
+// a client with the operator's identity and exactly the chart's rights.
+func revertFixture(t *testing.T) (base, failed string, https *localcluster.GitHTTPSServer, operator client.Client) {
+	t.Helper()
+	base = t.TempDir()
+	failed = seedGitRepo(t, base, "apps")
+	https, err := localcluster.ServeGitHTTPS(base, "tenantry-bot", "right-token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = https.Close() })
+	cfg, err := install.OperatorConfig(t.Context(), admin, cluster.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if operator, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
+		t.Fatal(err)
+	}
+	return base, failed, https, operator
 }
 
 // seedGitRepo creates the bare repository base/name whose main changed

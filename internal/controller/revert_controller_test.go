@@ -18,8 +18,6 @@ import (
 	"github.com/tenantry/tenantry/internal/controller"
 	"github.com/tenantry/tenantry/internal/decide"
 	"github.com/tenantry/tenantry/internal/gitops"
-	"github.com/tenantry/tenantry/internal/install"
-	"github.com/tenantry/tenantry/internal/localcluster"
 	"github.com/tenantry/tenantry/internal/metrics"
 	"github.com/tenantry/tenantry/internal/render"
 	"github.com/tenantry/tenantry/internal/testutil"
@@ -32,21 +30,7 @@ import (
 func TestRevertReconcilerRecordsOnce(t *testing.T) {
 	testutil.NeedsCluster(t)
 	ctx := t.Context()
-	base := t.TempDir()
-	failed := seedGitRepo(t, base, "apps")
-	https, err := localcluster.ServeGitHTTPS(base, "tenantry-bot", "right-token")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = https.Close() })
-	cfg, err := install.OperatorConfig(ctx, admin, cluster.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	operator, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, failed, https, operator := revertFixture(t)
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "tenantry-system", Name: "reverter-git", Labels: map[string]string{v1alpha1.LabelGitCredentials: "true"}},
 		StringData: map[string]string{
