@@ -47,10 +47,6 @@ type GitOps struct {
 	Apps            []v1alpha1.AppStatus
 	// Ready counts the apps synced and healthy.
 	Ready int
-	// GitWrite is a GitWriteReady condition to record, nil to keep the
-	// last one. The Tenant reconcile leaves it nil: reverts run in their
-	// own controller, which records their outcome with Reverted.
-	GitWrite *metav1.Condition
 }
 
 // Fail records the failure that stopped the reconcile.

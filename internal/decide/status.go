@@ -106,7 +106,9 @@ func setGitOps(st *v1alpha1.TenantStatus, c conditions, revertOnAbort bool, g *G
 		return
 	}
 	c.set(v1alpha1.ConditionGitOpsReady, g.Status, g.Reason, g.Message)
-	c.setGitWrite(revertOnAbort, g.GitWrite)
+	// GitWriteReady is the revert controller's (Reverted); here it only
+	// goes when the tenant opts out.
+	c.setGitWrite(revertOnAbort, nil)
 	st.Apps = g.Apps
 	st.AppsReady = ""
 	if len(g.Apps) > 0 {

@@ -75,11 +75,6 @@ func twoApps(o *Observed) {
 		Apps: []v1alpha1.AppStatus{{Name: "web"}, {Name: "api"}}, Ready: 1}
 }
 
-func pushed(o *Observed) {
-	twoApps(o)
-	o.GitOps.GitWrite = &metav1.Condition{Type: v1alpha1.ConditionGitWriteReady, Status: metav1.ConditionTrue, Reason: "GitWritePushed", Message: "pushed"}
-}
-
 const (
 	quotaMessage     = "using more than the quota allows: acme-dev: pods 3/2. Kubernetes evicts nothing for quota; no new pod or object of these resources is admitted until use drops below the limit"
 	suspendedMessage = "no pod can start (quota pods: 0); Deployments and StatefulSets are scaled to zero and CronJobs suspended; set spec.suspended to false to restore them"
@@ -227,27 +222,19 @@ func TestStatus(t *testing.T) {
 		{
 			name:      "apps reported; without revertOnAbort GitWriteReady goes",
 			tenant:    newTenant(withCondition(v1alpha1.ConditionGitWriteReady, metav1.ConditionTrue, "GitWritePushed")),
-			obs:       settled(pushed),
+			obs:       settled(twoApps),
 			wantPhase: v1alpha1.PhaseReady,
 			want:      map[string]string{v1alpha1.ConditionGitOpsReady: "False/AppsNotSynced: web: sync OutOfSync"},
 			absent:    []string{v1alpha1.ConditionGitWriteReady},
 			check:     appsReady(2, "1/2"),
 		},
 		{
-			name:      "a reconcile without Git writes keeps the last outcome",
+			name:      "the revert controller's last outcome stays",
 			tenant:    newTenant(revertOnAbort, withCondition(v1alpha1.ConditionGitWriteReady, metav1.ConditionFalse, "GitAuthFailed")),
 			obs:       settled(twoApps),
 			wantPhase: v1alpha1.PhaseReady,
 			want:      map[string]string{v1alpha1.ConditionGitWriteReady: "False/GitAuthFailed: before"},
 			check:     transitionedAt(v1alpha1.ConditionGitWriteReady, earlier, 1),
-		},
-		{
-			name:      "a Git write's outcome is recorded for this generation",
-			tenant:    newTenant(revertOnAbort, withCondition(v1alpha1.ConditionGitWriteReady, metav1.ConditionFalse, "GitAuthFailed")),
-			obs:       settled(pushed),
-			wantPhase: v1alpha1.PhaseReady,
-			want:      map[string]string{v1alpha1.ConditionGitWriteReady: "True/GitWritePushed: pushed"},
-			check:     transitionedAt(v1alpha1.ConditionGitWriteReady, now, generation),
 		},
 		{
 			name:   "Argo CD without apps reports no count",
