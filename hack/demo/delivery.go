@@ -196,19 +196,15 @@ func analysisOutcome(ctx context.Context, admin client.Client, namespace, name s
 	if err := admin.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, run); err != nil {
 		return "", fmt.Errorf("reading AnalysisRun %s/%s: %w", namespace, name, err)
 	}
-	results, _, _ := unstructured.NestedSlice(run.Object, "status", "metricResults")
 	var out []string
-	for _, r := range results {
-		m, _ := r.(map[string]any)
+	for _, m := range localcluster.AnalysisMetrics(run) {
 		var values []string
-		measurements, _ := m["measurements"].([]any)
-		for _, ms := range measurements {
-			mm, _ := ms.(map[string]any)
-			if v, ok := mm["value"].(string); ok {
-				values = append(values, shortValue(v))
+		for _, ms := range m.Measurements {
+			if ms.Value != "" {
+				values = append(values, shortValue(ms.Value))
 			}
 		}
-		out = append(out, fmt.Sprintf("%v %v: %s", m["name"], m["phase"], strings.Join(values, ", ")))
+		out = append(out, fmt.Sprintf("%s %s: %s", m.Name, m.Phase, strings.Join(values, ", ")))
 	}
 	return strings.Join(out, "; "), nil
 }

@@ -222,3 +222,44 @@ func (r *Rollouts) Status(ctx context.Context, namespace, name string) (RolloutS
 		AvailableReplicas: num("status", "availableReplicas"),
 	}, nil
 }
+
+// AnalysisMetric is one metric of an AnalysisRun's status, as the tests
+// and the demo report it.
+type AnalysisMetric struct {
+	Name, Phase                         string
+	Failed, Inconclusive, Errors, Count int64
+	Measurements                        []AnalysisMeasurement
+}
+
+// AnalysisMeasurement is one measurement: its value (as Argo Rollouts
+// stores it, e.g. "[0.49]"), its phase, and the message of one that erred.
+type AnalysisMeasurement struct {
+	Value, Phase, Message string
+}
+
+// AnalysisMetrics reads the metric results of an AnalysisRun.
+func AnalysisMetrics(run *unstructured.Unstructured) []AnalysisMetric {
+	results, _, _ := unstructured.NestedSlice(run.Object, "status", "metricResults")
+	metrics := make([]AnalysisMetric, 0, len(results))
+	for _, r := range results {
+		m, _ := r.(map[string]any)
+		metric := AnalysisMetric{}
+		metric.Name, _, _ = unstructured.NestedString(m, "name")
+		metric.Phase, _, _ = unstructured.NestedString(m, "phase")
+		metric.Failed, _, _ = unstructured.NestedInt64(m, "failed")
+		metric.Inconclusive, _, _ = unstructured.NestedInt64(m, "inconclusive")
+		metric.Errors, _, _ = unstructured.NestedInt64(m, "error")
+		metric.Count, _, _ = unstructured.NestedInt64(m, "count")
+		measurements, _, _ := unstructured.NestedSlice(m, "measurements")
+		for _, ms := range measurements {
+			mm, _ := ms.(map[string]any)
+			var a AnalysisMeasurement
+			a.Value, _, _ = unstructured.NestedString(mm, "value")
+			a.Phase, _, _ = unstructured.NestedString(mm, "phase")
+			a.Message, _, _ = unstructured.NestedString(mm, "message")
+			metric.Measurements = append(metric.Measurements, a)
+		}
+		metrics = append(metrics, metric)
+	}
+	return metrics
+}

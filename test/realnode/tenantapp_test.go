@@ -166,21 +166,17 @@ func (a *tenantApps) analysisRun(t *testing.T, hash string) string {
 	run := runs.Items[len(runs.Items)-1]
 	phase, _, _ := unstructured.NestedString(run.Object, "status", "phase")
 	out := phase + ":"
-	results, _, _ := unstructured.NestedSlice(run.Object, "status", "metricResults")
-	for _, r := range results {
-		m, _ := r.(map[string]any)
+	for _, m := range localcluster.AnalysisMetrics(&run) {
 		var values []string
-		measurements, _ := m["measurements"].([]any)
-		for _, ms := range measurements {
-			mm, _ := ms.(map[string]any)
-			v := fmt.Sprint(mm["value"])
-			if msg, ok := mm["message"]; ok {
-				v += fmt.Sprintf(" (%v: %v)", mm["phase"], msg)
+		for _, ms := range m.Measurements {
+			v := ms.Value
+			if ms.Message != "" {
+				v += fmt.Sprintf(" (%s: %s)", ms.Phase, ms.Message)
 			}
 			values = append(values, v)
 		}
-		out += fmt.Sprintf(" metric %v %v (%v failed, %v inconclusive, %v errors of %v; values %s);", m["name"], m["phase"],
-			orZero(m["failed"]), orZero(m["inconclusive"]), orZero(m["error"]), orZero(m["count"]), strings.Join(values, ", "))
+		out += fmt.Sprintf(" metric %s %s (%d failed, %d inconclusive, %d errors of %d; values %s);", m.Name, m.Phase,
+			m.Failed, m.Inconclusive, m.Errors, m.Count, strings.Join(values, ", "))
 	}
 	return out
 }
@@ -200,13 +196,6 @@ func (a *tenantApps) endedAnalysisRun(t *testing.T, hash string, phases ...strin
 		return fmt.Errorf("AnalysisRun of %s: %s; want it %s", hash, run, strings.Join(phases, " or "))
 	})
 	return run
-}
-
-func orZero(v any) any {
-	if v == nil {
-		return 0
-	}
-	return v
 }
 
 // waitRolloutOf waits until the Rollout name's status is done, saying what
