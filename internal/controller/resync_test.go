@@ -90,3 +90,55 @@ func counter(t *testing.T, name, label, value string) float64 {
 	t.Helper()
 	return testutil.MetricSum(t, name, map[string]string{label: value})
 }
+
+// Not parallel, like the test above: every Tenant status write the API
+// server serves comes from a tenant reconcile, and no reconcile writes the
+// status more than once, from onboarding through a suspension, a resumption
+// and an environment removal to offboarding. Both counts are the whole
+// cluster's, so a tenant of an earlier test still going counts on both sides.
+func TestEveryReconcileWritesTheStatusAtMostOnce(t *testing.T) {
+	testutil.NeedsCluster(t)
+	ctx := t.Context()
+	statusWrites := func() float64 {
+		n, err := testutil.TenantStatusWrites(ctx, cluster.Config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	reconciles := func() float64 { return counter(t, "controller_runtime_reconcile_total", "controller", "tenant") }
+	writes0, reconciles0 := statusWrites(), reconciles()
+
+	newPlan(t, "once-plan", nil)
+	tenant := newTenant(t, "once", "once-plan", "dev", "prod")
+	waitPhase(t, "once", v1alpha1.PhaseReady)
+	for _, step := range []struct {
+		edit  func(*v1alpha1.Tenant)
+		phase v1alpha1.Phase
+	}{
+		{func(t *v1alpha1.Tenant) { t.Spec.Suspended = true }, v1alpha1.PhaseSuspended},
+		{func(t *v1alpha1.Tenant) { t.Spec.Suspended = false }, v1alpha1.PhaseReady},
+		{func(t *v1alpha1.Tenant) { t.Spec.Environments = []string{"dev"} }, v1alpha1.PhaseReady},
+	} {
+		if err := admin.Get(ctx, client.ObjectKeyFromObject(tenant), tenant); err != nil {
+			t.Fatal(err)
+		}
+		patch := client.MergeFrom(tenant.DeepCopy())
+		step.edit(tenant)
+		if err := admin.Patch(ctx, tenant, patch); err != nil {
+			t.Fatal(err)
+		}
+		waitPhase(t, "once", step.phase)
+	}
+	if err := admin.Delete(ctx, tenant); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, tenant)
+
+	writes, reconciled := statusWrites()-writes0, reconciles()-reconciles0
+	t.Logf("%v status writes in %v tenant reconciles", writes, reconciled)
+	// Ready, Suspended, Ready, Ready for the new generation: at least 4.
+	if writes < 4 || writes > reconciled {
+		t.Errorf("%v status writes in %v reconciles; want at least 4 and at most one per reconcile", writes, reconciled)
+	}
+}

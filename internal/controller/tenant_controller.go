@@ -12,20 +12,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -33,30 +24,6 @@ import (
 	"github.com/tenantry/tenantry/internal/metrics"
 	"github.com/tenantry/tenantry/internal/render"
 )
-
-// FieldOwner is the server-side apply field manager of everything the operator writes.
-const FieldOwner = "tenantry-operator"
-
-// planIndex indexes Tenants by spec.plan, so a plan change wakes only its tenants.
-const planIndex = "spec.plan"
-
-// tenantIndex indexes every managed object by its tenant label. Listing a
-// tenant's objects by label scans every tenant's: at 1,000 tenants that
-// scan was a fifth of the operator's CPU, and made a full resync quadratic.
-const tenantIndex = "metadata.labels.tenant"
-
-// inTenantIndex selects a tenant's objects from the cache, through tenantIndex.
-// The cache holds only objects labelled managed-by Tenantry.
-func inTenantIndex(tenant *v1alpha1.Tenant) client.MatchingFields {
-	return client.MatchingFields{tenantIndex: tenant.Name}
-}
-
-func tenantLabel(obj client.Object) []string {
-	if name := obj.GetLabels()[v1alpha1.LabelTenant]; name != "" {
-		return []string{name}
-	}
-	return nil
-}
 
 // TenantReconciler onboards, repairs and offboards Tenants.
 type TenantReconciler struct {
@@ -86,92 +53,6 @@ type TenantReconciler struct {
 	// rolloutsPoll is how often the operator looks for Argo Rollouts while
 	// the cluster does not serve it.
 	rolloutsPoll time.Duration
-}
-
-// managedKind is a kind the operator creates for tenants: a prototype for
-// the cache and the watches, and a list type for pruning.
-type managedKind struct {
-	gvk    schema.GroupVersionKind
-	object client.Object
-	list   func() client.ObjectList
-	// metadataOnly kinds are cached as metadata (name, labels, the spec
-	// hash), not whole: guardrail rule 1 lets no one but the operator
-	// change them, so the hash it wrote says whether they match.
-	metadataOnly bool
-}
-
-// readLive reports whether the client reads the kind from the API server:
-// it caches no unstructured objects (Argo CD's kinds, here), so those have
-// no tenant index.
-func (k managedKind) readLive() bool {
-	_, unstructured := k.object.(runtime.Unstructured)
-	return unstructured
-}
-
-// ownedBy selects a tenant's objects of the kind: through tenantIndex from
-// the cache, or by label from the API server for kinds read live.
-func (k managedKind) ownedBy(tenant *v1alpha1.Tenant) client.ListOption {
-	if k.readLive() {
-		return client.MatchingLabels(render.Labels(tenant))
-	}
-	return inTenantIndex(tenant)
-}
-
-func typedKind(gvk schema.GroupVersionKind, obj client.Object, list func() client.ObjectList) managedKind {
-	return managedKind{gvk: gvk, object: obj, list: list}
-}
-
-func metadataKind(gvk schema.GroupVersionKind) managedKind {
-	obj := &metav1.PartialObjectMetadata{}
-	obj.SetGroupVersionKind(gvk)
-	return managedKind{gvk: gvk, object: obj, metadataOnly: true, list: func() client.ObjectList {
-		list := &metav1.PartialObjectMetadataList{}
-		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-		return list
-	}}
-}
-
-// managedKinds are cached selected by label, so the operator never caches
-// the cluster's other namespaces or bindings. They are in the order stale
-// objects are pruned: namespaces first, taking their content along.
-// Namespaces and quotas are cached whole (their status is reported), and
-// so are the cluster-scoped roles, which rule 1 does not cover.
-var managedKinds = []managedKind{
-	typedKind(corev1.SchemeGroupVersion.WithKind("Namespace"), &corev1.Namespace{}, func() client.ObjectList { return &corev1.NamespaceList{} }),
-	typedKind(corev1.SchemeGroupVersion.WithKind("ResourceQuota"), &corev1.ResourceQuota{}, func() client.ObjectList { return &corev1.ResourceQuotaList{} }),
-	metadataKind(corev1.SchemeGroupVersion.WithKind("LimitRange")),
-	metadataKind(networkingv1.SchemeGroupVersion.WithKind("NetworkPolicy")),
-	metadataKind(corev1.SchemeGroupVersion.WithKind("ServiceAccount")),
-	metadataKind(rbacv1.SchemeGroupVersion.WithKind("RoleBinding")),
-	typedKind(rbacv1.SchemeGroupVersion.WithKind("ClusterRoleBinding"), &rbacv1.ClusterRoleBinding{}, func() client.ObjectList { return &rbacv1.ClusterRoleBindingList{} }),
-	typedKind(rbacv1.SchemeGroupVersion.WithKind("ClusterRole"), &rbacv1.ClusterRole{}, func() client.ObjectList { return &rbacv1.ClusterRoleList{} }),
-}
-
-// metadataOnlyKinds are the managed kinds cached as metadata only.
-func metadataOnlyKinds() map[schema.GroupVersionKind]bool {
-	kinds := map[schema.GroupVersionKind]bool{}
-	for _, k := range managedKinds {
-		if k.metadataOnly {
-			kinds[k.gvk] = true
-		}
-	}
-	return kinds
-}
-
-// argoKinds are Argo CD's kinds the operator manages in Argo CD's
-// namespace, when GitOps is on: Applications before the AppProject, which
-// Argo CD needs to delete them.
-func argoKinds(namespace string) []managedKind {
-	if namespace == "" {
-		return nil
-	}
-	var kinds []managedKind
-	for _, gvk := range []schema.GroupVersionKind{render.ApplicationGVK, render.AppProjectGVK} {
-		obj := &unstructured.Unstructured{}
-		obj.SetGroupVersionKind(gvk)
-		kinds = append(kinds, managedKind{gvk: gvk, object: obj, list: func() client.ObjectList { return unstructuredList(gvk) }})
-	}
-	return kinds
 }
 
 // SetupWithManager registers the reconciler and its watches: the Tenant,
@@ -297,8 +178,8 @@ func (r *TenantReconciler) tenantsOnPlan(ctx context.Context, plan client.Object
 // The leader election Lease is allowed by a Role in the operator's own
 // namespace (charts/tenantry/templates/rbac.yaml), not cluster-wide.
 
-// Reconcile reads top to bottom: the Tenant, its deletion, its plan, the
-// desired objects, apply, prune, status.
+// Reconcile reconciles one Tenant: it offboards a deleted one, and
+// onboards or repairs the others (onboard).
 func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	tenant := &v1alpha1.Tenant{}
 	if err := r.Get(ctx, req.NamespacedName, tenant); err != nil {
@@ -308,7 +189,13 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	result, err := r.reconcile(ctx, tenant)
+	var result ctrl.Result
+	var err error
+	if tenant.DeletionTimestamp.IsZero() {
+		result, err = r.onboard(ctx, tenant)
+	} else {
+		result, err = r.offboard(ctx, tenant)
+	}
 	if apierrors.IsConflict(err) {
 		// The cache was behind the API server; the newer Tenant is on its
 		// way as a watch event and will be reconciled then.
@@ -320,113 +207,28 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	return result, err
 }
 
-func (r *TenantReconciler) reconcile(ctx context.Context, tenant *v1alpha1.Tenant) (ctrl.Result, error) {
-	if !tenant.DeletionTimestamp.IsZero() {
-		return r.reconcileDelete(ctx, tenant)
-	}
+// onboard reads what the cluster holds for the tenant, decides what to
+// change, acts, and reports the outcome in one status write: the only one
+// of the reconcile, and none when the status is unchanged.
+func (r *TenantReconciler) onboard(ctx context.Context, tenant *v1alpha1.Tenant) (ctrl.Result, error) {
 	if err := r.ensureFinalizer(ctx, tenant); err != nil {
 		return ctrl.Result{}, err
 	}
-	obs := observation{}
-
-	plan, err := r.loadPlan(ctx, tenant)
+	seen, err := r.read(ctx, tenant)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if plan == nil {
-		obs.Fail(reasonPlanNotFound, fmt.Sprintf(
-			"TenantPlan %q does not exist; create it or set spec.plan to an existing plan (kubectl get tenantplans)", tenant.Spec.Plan))
-		return ctrl.Result{}, r.updateStatus(ctx, tenant, obs.Observed)
-	}
-
-	desired, err := render.Tenant(tenant, plan, r.Options)
-	var violation *render.PlanViolation
-	if errors.As(err, &violation) {
-		obs.Fail(reasonPlanLimitExceeded, violation.Error())
-		return ctrl.Result{}, r.updateStatus(ctx, tenant, obs.Observed)
-	}
-	if err != nil {
-		return ctrl.Result{}, fmt.Errorf("rendering tenant %s: %w", tenant.Name, err)
-	}
-
-	conflict, err := r.namespaceConflict(ctx, tenant)
+	todo, err := r.decide(tenant, seen, time.Now())
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if conflict != "" {
-		obs.Fail(reasonNamespaceConflict, conflict)
-		return ctrl.Result{}, r.updateStatus(ctx, tenant, obs.Observed)
+	if todo.obs.FailReason != "" {
+		return ctrl.Result{}, r.updateStatus(ctx, tenant, todo.obs)
 	}
-	if conflict, err = r.domainConflict(ctx, tenant); err != nil {
-		return ctrl.Result{}, err
+	result, err := r.act(ctx, tenant, todo)
+	if err != nil && todo.obs.ApplyErr == nil {
+		// Nothing the status can say: the retry reports the outcome.
+		return result, err
 	}
-	if conflict != "" {
-		obs.Fail(reasonDomainConflict, conflict)
-		return ctrl.Result{}, r.updateStatus(ctx, tenant, obs.Observed)
-	}
-
-	if len(plan.Spec.TenantQuota) > 0 {
-		if desired, err = r.splitTenantQuota(ctx, plan, desired); err != nil {
-			return ctrl.Result{}, err
-		}
-		obs.TenantQuota = plan.Spec.TenantQuota
-	}
-
-	now := time.Now()
-	creds, problem, err := r.analysisCredentials(ctx, tenant, plan, desired, now)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	if problem != "" {
-		obs.Fail(reasonAnalysisCredentials, problem)
-		return ctrl.Result{}, r.updateStatus(ctx, tenant, obs.Observed)
-	}
-
-	if err := r.applyDesired(ctx, withoutObjects(desired, creds.mint)); err != nil {
-		obs.ApplyErr = err
-		return ctrl.Result{}, errors.Join(err, r.updateStatus(ctx, tenant, obs.Observed))
-	}
-	renewIn, err := r.mintCredentials(ctx, creds, now)
-	if err != nil {
-		obs.ApplyErr = err
-		return ctrl.Result{}, errors.Join(err, r.updateStatus(ctx, tenant, obs.Observed))
-	}
-	if obs.RetainedEnvironments, err = r.pruneStale(ctx, tenant, desired, true); err != nil {
-		return ctrl.Result{}, err
-	}
-	if tenant.Spec.Suspended || meta.IsStatusConditionTrue(tenant.Status.Conditions, v1alpha1.ConditionSuspended) {
-		if err := r.suspendOrResume(ctx, tenant); err != nil {
-			return ctrl.Result{}, err
-		}
-	}
-	if err := r.observe(ctx, tenant, &obs); err != nil {
-		return ctrl.Result{}, err
-	}
-	return ctrl.Result{RequeueAfter: soonest(obs.recheckAfter, renewIn)}, r.updateStatus(ctx, tenant, obs.Observed)
-}
-
-// ensureFinalizer holds the Tenant until reconcileDelete has removed everything it owns.
-func (r *TenantReconciler) ensureFinalizer(ctx context.Context, tenant *v1alpha1.Tenant) error {
-	if controllerutil.ContainsFinalizer(tenant, v1alpha1.Finalizer) {
-		return nil
-	}
-	patch := client.MergeFromWithOptions(tenant.DeepCopy(), client.MergeFromWithOptimisticLock{})
-	controllerutil.AddFinalizer(tenant, v1alpha1.Finalizer)
-	if err := r.Patch(ctx, tenant, patch); err != nil {
-		return fmt.Errorf("adding finalizer to tenant %s: %w", tenant.Name, err)
-	}
-	return nil
-}
-
-// loadPlan returns the tenant's plan, or nil when it does not exist.
-func (r *TenantReconciler) loadPlan(ctx context.Context, tenant *v1alpha1.Tenant) (*v1alpha1.TenantPlan, error) {
-	plan := &v1alpha1.TenantPlan{}
-	err := r.Get(ctx, client.ObjectKey{Name: tenant.Spec.Plan}, plan)
-	if apierrors.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading plan %s of tenant %s: %w", tenant.Spec.Plan, tenant.Name, err)
-	}
-	return plan, nil
+	return result, errors.Join(err, r.updateStatus(ctx, tenant, todo.obs))
 }

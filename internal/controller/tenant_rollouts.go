@@ -135,22 +135,28 @@ func rolloutState(ro *unstructured.Unstructured) *v1alpha1.AppRollout {
 		}
 	}
 
+	s.AnalysisRun, s.Analysis = latestAnalysis(ro)
+	return s
+}
+
+// latestAnalysis is the AnalysisRun a Rollout's status names last, and its outcome.
+func latestAnalysis(ro *unstructured.Unstructured) (run, outcome string) {
 	for _, path := range [][]string{
 		{"status", "canary", "currentStepAnalysisRunStatus"},
 		{"status", "canary", "currentBackgroundAnalysisRunStatus"},
 		{"status", "blueGreen", "prePromotionAnalysisRunStatus"},
 		{"status", "blueGreen", "postPromotionAnalysisRunStatus"},
 	} {
-		run, found, _ := unstructured.NestedMap(ro.Object, path...)
+		status, found, _ := unstructured.NestedMap(ro.Object, path...)
 		if !found {
 			continue
 		}
-		s.AnalysisRun, _ = run["name"].(string)
-		status, _ := run["status"].(string)
-		message, _ := run["message"].(string)
-		s.Analysis = analysisOutcome(status, message)
+		run, _ = status["name"].(string)
+		phase, _ := status["status"].(string)
+		message, _ := status["message"].(string)
+		outcome = analysisOutcome(phase, message)
 	}
-	return s
+	return run, outcome
 }
 
 // analysisOutcome is an analysis's phase and why, as people read it.

@@ -1,9 +1,18 @@
 package testutil
 
 import (
+	"bytes"
+	"context"
+	"fmt"
+	"maps"
+	"slices"
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
@@ -80,4 +89,30 @@ func hasLabels(m *dto.Metric, want map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// TenantStatusWrites counts the writes to Tenants' status subresource the
+// API server at cfg has served, from its own apiserver_request_total: a
+// client's request metrics do not say which resource a request was for.
+func TenantStatusWrites(ctx context.Context, cfg *rest.Config) (float64, error) {
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return 0, err
+	}
+	raw, err := dc.RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("scraping the API server's metrics: %w", err)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	byName, err := parser.TextToMetricFamilies(bytes.NewReader(raw))
+	if err != nil {
+		return 0, err
+	}
+	families := slices.Collect(maps.Values(byName))
+	writes := 0.0
+	for _, verb := range []string{"PATCH", "UPDATE", "APPLY"} {
+		writes += SeriesSum(families, "apiserver_request_total",
+			map[string]string{"resource": "tenants", "subresource": "status", "verb": verb})
+	}
+	return writes, nil
 }

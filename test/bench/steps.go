@@ -303,6 +303,11 @@ func (b *bench) footprint(ctx context.Context, r *report) error {
 	f := &r.Footprint
 	f.Tenants, f.RSSMiB, f.HeapMiB, f.CPUSeconds, f.Requests = len(b.tenants), rss, heap/(1<<20), cpu, requests
 	f.RequestsPerTenant = requests / float64(len(b.tenants))
+	statusWrites, err := testutil.TenantStatusWrites(ctx, b.cluster.Config)
+	if err != nil {
+		return err
+	}
+	f.StatusWritesPerTenant = statusWrites / float64(len(b.tenants))
 	f.Objects = map[string]int{}
 	managed := client.MatchingLabels{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue}
 	for _, gvk := range []schema.GroupVersionKind{
@@ -319,7 +324,8 @@ func (b *bench) footprint(ctx context.Context, r *report) error {
 		}
 		f.Objects[gvk.Kind] = len(list.Items)
 	}
-	step("   RSS %.0f MiB, live heap %.0f MiB, CPU %.0f s, %.0f API requests (%.1f per tenant)", rss, f.HeapMiB, cpu, requests, f.RequestsPerTenant)
+	step("   RSS %.0f MiB, live heap %.0f MiB, CPU %.0f s, %.0f API requests (%.1f per tenant, %.2f of them status writes)",
+		rss, f.HeapMiB, cpu, requests, f.RequestsPerTenant, f.StatusWritesPerTenant)
 	return nil
 }
 
