@@ -191,7 +191,9 @@ func TestOffboarding(t *testing.T) {
 			},
 			"waiting for namespaces to be deleted: acme-dev (Some content in the namespace has finalizers remaining, since 2026-01-02T04:04:05Z); remove what holds them", false},
 		{"namespace not yet deleted", Offboarding{Tenant: deleting(), Now: deleted.Add(time.Hour)},
-			func(o Offboarding) string { return o.NamespacesLeft([]corev1.Namespace{{ObjectMeta: metav1.ObjectMeta{Name: "x"}}}) }, "", false},
+			func(o Offboarding) string {
+				return o.NamespacesLeft([]corev1.Namespace{{ObjectMeta: metav1.ObjectMeta{Name: "x"}}})
+			}, "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
