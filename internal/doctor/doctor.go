@@ -1,29 +1,22 @@
 // Package doctor checks a tenant's isolation from the inside: as one of the
-// tenant's own identities, it asks the API server (dry-run, so nothing
-// changes) for what the escape suite proves is refused and for what a
-// tenant must be able to do, and reports which layer answered.
+// tenant's own identities, it makes the escape catalogue's requests
+// (internal/escapes) that need no fixture, as dry runs so nothing changes:
+// what the escape suite proves is refused and what a tenant must be able
+// to do. It reports which layer answered.
 package doctor
 
 import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"text/tabwriter"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
-	"github.com/tenantry/tenantry/internal/render"
+	"github.com/tenantry/tenantry/internal/escapes"
 )
 
 // Target is the tenant under test and what the checks need to know of it.
@@ -44,10 +37,30 @@ type Result struct {
 	Pass bool
 }
 
-type check struct {
-	name        string
-	wantAllowed bool
-	try         func(ctx context.Context) error
+// Checks are the IDs of the escape catalogue's entries the doctor runs, in
+// the order it prints them: what a tenant must be able to do, then what
+// it must not. Each needs no fixture, only the tenant owner's own
+// credentials, and every write is a dry run.
+var Checks = []string{
+	"self-service/read-own-tenant",
+	"self-service/deploy",
+	"self-service/cluster-ip-service",
+	"self-service/role",
+	"self-service/bind-viewer",
+	"self-service/network-policy-within-tenant",
+
+	"cross-tenant/list-secrets",
+	"cluster-scoped/list-namespaces",
+	"managed/update-own-quota",
+	"namespace/relabel-to-drop-pod-security",
+	"managed/delete-default-deny",
+	"pod-security/privileged",
+	"registry/foreign",
+	"domains/outside",
+	"role-bindings/cluster-admin",
+	"cluster-scoped/cluster-role-binding",
+	// Only where the plan forbids NodePort Services.
+	"services/node-port",
 }
 
 // Run makes every check with c, a client authenticated (or impersonating)
@@ -57,98 +70,27 @@ func Run(ctx context.Context, c client.Client, target Target) ([]Result, error) 
 	if len(t.Status.Namespaces) == 0 {
 		return nil, fmt.Errorf("tenant %s has no namespaces yet (phase %q); run the check once it is Ready", t.Name, t.Status.Phase)
 	}
-	ns := t.Status.Namespaces[0]
-	dryRun := client.DryRunAll
-	image := allowedImage(plan)
-	checks := []check{
-		// What the tenant must be able to do.
-		{"read its own Tenant", true, func(ctx context.Context) error {
-			return c.Get(ctx, client.ObjectKey{Name: t.Name}, &v1alpha1.Tenant{})
-		}},
-		{"deploy a workload", true, func(ctx context.Context) error {
-			return c.Create(ctx, deployment(ns, image, plan), dryRun)
-		}},
-		{"create a ClusterIP Service", true, func(ctx context.Context) error {
-			return c.Create(ctx, service(ns, corev1.ServiceTypeClusterIP), dryRun)
-		}},
-		{"create its own Role", true, func(ctx context.Context) error {
-			return c.Create(ctx, &rbacv1.Role{
-				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "doctor-reader"},
-				Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get"}}},
-			}, dryRun)
-		}},
-		{"bind the viewer role to a colleague", true, func(ctx context.Context) error {
-			return c.Create(ctx, roleBinding(ns, render.ClusterRoleName(v1alpha1.RoleViewer)), dryRun)
-		}},
-		{"create a NetworkPolicy within the tenant", true, func(ctx context.Context) error {
-			return c.Create(ctx, &networkingv1.NetworkPolicy{
-				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "doctor-allow-same-namespace"},
-				Spec: networkingv1.NetworkPolicySpec{
-					PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
-					Ingress:     []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{}}}}},
-				},
-			}, dryRun)
-		}},
-
-		// What it must not.
-		{"read Secrets in " + target.OtherNamespace, false, func(ctx context.Context) error {
-			return c.List(ctx, &corev1.SecretList{}, client.InNamespace(target.OtherNamespace))
-		}},
-		{"list namespaces cluster-wide", false, func(ctx context.Context) error {
-			return c.List(ctx, &corev1.NamespaceList{})
-		}},
-		{"raise its own quota", false, func(ctx context.Context) error {
-			return c.Patch(ctx, &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.QuotaName}},
-				client.RawPatch(types.MergePatchType, []byte(`{"spec":{"hard":{"requests.cpu":"1000"}}}`)), dryRun)
-		}},
-		{"relabel its namespace", false, func(ctx context.Context) error {
-			return c.Patch(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
-				client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"labels":{"`+v1alpha1.LabelTenant+`":"someone-else"}}}`)), dryRun)
-		}},
-		{"delete its default-deny NetworkPolicy", false, func(ctx context.Context) error {
-			return c.Delete(ctx, &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.PolicyDefaultDeny}}, dryRun)
-		}},
-		{"run a privileged pod", false, func(ctx context.Context) error {
-			p := pod(ns, image, plan)
-			p.Spec.Containers[0].SecurityContext.Privileged = ptr.To(true)
-			p.Spec.Containers[0].SecurityContext.AllowPrivilegeEscalation = nil // the API refuses both together
-			return c.Create(ctx, p, dryRun)
-		}},
-		{"run an image from a foreign registry", false, func(ctx context.Context) error {
-			return c.Create(ctx, pod(ns, "untrusted.example.com/tools/miner:1", plan), dryRun)
-		}},
-		{"serve a host outside its domains", false, func(ctx context.Context) error {
-			return c.Create(ctx, &networkingv1.Ingress{
-				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "doctor"},
-				Spec:       networkingv1.IngressSpec{Rules: []networkingv1.IngressRule{{Host: "login.not-" + t.Name + ".example"}}},
-			}, dryRun)
-		}},
-		{"bind cluster-admin in its namespace", false, func(ctx context.Context) error {
-			return c.Create(ctx, roleBinding(ns, "cluster-admin"), dryRun)
-		}},
-		{"create a ClusterRoleBinding", false, func(ctx context.Context) error {
-			return c.Create(ctx, &rbacv1.ClusterRoleBinding{
-				ObjectMeta: metav1.ObjectMeta{Name: "doctor-" + t.Name},
-				RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: render.ClusterRoleName(v1alpha1.RoleViewer)},
-				Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "doctor@example.com"}},
-			}, dryRun)
-		}},
-	}
-	if !slices.Contains(plan.Spec.AllowedServiceTypes, v1alpha1.ServiceType(corev1.ServiceTypeNodePort)) {
-		checks = append(checks, check{"create a NodePort Service", false, func(ctx context.Context) error {
-			return c.Create(ctx, service(ns, corev1.ServiceTypeNodePort), dryRun)
-		}})
+	checks, err := escapes.Lookup(escapes.Catalogue(escapes.Target{
+		Tenant: t, Plan: plan, Image: allowedImage(plan), OtherNamespace: target.OtherNamespace,
+		DryRun: true, NamePrefix: "doctor",
+	}), Checks...)
+	if err != nil {
+		return nil, err
 	}
 
 	results := make([]Result, 0, len(checks))
 	for _, ch := range checks {
-		err := ch.try(ctx)
-		r := Result{Check: ch.name, WantAllowed: ch.wantAllowed}
+		if ch.Skip != "" {
+			continue
+		}
+		err := ch.Try(ctx, c)
+		wantAllowed := ch.Want.Allowed()
+		r := Result{Check: ch.Description, WantAllowed: wantAllowed}
 		switch {
 		case err == nil:
-			r.Got, r.Pass = "allowed", ch.wantAllowed
+			r.Got, r.Pass = "allowed", wantAllowed
 		case apierrors.IsForbidden(err):
-			r.Got, r.Pass = "refused by "+RefusedBy(err), !ch.wantAllowed
+			r.Got, r.Pass = "refused by "+RefusedBy(err), !wantAllowed
 		default:
 			r.Got = "error: " + firstLine(err.Error(), 120)
 		}
@@ -212,53 +154,4 @@ func allowedImage(plan *v1alpha1.TenantPlan) string {
 		return "registry.k8s.io/pause:3.10"
 	}
 	return strings.TrimSuffix(plan.Spec.AllowedRegistries[0], "/") + "/doctor/app:1"
-}
-
-// podSpec passes Pod Security "restricted" and the guardrails (pull
-// policy, the plan's node pool).
-func podSpec(image string, plan *v1alpha1.TenantPlan) corev1.PodSpec {
-	return corev1.PodSpec{
-		NodeSelector: plan.Spec.NodeSelector,
-		SecurityContext: &corev1.PodSecurityContext{
-			RunAsNonRoot:   ptr.To(true),
-			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-		},
-		Containers: []corev1.Container{{
-			Name: "app", Image: image, ImagePullPolicy: corev1.PullAlways,
-			SecurityContext: &corev1.SecurityContext{
-				AllowPrivilegeEscalation: ptr.To(false),
-				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-			},
-		}},
-	}
-}
-
-func pod(ns, image string, plan *v1alpha1.TenantPlan) *corev1.Pod {
-	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "doctor"}, Spec: podSpec(image, plan)}
-}
-
-func deployment(ns, image string, plan *v1alpha1.TenantPlan) *appsv1.Deployment {
-	labels := map[string]string{"app": "doctor"}
-	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "doctor"},
-		Spec: appsv1.DeploymentSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: podSpec(image, plan)},
-		},
-	}
-}
-
-func service(ns string, t corev1.ServiceType) *corev1.Service {
-	return &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "doctor-" + strings.ToLower(string(t))},
-		Spec:       corev1.ServiceSpec{Type: t, Selector: map[string]string{"app": "doctor"}, Ports: []corev1.ServicePort{{Port: 80}}},
-	}
-}
-
-func roleBinding(ns, clusterRole string) *rbacv1.RoleBinding {
-	return &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "doctor-" + strings.ReplaceAll(clusterRole, ":", "-")},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: clusterRole},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "colleague@example.com"}},
-	}
 }
