@@ -43,6 +43,7 @@ const (
 // tenants with nothing but the chart's RBAC and through the guardrails; and
 // shows that identity is refused what it does not need.
 func TestHelmInstallOnControlPlane(t *testing.T) {
+	testutil.NeedsCluster(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	operatorBinary := buildOperator(t)
