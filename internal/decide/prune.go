@@ -51,18 +51,6 @@ func Prune(owned []Owned, want Desired, guard bool, busy map[string]bool, confir
 	return prune, kept
 }
 
-// StaleNamespaces are the owned namespaces no longer desired: a reconcile
-// looks for pods in them before it prunes (Prune's busy).
-func StaleNamespaces(owned []Owned, want Desired) []string {
-	var stale []string
-	for _, o := range owned {
-		if o.Kind == "Namespace" && !want.IDs[o.ID] && !o.Deleting {
-			stale = append(stale, nameOf(o.ID))
-		}
-	}
-	return stale
-}
-
 // ConfirmedRemovals are the environments the Tenant's
 // tenantry.dev/confirm-delete annotation names.
 func ConfirmedRemovals(tenant *v1alpha1.Tenant) []string {
