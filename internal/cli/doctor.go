@@ -5,12 +5,10 @@ import (
 	"slices"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
 	"github.com/tenantry/tenantry/internal/doctor"
-	"github.com/tenantry/tenantry/internal/install"
 )
 
 func newDoctorCommand(o *options) *cobra.Command {
@@ -35,55 +33,50 @@ impersonated as the user tenantry-doctor in that group), or --as/--as-group.`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: o.completeTenants,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			c, t, err := o.tenant(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			plan := &v1alpha1.TenantPlan{}
-			if err := c.Get(ctx, client.ObjectKey{Name: t.Spec.Plan}, plan); err != nil {
-				return fmt.Errorf("plan %s of tenant %s: %w", t.Spec.Plan, t.Name, err)
-			}
-			user, groups := as, asGroups
-			if user == "" {
-				if user, groups, err = ownerIdentity(t); err != nil {
-					return err
-				}
-			}
-			cfg, _, err := o.clusterConfig()
-			if err != nil {
-				return err
-			}
-			cfg = rest.CopyConfig(cfg)
-			cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: groups}
-			scheme, err := install.NewScheme()
-			if err != nil {
-				return err
-			}
-			asTenant, err := client.New(cfg, client.Options{Scheme: scheme})
-			if err != nil {
-				return err
-			}
-			other, err := otherNamespace(cmd, c, t)
-			if err != nil {
-				return err
-			}
-			results, err := doctor.Run(ctx, asTenant, doctor.Target{Tenant: t, Plan: plan, OtherNamespace: other})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(o.out, "Isolation of tenant %s (plan %s), checked as %s (dry-run):\n", t.Name, t.Spec.Plan, describeIdentity(user, groups))
-			failed := doctor.Write(o.out, results)
-			if failed > 0 {
-				return &exitError{code: 1, msg: fmt.Sprintf("%d of %d checks failed: tenant %s is not isolated as it should be", failed, len(results), t.Name)}
-			}
-			fmt.Fprintf(o.out, "All %d checks passed.\n", len(results))
-			return nil
+			return o.doctor(cmd, args[0], as, asGroups)
 		},
 	}
 	cmd.Flags().StringVar(&as, "as", "", "Check as this user instead of the tenant's first admin owner.")
 	cmd.Flags().StringSliceVar(&asGroups, "as-group", nil, "Groups of the --as user.")
 	return cmd
+}
+
+// doctor checks tenant name's isolation as user (in groups), else as its
+// first admin owner.
+func (o *options) doctor(cmd *cobra.Command, name, user string, groups []string) error {
+	ctx := cmd.Context()
+	c, t, err := o.tenant(ctx, name)
+	if err != nil {
+		return err
+	}
+	plan := &v1alpha1.TenantPlan{}
+	if err := c.Get(ctx, client.ObjectKey{Name: t.Spec.Plan}, plan); err != nil {
+		return fmt.Errorf("plan %s of tenant %s: %w", t.Spec.Plan, t.Name, err)
+	}
+	if user == "" {
+		if user, groups, err = ownerIdentity(t); err != nil {
+			return err
+		}
+	}
+	asTenant, err := o.kubeAs(user, groups)
+	if err != nil {
+		return err
+	}
+	other, err := otherNamespace(cmd, c, t)
+	if err != nil {
+		return err
+	}
+	results, err := doctor.Run(ctx, asTenant, doctor.Target{Tenant: t, Plan: plan, OtherNamespace: other})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(o.out, "Isolation of tenant %s (plan %s), checked as %s (dry-run):\n", t.Name, t.Spec.Plan, describeIdentity(user, groups))
+	failed := doctor.Write(o.out, results)
+	if failed > 0 {
+		return &exitError{code: 1, msg: fmt.Sprintf("%d of %d checks failed: tenant %s is not isolated as it should be", failed, len(results), t.Name)}
+	}
+	fmt.Fprintf(o.out, "All %d checks passed.\n", len(results))
+	return nil
 }
 
 // ownerIdentity is the user (and groups) to impersonate for a tenant: its

@@ -126,6 +126,21 @@ func (o *options) kube(ctx context.Context) (client.WithWatch, error) {
 	return o.client, err
 }
 
+// kubeAs returns a client of the cluster that impersonates user (in groups).
+func (o *options) kubeAs(user string, groups []string) (client.Client, error) {
+	cfg, _, err := o.clusterConfig()
+	if err != nil {
+		return nil, err
+	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: groups}
+	scheme, err := install.NewScheme()
+	if err != nil {
+		return nil, err
+	}
+	return client.New(cfg, client.Options{Scheme: scheme})
+}
+
 func reachable(ctx context.Context, cfg *rest.Config) error {
 	probe := rest.CopyConfig(cfg)
 	probe.Timeout = 5 * time.Second
