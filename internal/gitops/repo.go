@@ -227,33 +227,10 @@ func (r *Repo) CommitTenant(name string, data []byte, message string) (string, e
 		return "", fmt.Errorf("%w for tenant %s", ErrNoChange, name)
 	}
 
-	var entry *object.TreeEntry
-	if data == nil {
-		if err := r.unstage(abs, rel); err != nil {
-			return "", err
-		}
-	} else {
-		if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
-			return "", err
-		}
-		if err := os.WriteFile(abs, data, 0o644); err != nil {
-			return "", err
-		}
-		if _, err := r.wt.Add(rel); err != nil {
-			return "", fmt.Errorf("git add %s: %w", rel, err)
-		}
-		// The index entry has the blob and the mode git add saw on disk.
-		idx, err := r.repo.Storer.Index()
-		if err != nil {
-			return "", err
-		}
-		e, err := idx.Entry(rel)
-		if err != nil {
-			return "", fmt.Errorf("git add %s: %w", rel, err)
-		}
-		entry = &object.TreeEntry{Mode: e.Mode, Hash: e.Hash}
+	entry, err := r.stage(abs, rel, data)
+	if err != nil {
+		return "", err
 	}
-
 	var tree *object.Tree
 	if parent != nil {
 		if tree, err = parent.Tree(); err != nil {
@@ -284,6 +261,34 @@ func (r *Repo) CommitTenant(name string, data []byte, message string) (string, e
 		return "", fmt.Errorf("commit tenant %s: update %s: %w", name, branch, err)
 	}
 	return hash.String(), nil
+}
+
+// stage writes data to the tenant file at abs (rel in the repository) and
+// adds it to the index, returning its tree entry; nil data removes the
+// file, and the entry is nil.
+func (r *Repo) stage(abs, rel string, data []byte) (*object.TreeEntry, error) {
+	if data == nil {
+		return nil, r.unstage(abs, rel)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(abs, data, 0o644); err != nil {
+		return nil, err
+	}
+	if _, err := r.wt.Add(rel); err != nil {
+		return nil, fmt.Errorf("git add %s: %w", rel, err)
+	}
+	// The index entry has the blob and the mode git add saw on disk.
+	idx, err := r.repo.Storer.Index()
+	if err != nil {
+		return nil, err
+	}
+	e, err := idx.Entry(rel)
+	if err != nil {
+		return nil, fmt.Errorf("git add %s: %w", rel, err)
+	}
+	return &object.TreeEntry{Mode: e.Mode, Hash: e.Hash}, nil
 }
 
 // Push pushes the current branch to the branch of the same name on remote
