@@ -39,58 +39,62 @@ func main() {
 	}
 }
 
-func run() error {
+// flags are the operator's command line.
+type flags struct {
+	metricsAddr, probeAddr        string
+	pprofAddr                     string
+	leaderElect                   bool
+	leaderElectionNamespace       string
+	concurrency                   int
+	qps                           float64
+	burst                         int
+	pssVersion                    string
+	ingressSelector, monSelector  string
+	dnsNamespaces, dnsPods        string
+	dnsCIDRs                      string
+	argoCDNamespace               string
+	operatorNamespace, operatorSA string
+	metricsGatewayURL             string
+	metricsTokenAudience          string
+	metricsTokenTTL               time.Duration
+}
+
+// parseFlags reads the command line into flags and sets up logging.
+func parseFlags() *flags {
 	defaults := render.DefaultOptions()
-	var (
-		metricsAddr, probeAddr        string
-		pprofAddr                     string
-		leaderElect                   bool
-		leaderElectionNamespace       string
-		concurrency                   int
-		qps                           float64
-		burst                         int
-		pssVersion                    string
-		ingressSelector, monSelector  string
-		dnsNamespaces, dnsPods        string
-		dnsCIDRs                      string
-		argoCDNamespace               string
-		operatorNamespace, operatorSA string
-		metricsGatewayURL             string
-		metricsTokenAudience          string
-		metricsTokenTTL               time.Duration
-	)
-	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint listens on; \"0\" turns it off.")
-	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes listen on.")
-	flag.StringVar(&pprofAddr, "pprof-bind-address", "0", "Address Go's pprof profiles (/debug/pprof/) are served on, for finding what uses CPU or memory; \"0\" (the default) turns them off.")
-	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so only one of several replicas reconciles at a time.")
-	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the pod's own namespace; required out of cluster).")
-	flag.IntVar(&concurrency, "max-concurrent-reconciles", 4, "How many Tenants are reconciled at once.")
-	flag.Float64Var(&qps, "kube-api-qps", 50, "Steady queries per second the operator may send to the API server.")
-	flag.IntVar(&burst, "kube-api-burst", 100, "Queries the operator may send in a burst above --kube-api-qps.")
-	flag.StringVar(&pssVersion, "pod-security-version", defaults.PodSecurityVersion, "Pod Security Standards version pinned on tenant namespaces (e.g. v1.37, or latest).")
-	flag.StringVar(&ingressSelector, "ingress-namespace-selector", labels.FormatLabels(defaults.IngressNamespaceSelector),
+	f := &flags{}
+	flag.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint listens on; \"0\" turns it off.")
+	flag.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes listen on.")
+	flag.StringVar(&f.pprofAddr, "pprof-bind-address", "0", "Address Go's pprof profiles (/debug/pprof/) are served on, for finding what uses CPU or memory; \"0\" (the default) turns them off.")
+	flag.BoolVar(&f.leaderElect, "leader-elect", false, "Elect a leader, so only one of several replicas reconciles at a time.")
+	flag.StringVar(&f.leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the pod's own namespace; required out of cluster).")
+	flag.IntVar(&f.concurrency, "max-concurrent-reconciles", 4, "How many Tenants are reconciled at once.")
+	flag.Float64Var(&f.qps, "kube-api-qps", 50, "Steady queries per second the operator may send to the API server.")
+	flag.IntVar(&f.burst, "kube-api-burst", 100, "Queries the operator may send in a f.burst above --kube-api-f.qps.")
+	flag.StringVar(&f.pssVersion, "pod-security-version", defaults.PodSecurityVersion, "Pod Security Standards version pinned on tenant namespaces (e.g. v1.37, or latest).")
+	flag.StringVar(&f.ingressSelector, "ingress-namespace-selector", labels.FormatLabels(defaults.IngressNamespaceSelector),
 		"Labels (k=v,...) of the ingress controller's namespace, whose pods may reach tenant pods; empty allows none.")
-	flag.StringVar(&monSelector, "monitoring-namespace-selector", labels.FormatLabels(defaults.MonitoringNamespaceSelector),
+	flag.StringVar(&f.monSelector, "monitoring-namespace-selector", labels.FormatLabels(defaults.MonitoringNamespaceSelector),
 		"Labels (k=v,...) of the monitoring namespace, whose pods may scrape tenant pods; empty allows none.")
-	flag.StringVar(&dnsNamespaces, "dns-namespace-selector", labels.FormatLabels(defaults.DNS.NamespaceSelector),
+	flag.StringVar(&f.dnsNamespaces, "dns-namespace-selector", labels.FormatLabels(defaults.DNS.NamespaceSelector),
 		"Labels (k=v,...) of the namespace of the cluster's DNS servers, which tenant pods may query on port 53; empty selects no pod.")
-	flag.StringVar(&dnsPods, "dns-pod-selector", labels.FormatLabels(defaults.DNS.PodSelector),
+	flag.StringVar(&f.dnsPods, "dns-pod-selector", labels.FormatLabels(defaults.DNS.PodSelector),
 		"Labels (k=v,...) of the DNS server pods in that namespace; empty means every pod there.")
-	flag.StringVar(&dnsCIDRs, "dns-cidrs", "",
+	flag.StringVar(&f.dnsCIDRs, "dns-cidrs", "",
 		"Comma-separated CIDRs of DNS servers outside the pod network tenant pods may also query, e.g. NodeLocal DNSCache's 169.254.20.10/32.")
-	flag.StringVar(&argoCDNamespace, "argocd-namespace", "argocd",
+	flag.StringVar(&f.argoCDNamespace, "argocd-namespace", "argocd",
 		"Namespace of Argo CD, where each tenant's AppProject and Applications are created; empty turns GitOps off. "+
 			"GitOps is on only if the cluster serves Argo CD's kinds when the operator starts.")
-	flag.StringVar(&operatorNamespace, "namespace", defaults.OperatorNamespace,
+	flag.StringVar(&f.operatorNamespace, "namespace", defaults.OperatorNamespace,
 		"The operator's own namespace, where spec.analysis.credentialsSecret names a Secret and the Git credential Secrets of reverts (label tenantry.dev/git-credentials=true) live.")
-	flag.StringVar(&operatorSA, "service-account", defaults.OperatorServiceAccount,
+	flag.StringVar(&f.operatorSA, "service-account", defaults.OperatorServiceAccount,
 		"The operator's ServiceAccount (in --namespace), which it binds to tenantry:analysis-writer in tenant namespaces with an analysis Secret.")
-	flag.StringVar(&metricsGatewayURL, "metrics-gateway-url", "",
+	flag.StringVar(&f.metricsGatewayURL, "metrics-gateway-url", "",
 		"In-cluster URL of the platform's metrics gateway (tenantry-operator metrics-gateway), e.g. http://tenantry-metrics-gateway.tenantry-system:9090: "+
 			"the analysis address of tenants that set none, for which the operator mints each tenant namespace its own credential. Empty: no gateway.")
-	flag.StringVar(&metricsTokenAudience, "metrics-token-audience", controller.DefaultMetricsTokenAudience,
+	flag.StringVar(&f.metricsTokenAudience, "metrics-token-audience", controller.DefaultMetricsTokenAudience,
 		"Audience of the minted metrics credentials: the gateway's --audience.")
-	flag.DurationVar(&metricsTokenTTL, "metrics-token-ttl", controller.DefaultMetricsTokenTTL,
+	flag.DurationVar(&f.metricsTokenTTL, "metrics-token-ttl", controller.DefaultMetricsTokenTTL,
 		"Lifetime of a minted metrics credential; a new one is minted when two thirds of it have passed. At least 10m (the API server's minimum).")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
@@ -102,6 +106,42 @@ func run() error {
 	}
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	return f
+}
+
+// renderOptions checks the flags that shape tenants and turns them into render's options.
+func (f *flags) renderOptions() (render.Options, error) {
+	if f.metricsTokenTTL < 10*time.Minute {
+		return render.Options{}, fmt.Errorf("--metrics-token-ttl %s: the API server mints tokens for 10m at least; set 10m or more", f.metricsTokenTTL)
+	}
+	if f.metricsGatewayURL != "" {
+		if u, err := url.Parse(f.metricsGatewayURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return render.Options{}, fmt.Errorf("--metrics-gateway-url %q: want the gateway Service's URL, e.g. http://tenantry-metrics-gateway.tenantry-system:9090", f.metricsGatewayURL)
+		}
+	}
+	var err error
+	renderOpts := render.Options{PodSecurityVersion: f.pssVersion, OperatorNamespace: f.operatorNamespace, OperatorServiceAccount: f.operatorSA,
+		MetricsGatewayURL: f.metricsGatewayURL}
+	if renderOpts.IngressNamespaceSelector, err = parseSelector("--ingress-namespace-selector", f.ingressSelector); err != nil {
+		return render.Options{}, err
+	}
+	if renderOpts.MonitoringNamespaceSelector, err = parseSelector("--monitoring-namespace-selector", f.monSelector); err != nil {
+		return render.Options{}, err
+	}
+	if renderOpts.DNS.NamespaceSelector, err = parseSelector("--dns-namespace-selector", f.dnsNamespaces); err != nil {
+		return render.Options{}, err
+	}
+	if renderOpts.DNS.PodSelector, err = parseSelector("--dns-pod-selector", f.dnsPods); err != nil {
+		return render.Options{}, err
+	}
+	if renderOpts.DNS.CIDRs, err = parseCIDRs("--dns-cidrs", f.dnsCIDRs); err != nil {
+		return render.Options{}, err
+	}
+	return renderOpts, nil
+}
+
+func run() error {
+	f := parseFlags()
 	memLimit, err := memoryLimit(os.LookupEnv)
 	if err != nil {
 		return err
@@ -109,30 +149,8 @@ func run() error {
 	if memLimit > 0 {
 		debug.SetMemoryLimit(memLimit)
 	}
-
-	if metricsTokenTTL < 10*time.Minute {
-		return fmt.Errorf("--metrics-token-ttl %s: the API server mints tokens for 10m at least; set 10m or more", metricsTokenTTL)
-	}
-	if metricsGatewayURL != "" {
-		if u, err := url.Parse(metricsGatewayURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("--metrics-gateway-url %q: want the gateway Service's URL, e.g. http://tenantry-metrics-gateway.tenantry-system:9090", metricsGatewayURL)
-		}
-	}
-	renderOpts := render.Options{PodSecurityVersion: pssVersion, OperatorNamespace: operatorNamespace, OperatorServiceAccount: operatorSA,
-		MetricsGatewayURL: metricsGatewayURL}
-	if renderOpts.IngressNamespaceSelector, err = parseSelector("--ingress-namespace-selector", ingressSelector); err != nil {
-		return err
-	}
-	if renderOpts.MonitoringNamespaceSelector, err = parseSelector("--monitoring-namespace-selector", monSelector); err != nil {
-		return err
-	}
-	if renderOpts.DNS.NamespaceSelector, err = parseSelector("--dns-namespace-selector", dnsNamespaces); err != nil {
-		return err
-	}
-	if renderOpts.DNS.PodSelector, err = parseSelector("--dns-pod-selector", dnsPods); err != nil {
-		return err
-	}
-	if renderOpts.DNS.CIDRs, err = parseCIDRs("--dns-cidrs", dnsCIDRs); err != nil {
+	renderOpts, err := f.renderOptions()
+	if err != nil {
 		return err
 	}
 
@@ -140,29 +158,29 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("finding the cluster: %w", err)
 	}
-	cfg.QPS, cfg.Burst = float32(qps), burst
+	cfg.QPS, cfg.Burst = float32(f.qps), f.burst
 
 	scheme, err := install.NewScheme()
 	if err != nil {
 		return err
 	}
-	ctrlConfig, err := controller.WithArgoCD(cfg, controller.Config{Render: renderOpts, MaxConcurrentReconciles: concurrency,
-		MetricsTokenAudience: metricsTokenAudience, MetricsTokenTTL: metricsTokenTTL}, argoCDNamespace)
+	ctrlConfig, err := controller.WithArgoCD(cfg, controller.Config{Render: renderOpts, MaxConcurrentReconciles: f.concurrency,
+		MetricsTokenAudience: f.metricsTokenAudience, MetricsTokenTTL: f.metricsTokenTTL}, f.argoCDNamespace)
 	if err != nil {
 		return err
 	}
-	if ctrlConfig.Render.ArgoCDNamespace == "" && argoCDNamespace != "" {
-		ctrl.Log.Info("Argo CD is not installed (no argoproj.io Applications): GitOps is off until a restart after it is", "namespace", argoCDNamespace)
+	if ctrlConfig.Render.ArgoCDNamespace == "" && f.argoCDNamespace != "" {
+		ctrl.Log.Info("Argo CD is not installed (no argoproj.io Applications): GitOps is off until a restart after it is", "namespace", f.argoCDNamespace)
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
 		Cache:                   controller.CacheOptions(ctrlConfig),
-		Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
-		HealthProbeBindAddress:  probeAddr,
-		PprofBindAddress:        pprofAddr,
-		LeaderElection:          leaderElect,
+		Metrics:                 metricsserver.Options{BindAddress: f.metricsAddr},
+		HealthProbeBindAddress:  f.probeAddr,
+		PprofBindAddress:        f.pprofAddr,
+		LeaderElection:          f.leaderElect,
 		LeaderElectionID:        "tenantry-operator.tenantry.dev",
-		LeaderElectionNamespace: leaderElectionNamespace,
+		LeaderElectionNamespace: f.leaderElectionNamespace,
 		// Give up leadership on shutdown, so a rolling update hands over at once.
 		LeaderElectionReleaseOnCancel: true,
 	})
@@ -178,7 +196,7 @@ func run() error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	ctrl.Log.Info("starting tenantry-operator", "concurrency", concurrency, "qps", qps, "burst", burst,
+	ctrl.Log.Info("starting tenantry-operator", "concurrency", f.concurrency, "qps", f.qps, "burst", f.burst,
 		"argocdNamespace", ctrlConfig.Render.ArgoCDNamespace, "goMemoryLimit", debug.SetMemoryLimit(-1))
 	return mgr.Start(ctrl.SetupSignalHandler())
 }
