@@ -1,6 +1,10 @@
 // Package controller holds the reconcilers that turn Tenants into running,
-// isolated namespaces: they apply what internal/render returns with
-// server-side apply, prune what is no longer wanted and report status.
+// isolated namespaces. A tenant reconcile reads (tenant_read.go), decides
+// (tenant_decide.go, with internal/render and internal/decide, no client)
+// and acts (tenant_act.go, tenant_offboard.go): it applies what render
+// returns with server-side apply, prunes what is no longer wanted and
+// writes the Tenant's status once. The revert controller
+// (revert_controller.go) answers aborted releases with Git reverts.
 package controller
 
 import (
