@@ -250,6 +250,10 @@ func (b *bench) onboarding(ctx context.Context, r *report) error {
 // create→Ready latency.
 func (b *bench) steadyArrival(ctx context.Context, rate float64, r *report) error {
 	n := int(rate * b.o.steady.Seconds())
+	writesBefore, err := testutil.TenantStatusWrites(ctx, b.cluster.Config)
+	if err != nil {
+		return err
+	}
 	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
 	defer tick.Stop()
 	names := make([]string, 0, n)
@@ -275,9 +279,13 @@ func (b *bench) steadyArrival(ctx context.Context, rate float64, r *report) erro
 	if err != nil {
 		return err
 	}
-	s := steady{Rate: rate, Tenants: n, Latency: percentiles(lat)}
+	writes, err := testutil.TenantStatusWrites(ctx, b.cluster.Config)
+	if err != nil {
+		return err
+	}
+	s := steady{Rate: rate, Tenants: n, Latency: percentiles(lat), StatusWritesPerTenant: (writes - writesBefore) / float64(n)}
 	r.Steady = append(r.Steady, s)
-	step("   create→Ready p50 %.2f s, p99 %.2f s", s.Latency.P50, s.Latency.P99)
+	step("   create→Ready p50 %.2f s, p99 %.2f s; %.2f status writes per tenant", s.Latency.P50, s.Latency.P99, s.StatusWritesPerTenant)
 	return nil
 }
 
