@@ -75,9 +75,9 @@ func managedVersions(t *testing.T, tenant string) map[string]string {
 			versions[fmt.Sprintf("%T %s/%s", obj, obj.GetNamespace(), obj.GetName())] = obj.GetResourceVersion()
 		}
 	}
-	// A namespace, its limit range, 5 network policies (no internet egress),
-	// 2 role bindings, the tenant's ClusterRole and ClusterRoleBinding.
-	const want = 11
+	// A namespace, its limit range, 2 network policies, 2 role bindings,
+	// the tenant's ClusterRole and ClusterRoleBinding.
+	const want = 8
 	if len(versions) != want {
 		t.Fatalf("found %d objects of tenant %s, want %d: %v", len(versions), tenant, want, versions)
 	}

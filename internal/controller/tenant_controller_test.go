@@ -72,8 +72,16 @@ func TestOnboardingCreatesEveryObjectAndTheTenantCanDeploy(t *testing.T) {
 		if err := admin.List(ctx, &policies, client.InNamespace(ns)); err != nil {
 			t.Fatal(err)
 		}
-		if len(policies.Items) != 6 {
-			t.Errorf("namespace %s has %d network policies, want 6 (deny, same tenant, DNS, ingress, monitoring, internet)", ns, len(policies.Items))
+		if len(policies.Items) != 2 {
+			t.Fatalf("namespace %s has %d network policies, want 2 (the default deny and the allowances)", ns, len(policies.Items))
+		}
+		allow := &networkingv1.NetworkPolicy{}
+		if err := admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: render.PolicyAllow}, allow); err != nil {
+			t.Fatal(err)
+		}
+		if len(allow.Spec.Ingress) != 3 || len(allow.Spec.Egress) != 3 {
+			t.Errorf("%s/%s: %d ingress and %d egress rules, want 3 (same tenant, ingress controller, monitoring) and 3 (same tenant, DNS, internet)",
+				ns, render.PolicyAllow, len(allow.Spec.Ingress), len(allow.Spec.Egress))
 		}
 		for _, obj := range []client.Object{
 			&corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.QuotaName}},

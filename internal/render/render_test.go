@@ -143,7 +143,7 @@ func TestTenantObjects(t *testing.T) {
 	want := []string{"Namespace//acme-prod", "Namespace//acme-staging"}
 	for _, ns := range []string{"acme-prod", "acme-staging"} {
 		want = append(want, "ResourceQuota/"+ns+"/tenantry-quota", "LimitRange/"+ns+"/tenantry-limits")
-		for _, np := range []string{PolicyDefaultDeny, PolicySameTenant, PolicyDNS, PolicyIngressCtrl, PolicyMonitoring} {
+		for _, np := range []string{PolicyDefaultDeny, PolicyAllow} {
 			want = append(want, "NetworkPolicy/"+ns+"/"+np)
 		}
 		want = append(want, "RoleBinding/"+ns+"/tenantry:tenant-admin")
