@@ -29,6 +29,13 @@ import (
 	"github.com/tenantry/tenantry/internal/render"
 )
 
+// reconcileTimeout bounds a tenant reconcile, whose requests have no
+// deadline of their own: a request the API server holds while etcd is
+// away would otherwise keep a worker, and every tenant queued behind it,
+// until the API server's own one-minute timeout. A reconcile takes a
+// second or two even with the client rate-limited.
+const reconcileTimeout = 30 * time.Second
+
 // TenantReconciler onboards, repairs and offboards Tenants.
 type TenantReconciler struct {
 	// Client reads from the manager's label-selected cache and writes to the API server.
@@ -78,7 +85,7 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Tenant{}).
 		Named("tenant").
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1), ReconciliationTimeout: reconcileTimeout}).
 		Watches(&v1alpha1.TenantPlan{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOnPlan)).
 		// A tenant that gives up a domain frees it for the tenant refused it.
 		Watches(&v1alpha1.Tenant{}, handler.EnqueueRequestsFromMapFunc(r.tenantsSharingDomains))

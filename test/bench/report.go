@@ -16,16 +16,15 @@ type report struct {
 	Environments int      `json:"environmentsPerTenant"`
 	OperatorArgs []string `json:"operatorArgs"`
 
-	Ceiling struct {
-		Objects       int     `json:"objects"`
-		Seconds       float64 `json:"seconds"`
-		ObjectsPerSec float64 `json:"objectsPerSecond"`
-		TenantsPerSec float64 `json:"tenantsPerSecond"`
-	} `json:"ceiling"`
-	Onboarding struct {
+	// Ceiling is render's objects server-side applied; MinimalCeiling the
+	// minimal set created by plain POSTs (ceilingMethods).
+	Ceiling        ceiling `json:"ceiling"`
+	MinimalCeiling ceiling `json:"minimalCeiling"`
+	Onboarding     struct {
 		Seconds           float64 `json:"seconds"`
 		TenantsPerSec     float64 `json:"tenantsPerSecond"`
 		FractionOfCeiling float64 `json:"fractionOfCeiling"`
+		FractionOfMinimal float64 `json:"fractionOfMinimalCeiling"`
 		Latency           latency `json:"createToReadySeconds"`
 	} `json:"onboarding"`
 	Steady    []steady `json:"steadyArrival"`
@@ -70,6 +69,17 @@ type report struct {
 }
 
 // steady is one steady arrival rate's figures.
+type ceiling struct {
+	Objects       int     `json:"objects"`
+	Seconds       float64 `json:"seconds"`
+	ObjectsPerSec float64 `json:"objectsPerSecond"`
+	TenantsPerSec float64 `json:"tenantsPerSecond"`
+}
+
+func (c ceiling) String() string {
+	return fmt.Sprintf("%.0f objects/s, %.1f tenants/s (%d objects in %.1f s)", c.ObjectsPerSec, c.TenantsPerSec, c.Objects, c.Seconds)
+}
+
 type steady struct {
 	Rate    float64 `json:"tenantsPerSecond"`
 	Tenants int     `json:"tenants"`
@@ -98,12 +108,13 @@ func (r *report) markdown() string {
 		r.Date, r.Machine, r.Tenants, r.Environments, strings.Join(r.OperatorArgs, " "))
 	b.WriteString("| # | measure | result | goal |\n| --- | --- | --- | --- |\n")
 	row := func(n, what, result, goal string) { fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", n, what, result, goal) }
-	row("1", "ceiling: the operator's objects applied directly, no operator",
-		fmt.Sprintf("%.0f objects/s, %.1f tenants/s (%d objects in %.1f s)", r.Ceiling.ObjectsPerSec, r.Ceiling.TenantsPerSec, r.Ceiling.Objects, r.Ceiling.Seconds), "")
+	row("1", "ceiling: the minimal set created by plain POSTs, no operator", r.MinimalCeiling.String(), "")
+	row("1", "ceiling: the operator's objects server-side applied, no operator", r.Ceiling.String(), "")
 	row("2", fmt.Sprintf("onboarding %d tenants at once", r.Tenants),
-		fmt.Sprintf("%.1f tenants/s, all Ready in %.1f s: **%.0f %% of the ceiling**; create→Ready p50 %.1f s, p99 %.1f s",
-			r.Onboarding.TenantsPerSec, r.Onboarding.Seconds, 100*r.Onboarding.FractionOfCeiling, r.Onboarding.Latency.P50, r.Onboarding.Latency.P99),
-		"≥ 50 % (80 %)")
+		fmt.Sprintf("%.1f tenants/s, all Ready in %.1f s: **%.0f %% of the minimal ceiling** (%.0f %% of the apply ceiling); create→Ready p50 %.1f s, p99 %.1f s",
+			r.Onboarding.TenantsPerSec, r.Onboarding.Seconds, 100*r.Onboarding.FractionOfMinimal, 100*r.Onboarding.FractionOfCeiling,
+			r.Onboarding.Latency.P50, r.Onboarding.Latency.P99),
+		"≥ 80 % of the minimal ceiling")
 	for _, s := range r.Steady {
 		row("3", fmt.Sprintf("create→Ready at %g tenants/s (%d tenants)", s.Rate, s.Tenants),
 			fmt.Sprintf("p50 %.2f s, p95 %.2f s, **p99 %.2f s**, max %.2f s; %.2f status writes per tenant", s.Latency.P50, s.Latency.P95, s.Latency.P99, s.Latency.Max, s.StatusWritesPerTenant),
