@@ -20,11 +20,14 @@ import (
 	"github.com/tenantry/tenantry/internal/render"
 )
 
-// Every read of a tenant reconcile is in this file: read, before the
-// reconcile decides, and readOutcome, after it acted, for the status. The
-// outcome is read after the writes because a tenant's first reconcile
-// usually finds its namespaces active and its quotas enforced by then: one
-// status write (Ready) instead of two (Pending, then Ready).
+// A tenant reconcile reads through two entry points: read, before it
+// decides, and readOutcome, after it acted, for the status (which reads
+// the apps and their Rollouts through tenant_apps.go and
+// tenant_rollouts.go). The outcome is read after the writes because a
+// tenant's first reconcile usually finds its namespaces active and its
+// quotas enforced by then: one status write (Ready) instead of two
+// (Pending, then Ready). The analysis credentials, which depend on the
+// desired objects, and offboarding read on their own.
 
 // seen is what a reconcile reads before it decides.
 type seen struct {
