@@ -9,7 +9,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -113,14 +112,6 @@ func (r *TenantReconciler) prune(ctx context.Context, tenant *v1alpha1.Tenant, o
 	return nil
 }
 
-// workloadGVKs are the kinds decide.Scale changes.
-var workloadGVKs = map[string]schema.GroupVersionKind{
-	"Deployment":           {Group: "apps", Version: "v1", Kind: "Deployment"},
-	"StatefulSet":          {Group: "apps", Version: "v1", Kind: "StatefulSet"},
-	"CronJob":              {Group: "batch", Version: "v1", Kind: "CronJob"},
-	render.RolloutGVK.Kind: render.RolloutGVK,
-}
-
 // scale patches the workloads a suspension or a resumption changes
 // (decide.Scale), and says so in an event when it changed anything. The
 // tenant's Argo CD Applications stop syncing meanwhile, or Argo CD would
@@ -131,7 +122,7 @@ func (r *TenantReconciler) scale(ctx context.Context, tenant *v1alpha1.Tenant, s
 	var err error
 	for _, s := range scaling {
 		if err = r.patchWorkload(ctx, s); err != nil {
-			err = fmt.Errorf("scaling %s %s/%s of tenant %s: %w", s.Workload.Kind, s.Workload.Namespace, s.Workload.Name, tenant.Name, err)
+			err = fmt.Errorf("scaling %s %s/%s of tenant %s: %w", s.Workload.GVK.Kind, s.Workload.Namespace, s.Workload.Name, tenant.Name, err)
 			break
 		}
 		changed++
@@ -154,7 +145,7 @@ func (r *TenantReconciler) patchWorkload(ctx context.Context, s decide.Scaling) 
 		return err
 	}
 	obj := &unstructured.Unstructured{}
-	obj.SetGroupVersionKind(workloadGVKs[s.Workload.Kind])
+	obj.SetGroupVersionKind(s.Workload.GVK)
 	obj.SetNamespace(s.Workload.Namespace)
 	obj.SetName(s.Workload.Name)
 	return r.Patch(ctx, obj, client.RawPatch(types.MergePatchType, data))

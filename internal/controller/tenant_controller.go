@@ -229,7 +229,7 @@ func (r *TenantReconciler) onboard(ctx context.Context, tenant *v1alpha1.Tenant)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	todo, err := r.decide(tenant, seen, time.Now())
+	todo, err := r.decideOnboarding(tenant, seen, time.Now())
 	if err != nil {
 		return ctrl.Result{}, err
 	}

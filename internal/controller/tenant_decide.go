@@ -26,10 +26,10 @@ type onboarding struct {
 	now time.Time
 }
 
-// decide turns what read saw into what to do, with no client: render's
+// decideOnboarding turns what read saw into what to do, with no client: render's
 // desired objects, the tenant-wide quota split, and internal/decide's
 // conflicts, pruning and scaling.
-func (r *TenantReconciler) decide(tenant *v1alpha1.Tenant, s *seen, now time.Time) (*onboarding, error) {
+func (r *TenantReconciler) decideOnboarding(tenant *v1alpha1.Tenant, s *seen, now time.Time) (*onboarding, error) {
 	todo := &onboarding{plan: s.plan, now: now}
 	if s.plan == nil {
 		todo.obs.Fail(decide.ReasonPlanNotFound, fmt.Sprintf(

@@ -68,11 +68,16 @@ func (r *TenantReconciler) offboardStep(ctx context.Context, tenant *v1alpha1.Te
 	if o.Retain {
 		// Keep the namespaces and what locks them down; prune the rest
 		// (RoleBindings, the tenant's ClusterRole and binding).
-		keep, err := r.retainNamespaces(ctx, tenant)
+		owned, err := r.tenantObjects(ctx, tenant)
 		if err != nil {
 			return false, "", err
 		}
-		return true, "", r.pruneAllBut(ctx, tenant, keep)
+		keep, err := r.retainNamespaces(ctx, tenant, owned)
+		if err != nil {
+			return false, "", err
+		}
+		stale, _ := r.prunable(owned, keep, nil, nil)
+		return true, "", r.prune(ctx, tenant, stale)
 	}
 	var namespaces corev1.NamespaceList
 	if err := r.List(ctx, &namespaces, inTenantIndex(tenant)); err != nil {
@@ -122,18 +127,14 @@ func (r *TenantReconciler) deleteWorkloads(ctx context.Context, namespaces []str
 	return nil
 }
 
-// retainNamespaces keeps the tenant's namespaces for deletionPolicy Retain:
+// retainNamespaces keeps the tenant's namespaces, among what it owns, for deletionPolicy Retain:
 // they lose the Tenant as owner (so garbage collection spares them and the
 // quota, limit range and network policies inside, which stay in force) and
 // get the orphaned label. It returns what it kept; the owners' RoleBindings
 // and the cluster RBAC are left for pruning.
-func (r *TenantReconciler) retainNamespaces(ctx context.Context, tenant *v1alpha1.Tenant) ([]client.Object, error) {
-	objs, err := r.tenantObjects(ctx, tenant)
-	if err != nil {
-		return nil, err
-	}
+func (r *TenantReconciler) retainNamespaces(ctx context.Context, tenant *v1alpha1.Tenant, owned []client.Object) ([]client.Object, error) {
 	var kept []client.Object
-	for _, obj := range objs {
+	for _, obj := range owned {
 		metadata := map[string]any{"ownerReferences": nil}
 		switch objectKind(obj) {
 		case "Namespace":

@@ -220,10 +220,10 @@ func (r *TenantReconciler) readWorkloads(ctx context.Context, tenant *v1alpha1.T
 			}
 		}
 		for _, d := range deployments.Items {
-			out = append(out, decide.Workload{Kind: "Deployment", Namespace: ns, Name: d.Name, Replicas: d.Spec.Replicas, Annotations: d.Annotations})
+			out = append(out, decide.Workload{GVK: appsv1.SchemeGroupVersion.WithKind("Deployment"), Namespace: ns, Name: d.Name, Replicas: d.Spec.Replicas, Annotations: d.Annotations})
 		}
 		for _, s := range statefulSets.Items {
-			out = append(out, decide.Workload{Kind: "StatefulSet", Namespace: ns, Name: s.Name, Replicas: s.Spec.Replicas, Annotations: s.Annotations})
+			out = append(out, decide.Workload{GVK: appsv1.SchemeGroupVersion.WithKind("StatefulSet"), Namespace: ns, Name: s.Name, Replicas: s.Spec.Replicas, Annotations: s.Annotations})
 		}
 		if r.rollouts.Load() {
 			// Live: the client caches no unstructured objects.
@@ -232,7 +232,7 @@ func (r *TenantReconciler) readWorkloads(ctx context.Context, tenant *v1alpha1.T
 				return nil, fmt.Errorf("listing Rollouts in %s: %w", ns, err)
 			}
 			for _, ro := range rollouts.Items {
-				w := decide.Workload{Kind: render.RolloutGVK.Kind, Namespace: ns, Name: ro.GetName(), Annotations: ro.GetAnnotations()}
+				w := decide.Workload{GVK: render.RolloutGVK, Namespace: ns, Name: ro.GetName(), Annotations: ro.GetAnnotations()}
 				if n, found, err := unstructured.NestedInt64(ro.Object, "spec", "replicas"); err == nil && found {
 					w.Replicas = ptr.To(int32(n))
 				}
@@ -240,7 +240,7 @@ func (r *TenantReconciler) readWorkloads(ctx context.Context, tenant *v1alpha1.T
 			}
 		}
 		for _, cj := range cronJobs.Items {
-			out = append(out, decide.Workload{Kind: "CronJob", Namespace: ns, Name: cj.Name, Suspend: cj.Spec.Suspend, Annotations: cj.Annotations})
+			out = append(out, decide.Workload{GVK: batchv1.SchemeGroupVersion.WithKind("CronJob"), Namespace: ns, Name: cj.Name, Suspend: cj.Spec.Suspend, Annotations: cj.Annotations})
 		}
 	}
 	return out, nil

@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
@@ -84,23 +85,23 @@ func TestScale(t *testing.T) {
 		patch    string // the JSON merge patch; "" for no change
 		err      string
 	}{
-		{"suspend a deployment", Workload{Kind: "Deployment", Replicas: ptr.To[int32](3)}, true,
+		{"suspend a deployment", Workload{GVK: schema.GroupVersionKind{Kind: "Deployment"}, Replicas: ptr.To[int32](3)}, true,
 			`{"metadata":{"annotations":{"tenantry.dev/suspended-replicas":"3"}},"spec":{"replicas":0}}`, ""},
-		{"replicas default to one", Workload{Kind: "StatefulSet"}, true,
+		{"replicas default to one", Workload{GVK: schema.GroupVersionKind{Kind: "StatefulSet"}}, true,
 			`{"metadata":{"annotations":{"tenantry.dev/suspended-replicas":"1"}},"spec":{"replicas":0}}`, ""},
-		{"already at zero", Workload{Kind: "Deployment", Replicas: ptr.To[int32](0)}, true, "", ""},
-		{"suspended twice", Workload{Kind: "Rollout", Replicas: ptr.To[int32](0), Annotations: recorded(v1alpha1.AnnotationSuspendedReplicas, "3")}, true, "", ""},
-		{"resume", Workload{Kind: "Rollout", Replicas: ptr.To[int32](0), Annotations: recorded(v1alpha1.AnnotationSuspendedReplicas, "3")}, false,
+		{"already at zero", Workload{GVK: schema.GroupVersionKind{Kind: "Deployment"}, Replicas: ptr.To[int32](0)}, true, "", ""},
+		{"suspended twice", Workload{GVK: schema.GroupVersionKind{Kind: "Rollout"}, Replicas: ptr.To[int32](0), Annotations: recorded(v1alpha1.AnnotationSuspendedReplicas, "3")}, true, "", ""},
+		{"resume", Workload{GVK: schema.GroupVersionKind{Kind: "Rollout"}, Replicas: ptr.To[int32](0), Annotations: recorded(v1alpha1.AnnotationSuspendedReplicas, "3")}, false,
 			`{"metadata":{"annotations":{"tenantry.dev/suspended-replicas":null}},"spec":{"replicas":3}}`, ""},
-		{"resume an active workload", Workload{Kind: "Deployment", Replicas: ptr.To[int32](2)}, false, "", ""},
-		{"resume a bad record", Workload{Kind: "Deployment", Namespace: "acme-dev", Name: "web", Annotations: recorded(v1alpha1.AnnotationSuspendedReplicas, "x")}, false,
+		{"resume an active workload", Workload{GVK: schema.GroupVersionKind{Kind: "Deployment"}, Replicas: ptr.To[int32](2)}, false, "", ""},
+		{"resume a bad record", Workload{GVK: schema.GroupVersionKind{Kind: "Deployment"}, Namespace: "acme-dev", Name: "web", Annotations: recorded(v1alpha1.AnnotationSuspendedReplicas, "x")}, false,
 			"", `Deployment acme-dev/web: annotation tenantry.dev/suspended-replicas="x" is not a replica count`},
-		{"suspend a cronjob", Workload{Kind: "CronJob"}, true,
+		{"suspend a cronjob", Workload{GVK: schema.GroupVersionKind{Kind: "CronJob"}}, true,
 			`{"metadata":{"annotations":{"tenantry.dev/suspended-by-tenantry":"true"}},"spec":{"suspend":true}}`, ""},
-		{"a cronjob suspended by its owner", Workload{Kind: "CronJob", Suspend: ptr.To(true)}, true, "", ""},
-		{"resume a cronjob the suspension marked", Workload{Kind: "CronJob", Suspend: ptr.To(true), Annotations: recorded(v1alpha1.AnnotationSuspendedCronJob, "true")}, false,
+		{"a cronjob suspended by its owner", Workload{GVK: schema.GroupVersionKind{Kind: "CronJob"}, Suspend: ptr.To(true)}, true, "", ""},
+		{"resume a cronjob the suspension marked", Workload{GVK: schema.GroupVersionKind{Kind: "CronJob"}, Suspend: ptr.To(true), Annotations: recorded(v1alpha1.AnnotationSuspendedCronJob, "true")}, false,
 			`{"metadata":{"annotations":{"tenantry.dev/suspended-by-tenantry":null}},"spec":{"suspend":false}}`, ""},
-		{"a cronjob its owner suspended stays suspended", Workload{Kind: "CronJob", Suspend: ptr.To(true)}, false, "", ""},
+		{"a cronjob its owner suspended stays suspended", Workload{GVK: schema.GroupVersionKind{Kind: "CronJob"}, Suspend: ptr.To(true)}, false, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

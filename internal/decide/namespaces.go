@@ -98,7 +98,7 @@ func Readiness(obs *Observed, seen []NamespaceSeen, suspended bool) (recheck boo
 		case ns.Quota == nil || len(ns.Quota.Status.Hard) == 0:
 			pendingQuota = append(pendingQuota, ns.Name)
 		default:
-			obs.AddQuota(ns.Name, ns.Quota, suspended)
+			obs.addQuota(ns.Name, ns.Quota, suspended)
 			if ns.DefaultServiceAccount != nil && !*ns.DefaultServiceAccount {
 				pendingSA = append(pendingSA, ns.Name)
 			}

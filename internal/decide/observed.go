@@ -29,7 +29,7 @@ type Observed struct {
 
 	// TenantQuota is the plan's tenant-wide quota, if it has one.
 	TenantQuota corev1.ResourceList
-	// QuotaUsed and QuotaHard add up the namespaces' quotas (AddQuota);
+	// QuotaUsed and QuotaHard add up the namespaces' quotas (addQuota);
 	// OverQuota lists "namespace: resource used/hard" where use exceeds
 	// the limit.
 	QuotaUsed, QuotaHard corev1.ResourceList
@@ -52,10 +52,10 @@ type GitOps struct {
 // Fail records the failure that stopped the reconcile.
 func (o *Observed) Fail(reason, message string) { o.FailReason, o.FailMessage = reason, message }
 
-// AddQuota adds a namespace's quota to the tenant's totals and notes any
+// addQuota adds a namespace's quota to the tenant's totals and notes any
 // resource used beyond its limit; while suspended, pods above the 0 the
 // suspension sets are on their way out, not over quota.
-func (o *Observed) AddQuota(namespace string, quota *corev1.ResourceQuota, suspended bool) {
+func (o *Observed) addQuota(namespace string, quota *corev1.ResourceQuota, suspended bool) {
 	if o.QuotaUsed == nil {
 		o.QuotaUsed, o.QuotaHard = corev1.ResourceList{}, corev1.ResourceList{}
 	}

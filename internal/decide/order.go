@@ -22,7 +22,7 @@ func ApplyOrder(refs []Ref, current, next map[string]corev1.ResourceList) []int 
 		switch {
 		case r.Kind == "Namespace":
 			return 0
-		case r.Kind == "ResourceQuota" && Shrinks(current[r.Namespace], next[r.Namespace]):
+		case r.Kind == "ResourceQuota" && shrinks(current[r.Namespace], next[r.Namespace]):
 			return 1
 		}
 		return 2
@@ -35,8 +35,8 @@ func ApplyOrder(refs []Ref, current, next map[string]corev1.ResourceList) []int 
 	return order
 }
 
-// Shrinks reports whether any limit in next is below its value in current.
-func Shrinks(current, next corev1.ResourceList) bool {
+// shrinks reports whether any limit in next is below its value in current.
+func shrinks(current, next corev1.ResourceList) bool {
 	for name, q := range next {
 		if c, ok := current[name]; ok && q.Cmp(c) < 0 {
 			return true

@@ -39,7 +39,7 @@ func RevertsDue(tenant *v1alpha1.Tenant) []DueRevert {
 		if ro == nil || ro.Phase != v1alpha1.RolloutAborted || st.Revision == "" {
 			continue
 		}
-		if ro.Revert != nil && SameAbort(ro.Revert, ro, st.Revision) {
+		if ro.Revert != nil && sameAbort(ro.Revert, ro, st.Revision) {
 			continue
 		}
 		// The status may still list an app the spec no longer has.
@@ -56,10 +56,10 @@ func RevertsDue(tenant *v1alpha1.Tenant) []DueRevert {
 	return due
 }
 
-// SameAbort reports whether the revert record answers the Rollout's
+// sameAbort reports whether the revert record answers the Rollout's
 // current abort: by its time, or, where Argo Rollouts does not report it,
 // by the revision that failed.
-func SameAbort(last *v1alpha1.RolloutRevert, ro *v1alpha1.AppRollout, revision string) bool {
+func sameAbort(last *v1alpha1.RolloutRevert, ro *v1alpha1.AppRollout, revision string) bool {
 	if last.AbortedAt != nil && ro.AbortedAt != nil {
 		return last.AbortedAt.Equal(ro.AbortedAt)
 	}
@@ -88,7 +88,7 @@ func Reverted(tenant *v1alpha1.Tenant, records map[string]v1alpha1.RolloutRevert
 		// A record already there answers this abort (an earlier pass wrote
 		// it): it stays. A revert run again finds its own commit and would
 		// overwrite "reverted" with "not reverted".
-		if ro.Revert != nil && SameAbort(ro.Revert, ro, app.Revision) {
+		if ro.Revert != nil && sameAbort(ro.Revert, ro, app.Revision) {
 			continue
 		}
 		ro.Revert = record.DeepCopy()

@@ -4,21 +4,21 @@ import (
 	"fmt"
 	"strconv"
 
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
 	"github.com/tenantry/tenantry/api/v1alpha1"
 )
 
 // Workload is a tenant workload a suspension scales: a Deployment,
 // StatefulSet or Argo Rollout (Replicas), or a CronJob (Suspend).
 type Workload struct {
-	Kind, Namespace, Name string
+	GVK             schema.GroupVersionKind
+	Namespace, Name string
 	// Replicas is the desired replica count; nil means the API's default, 1.
 	Replicas    *int32
 	Suspend     *bool
 	Annotations map[string]string
 }
-
-// IsCronJob tells a CronJob from the scalable kinds.
-func (w Workload) IsCronJob() bool { return w.Kind == "CronJob" }
 
 // Scaling is one workload's change: a JSON merge patch of its annotations and spec.
 type Scaling struct {
@@ -51,7 +51,7 @@ func scaling(w Workload, suspend bool) (map[string]any, error) {
 	change := func(annotation string, value any, spec map[string]any) map[string]any {
 		return map[string]any{"metadata": map[string]any{"annotations": map[string]any{annotation: value}}, "spec": spec}
 	}
-	if w.IsCronJob() {
+	if w.GVK.Kind == "CronJob" {
 		_, suspendedByUs := w.Annotations[v1alpha1.AnnotationSuspendedCronJob]
 		alreadySuspended := w.Suspend != nil && *w.Suspend
 		switch {
@@ -73,7 +73,7 @@ func scaling(w Workload, suspend bool) (map[string]any, error) {
 	case !suspend && wasSuspended:
 		n, err := strconv.Atoi(recorded)
 		if err != nil {
-			return nil, fmt.Errorf("%s %s/%s: annotation %s=%q is not a replica count", w.Kind, w.Namespace, w.Name, v1alpha1.AnnotationSuspendedReplicas, recorded)
+			return nil, fmt.Errorf("%s %s/%s: annotation %s=%q is not a replica count", w.GVK.Kind, w.Namespace, w.Name, v1alpha1.AnnotationSuspendedReplicas, recorded)
 		}
 		return change(v1alpha1.AnnotationSuspendedReplicas, nil, map[string]any{"replicas": n}), nil
 	}

@@ -332,7 +332,7 @@ func list(pairs ...string) corev1.ResourceList {
 	return l
 }
 
-// One case per rule of AddQuota and the quota status it adds up to.
+// One case per rule of addQuota and the quota status it adds up to.
 func TestQuota(t *testing.T) {
 	type namespaceQuota struct {
 		namespace  string
@@ -384,7 +384,7 @@ func TestQuota(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			obs := Observed{TenantQuota: tt.tenantQuota}
 			for _, q := range tt.quotas {
-				obs.AddQuota(q.namespace, quota(q.hard, q.used), tt.suspended)
+				obs.addQuota(q.namespace, quota(q.hard, q.used), tt.suspended)
 			}
 			if !slices.Equal(obs.OverQuota, tt.wantOver) {
 				t.Errorf("over quota = %q, want %q", obs.OverQuota, tt.wantOver)

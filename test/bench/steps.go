@@ -81,6 +81,8 @@ func tenantNamed(name string, envs int) *v1alpha1.Tenant {
 // operator: which of render's objects, and how.
 type ceilingMethod struct {
 	name string
+	// in is where the report keeps this ceiling.
+	in func(*report) *ceiling
 	// keep selects the objects written.
 	keep func(client.Object) bool
 	// write sends one object.
@@ -99,6 +101,7 @@ type ceilingMethod struct {
 var ceilingMethods = []ceilingMethod{
 	{
 		name: "minimal",
+		in:   func(r *report) *ceiling { return &r.MinimalCeiling },
 		keep: func(obj client.Object) bool { return obj.GetNamespace() != "" || objectIsNamespace(obj) },
 		write: func(ctx context.Context, c client.Client, u *unstructured.Unstructured) error {
 			return c.Create(ctx, u)
@@ -106,6 +109,7 @@ var ceilingMethods = []ceilingMethod{
 	},
 	{
 		name: "apply",
+		in:   func(r *report) *ceiling { return &r.Ceiling },
 		keep: func(client.Object) bool { return true },
 		write: func(ctx context.Context, c client.Client, u *unstructured.Unstructured) error {
 			return c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner("bench"), client.ForceOwnership)
@@ -127,11 +131,7 @@ func measureCeilings(ctx context.Context, o options, r *report) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", m.name, err)
 		}
-		if m.name == "apply" {
-			r.Ceiling = c
-		} else {
-			r.MinimalCeiling = c
-		}
+		*m.in(r) = c
 		step("   %s: %d objects in %.1f s: %.0f objects/s, %.1f tenants/s", m.name, c.Objects, c.Seconds, c.ObjectsPerSec, c.TenantsPerSec)
 	}
 	return nil
