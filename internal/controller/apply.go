@@ -14,13 +14,24 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/client-go/util/csaupgrade"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
 )
 
-// applier writes desired objects with server-side apply, and skips the write
-// when the cached object already matches, so a resync costs reads only.
+// applier creates the desired objects the cache says are absent (one POST
+// each, the cheapest write the API server takes), writes the others with
+// server-side apply, and skips the write when the cached object already
+// matches, so a resync costs reads only.
+//
+// A POST records its fields under an Update entry of FieldOwner, and the API
+// server ignores managed fields sent with a create. So before its first
+// apply of an object it created, the applier turns that entry into its Apply
+// entry (csaupgrade): the apply then owns every field the create set, and
+// removes those it no longer sends.
 type applier struct {
 	client client.Client
 	// uncached reads the uncachedKinds.
@@ -60,7 +71,9 @@ func (a applier) apply(ctx context.Context, desired client.Object) (bool, error)
 		switch {
 		case err == nil && current.GetAnnotations()[v1alpha1.AnnotationSpecHash] == hash:
 			return false, nil
-		case err != nil && !apierrors.IsNotFound(err):
+		case apierrors.IsNotFound(err):
+			return true, a.create(ctx, u, desired)
+		case err != nil:
 			return false, fmt.Errorf("reading %s %s: %w", u.GetKind(), client.ObjectKeyFromObject(desired), err)
 		}
 		return true, a.write(ctx, u, desired)
@@ -83,20 +96,59 @@ func (a applier) apply(ctx context.Context, desired client.Object) (bool, error)
 				return false, nil
 			}
 		}
-	case !apierrors.IsNotFound(err):
+	case apierrors.IsNotFound(err):
+		return true, a.create(ctx, u, desired)
+	default:
 		return false, fmt.Errorf("reading %s %s: %w", u.GetKind(), client.ObjectKeyFromObject(desired), err)
 	}
 
 	return true, a.write(ctx, u, desired)
 }
 
-// write applies u, the desired object in apply form.
+// create POSTs u, the desired object in apply form; an object the cache had
+// not seen yet is applied instead.
+func (a applier) create(ctx context.Context, u *unstructured.Unstructured, desired client.Object) error {
+	err := a.client.Create(ctx, u.DeepCopy(), client.FieldOwner(FieldOwner))
+	if apierrors.IsAlreadyExists(err) {
+		return a.write(ctx, u, desired)
+	}
+	if err != nil {
+		return fmt.Errorf("creating %s %s: %w", u.GetKind(), client.ObjectKeyFromObject(desired), err)
+	}
+	return nil
+}
+
+// write applies u, the desired object in apply form, after adopting the
+// fields a create recorded.
 func (a applier) write(ctx context.Context, u *unstructured.Unstructured, desired client.Object) error {
+	if err := a.adoptCreatedFields(ctx, u); err != nil {
+		return fmt.Errorf("taking over the fields of %s %s: %w", u.GetKind(), client.ObjectKeyFromObject(desired), err)
+	}
 	err := a.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldOwner), client.ForceOwnership)
 	if err != nil {
 		return fmt.Errorf("applying %s %s: %w", u.GetKind(), client.ObjectKeyFromObject(desired), err)
 	}
 	return nil
+}
+
+// adoptCreatedFields moves the fields FieldOwner's create recorded into its
+// Apply entry. The cache strips managed fields, so they are read from the
+// API server; this costs a read only when an existing object is written.
+func (a applier) adoptCreatedFields(ctx context.Context, u *unstructured.Unstructured) error {
+	live := &metav1.PartialObjectMetadata{}
+	live.SetGroupVersionKind(u.GroupVersionKind())
+	err := a.uncached.Get(ctx, client.ObjectKeyFromObject(u), live)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	patch, err := csaupgrade.UpgradeManagedFieldsPatch(live, sets.New(FieldOwner), FieldOwner)
+	if err != nil || patch == nil {
+		return err
+	}
+	return a.client.Patch(ctx, live, client.RawPatch(types.JSONPatchType, patch))
 }
 
 // toApplyObject converts a typed object to the unstructured form sent with

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
+	"github.com/tenantry/tenantry/internal/controller"
 	"github.com/tenantry/tenantry/internal/render"
 	"github.com/tenantry/tenantry/internal/testutil"
 )
@@ -425,4 +426,70 @@ func TestSuspendedTenantStartsNoPods(t *testing.T) {
 	pod := testutil.RestrictedPod("late")
 	pod.Namespace = "paused"
 	testutil.WantRefusal(t, userClient(t, "paused-admin").Create(ctx, pod), apierrors.IsForbidden, "exceeded quota", "pods=0")
+}
+
+// The operator creates absent objects with a plain POST, which records their
+// fields under an Update entry; its later applies must still own every one of
+// them, so a field dropped from the plan is removed, not left behind.
+func TestCreatedObjectsAreOwnedByLaterApplies(t *testing.T) {
+	testutil.NeedsCluster(t)
+	t.Parallel()
+	plan := newPlan(t, "created-plan", func(s *v1alpha1.TenantPlanSpec) { s.Quota["services"] = resource.MustParse("5") })
+	newTenant(t, "created", "created-plan")
+	waitPhase(t, "created", v1alpha1.PhaseReady)
+	ctx := t.Context()
+
+	quota := &corev1.ResourceQuota{}
+	key := client.ObjectKey{Namespace: "created", Name: render.QuotaName}
+	if err := admin.Get(ctx, key, quota); err != nil {
+		t.Fatal(err)
+	}
+	if got := managers(quota); !slices.Contains(got, controller.FieldOwner+"/Update") || slices.Contains(got, controller.FieldOwner+"/Apply") {
+		t.Fatalf("quota's managers %v: want the operator's create (Update) and no apply yet", got)
+	}
+
+	// A hand edit is repaired, and the repair adopts the created fields.
+	quota.Spec.Hard["requests.cpu"] = resource.MustParse("100")
+	if err := admin.Update(ctx, quota, client.FieldOwner("someone")); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, readyTimeout, func() error {
+		if err := admin.Get(ctx, key, quota); err != nil {
+			return err
+		}
+		if got := quota.Spec.Hard["requests.cpu"]; got.Cmp(resource.MustParse("1")) != 0 {
+			return fmt.Errorf("quota requests.cpu = %s, want 1", got.String())
+		}
+		if got := managers(quota); slices.Contains(got, controller.FieldOwner+"/Update") {
+			return fmt.Errorf("quota's managers %v: the operator's Update entry is still there", got)
+		}
+		return nil
+	})
+
+	// A resource the plan drops is removed from the quota by the next apply.
+	if err := admin.Get(ctx, client.ObjectKeyFromObject(plan), plan); err != nil {
+		t.Fatal(err)
+	}
+	delete(plan.Spec.Quota, "services")
+	if err := admin.Update(ctx, plan); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, readyTimeout, func() error {
+		if err := admin.Get(ctx, key, quota); err != nil {
+			return err
+		}
+		if services, ok := quota.Spec.Hard["services"]; ok {
+			return fmt.Errorf("quota still holds services=%s after the plan dropped it", services.String())
+		}
+		return nil
+	})
+}
+
+// managers lists an object's field managers as manager/operation.
+func managers(obj client.Object) []string {
+	var out []string
+	for _, m := range obj.GetManagedFields() {
+		out = append(out, m.Manager+"/"+string(m.Operation))
+	}
+	return out
 }
