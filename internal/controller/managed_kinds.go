@@ -93,8 +93,10 @@ var managedKinds = []managedKind{
 	metadataKind(networkingv1.SchemeGroupVersion.WithKind("NetworkPolicy")),
 	metadataKind(corev1.SchemeGroupVersion.WithKind("ServiceAccount")),
 	metadataKind(rbacv1.SchemeGroupVersion.WithKind("RoleBinding")),
-	typedKind(rbacv1.SchemeGroupVersion.WithKind("ClusterRoleBinding"), &rbacv1.ClusterRoleBinding{}, func() client.ObjectList { return &rbacv1.ClusterRoleBindingList{} }),
-	typedKind(rbacv1.SchemeGroupVersion.WithKind("ClusterRole"), &rbacv1.ClusterRole{}, func() client.ObjectList { return &rbacv1.ClusterRoleList{} }),
+	// Rendered no more: a tenant's own ClusterRole and ClusterRoleBinding,
+	// left by earlier versions, are pruned.
+	metadataKind(rbacv1.SchemeGroupVersion.WithKind("ClusterRoleBinding")),
+	metadataKind(rbacv1.SchemeGroupVersion.WithKind("ClusterRole")),
 }
 
 // metadataOnlyKinds are the managed kinds cached as metadata only.

@@ -173,6 +173,11 @@ func TestTenantUsersAreConfinedToTheirNamespaces(t *testing.T) {
 			{"list tenants", c.List(ctx, &v1alpha1.TenantList{})},
 			{"get another Tenant", c.Get(ctx, client.ObjectKey{Name: "iso-b"}, &v1alpha1.Tenant{})},
 			{"update its own Tenant", c.Update(ctx, &v1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "iso-a"}})},
+			// Owners hold no cluster-scoped grant at all, not even on their
+			// own Tenant: its namespace tells them what they need.
+			{"get its own Tenant", c.Get(ctx, client.ObjectKey{Name: "iso-a"}, &v1alpha1.Tenant{})},
+			{"get another tenant's namespace", c.Get(ctx, client.ObjectKey{Name: "iso-b"}, &corev1.Namespace{})},
+			{"update its own namespace", c.Update(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "iso-a"}})},
 		}
 		for _, f := range forbidden {
 			if !apierrors.IsForbidden(f.err) {
@@ -189,11 +194,11 @@ func TestTenantUsersAreConfinedToTheirNamespaces(t *testing.T) {
 		if err := c.List(ctx, &corev1.ResourceQuotaList{}, client.InNamespace("iso-b")); !apierrors.IsForbidden(err) {
 			t.Errorf("%s listing another tenant's quotas: err = %v, want Forbidden", user.name, err)
 		}
-		own := &v1alpha1.Tenant{}
+		own := &corev1.Namespace{}
 		if err := c.Get(ctx, client.ObjectKey{Name: "iso-a"}, own); err != nil {
-			t.Errorf("%s cannot get its own Tenant: %v", user.name, err)
-		} else if !slices.Equal(own.Status.Namespaces, []string{"iso-a"}) {
-			t.Errorf("%s reads namespaces %v from its Tenant, want [iso-a]", user.name, own.Status.Namespaces)
+			t.Errorf("%s cannot get its own namespace: %v", user.name, err)
+		} else if got := own.Annotations[v1alpha1.AnnotationNamespaces]; got != "iso-a" {
+			t.Errorf("%s reads namespaces %q from its namespace, want iso-a", user.name, got)
 		}
 	}
 
@@ -222,7 +227,6 @@ func TestDriftIsRepaired(t *testing.T) {
 		&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "drift", Name: render.PolicyDefaultDeny}},
 		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: "drift", Name: render.ClusterRoleName(v1alpha1.RoleAdmin)}},
 		&corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: "drift", Name: render.QuotaName}},
-		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "tenantry:tenant:drift"}},
 	} {
 		if err := admin.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
 			t.Fatal(err)
@@ -246,6 +250,17 @@ func TestDriftIsRepaired(t *testing.T) {
 
 	// The shared owner roles belong to the chart, so Helm or Argo CD (self
 	// heal) repairs them, not the operator: it may only bind them.
+
+	// The tenant's own ClusterRoleBinding an earlier version rendered is
+	// pruned: the operator renders no cluster-scoped RBAC.
+	left := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "tenantry:tenant:drift", Labels: render.Labels(&v1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "drift"}})},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
+	}
+	if err := admin.Create(ctx, left); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, left)
 
 	// A hand edit of the quota is reverted.
 	quota := &corev1.ResourceQuota{}

@@ -94,10 +94,8 @@ func (r *TenantReconciler) offboardStep(ctx context.Context, tenant *v1alpha1.Te
 	if err := r.deleteWorkloads(ctx, names); err != nil {
 		return false, "", err
 	}
-	// Namespaces now (their content goes with them); the cluster-wide RBAC
-	// stays until they are gone, so the owners can still watch.
-	keep := []client.Object{render.TenantClusterRole(tenant), render.TenantClusterRoleBinding(tenant)}
-	if err := r.pruneAllBut(ctx, tenant, keep); err != nil {
+	// Namespaces now; their content goes with them.
+	if err := r.pruneAllBut(ctx, tenant, nil); err != nil {
 		return false, "", err
 	}
 	return false, o.NamespacesLeft(namespaces.Items), nil

@@ -42,7 +42,7 @@ type Result struct {
 // it must not. Each needs no fixture, only the tenant owner's own
 // credentials, and every write is a dry run.
 var Checks = []string{
-	"self-service/read-own-tenant",
+	"self-service/read-own-namespace",
 	"self-service/deploy",
 	"self-service/cluster-ip-service",
 	"self-service/role",

@@ -151,12 +151,13 @@ func clusterPowers(t Target) []Entry {
 		{ID: "cluster-scoped/list-namespaces", Description: "list namespaces cluster-wide", Try: list(&corev1.NamespaceList{}, ""), Want: rbacDenied("list", "namespaces")},
 		{ID: "cluster-scoped/upgrade-own-plan", Description: "upgrade its own plan", Want: rbacDenied("update", "tenants"),
 			Try: func(ctx context.Context, c client.Client) error {
-				tenant := &v1alpha1.Tenant{}
-				if err := c.Get(ctx, client.ObjectKey{Name: t.Tenant.Name}, tenant); err != nil {
-					return fmt.Errorf("reading own tenant: %w", err)
-				}
+				tenant := t.Tenant.DeepCopy()
 				tenant.Spec.Plan = "enterprise"
 				return update(ctx, t, c, tenant)
+			}},
+		{ID: "cluster-scoped/read-own-tenant", Description: "read its own Tenant (its namespaces say what owners need)",
+			Want: rbacDenied("get", "tenants"), Try: func(ctx context.Context, c client.Client) error {
+				return c.Get(ctx, client.ObjectKey{Name: t.Tenant.Name}, &v1alpha1.Tenant{})
 			}},
 		{ID: "impersonate-other-tenants-admin", Description: "impersonate another tenant's admin",
 			Want: Want{Layer: RBAC, Detail: []string{`User "` + t.User + `" cannot impersonate`}},

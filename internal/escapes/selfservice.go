@@ -168,16 +168,13 @@ func selfService(t Target) []Entry {
 			return nil
 		}),
 		debug,
-		ok("read-own-tenant", "read its own Tenant", func(ctx context.Context, c client.Client) error {
-			return c.Get(ctx, client.ObjectKey{Name: t.Tenant.Name}, &v1alpha1.Tenant{})
-		}),
-		ok("read-own-tenant-status", "read its own Tenant and status", func(ctx context.Context, c client.Client) error {
-			tenant := &v1alpha1.Tenant{}
-			if err := c.Get(ctx, client.ObjectKey{Name: t.Tenant.Name}, tenant); err != nil {
+		ok("read-own-namespace", "read its namespace, which names its plan and namespaces", func(ctx context.Context, c client.Client) error {
+			namespace := &corev1.Namespace{}
+			if err := c.Get(ctx, client.ObjectKey{Name: ns}, namespace); err != nil {
 				return err
 			}
-			if tenant.Status.Phase != v1alpha1.PhaseReady {
-				return fmt.Errorf("phase %q", tenant.Status.Phase)
+			if got := namespace.Annotations[v1alpha1.AnnotationPlan]; got != t.Tenant.Spec.Plan {
+				return fmt.Errorf("namespace %s names plan %q, want %q", ns, got, t.Tenant.Spec.Plan)
 			}
 			return nil
 		}),

@@ -10,10 +10,6 @@ import (
 // ClusterRoleName is the ClusterRole a role binds in tenant namespaces.
 func ClusterRoleName(role v1alpha1.OwnerRole) string { return "tenantry:tenant-" + string(role) }
 
-// TenantAccessName names the per-tenant ClusterRole and ClusterRoleBinding
-// that let the tenant's owners read their own Tenant.
-func TenantAccessName(t *v1alpha1.Tenant) string { return "tenantry:tenant:" + t.Name }
-
 // BindableClusterRoles are the ClusterRoles a tenant may bind in its own
 // namespaces; the tenantry-role-bindings admission policy holds the same list.
 func BindableClusterRoles() []string {
@@ -70,6 +66,10 @@ func ClusterRoles() []*rbacv1.ClusterRole {
 		// for quota is explained by `kubectl describe quota`. Writing them
 		// stays the platform's (RBAC, and guardrail rule 1 as a backstop).
 		{APIGroups: []string{""}, Resources: []string{"resourcequotas", "limitranges"}, Verbs: readVerbs},
+		// Their namespace, bound in it: its annotations name the tenant's
+		// plan, namespaces and domains, which is how owners (who may not read
+		// Tenants) find them. RBAC grants a namespace's own object only.
+		{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get"}},
 	}
 	operate := []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: writeVerbs},
@@ -147,33 +147,6 @@ func RoleBindings(t *v1alpha1.Tenant, namespace string) []*rbacv1.RoleBinding {
 		})
 	}
 	return bindings
-}
-
-// TenantClusterRole lets its holders get their own Tenant (and so its
-// status and namespaces) and its plan, by name only: no list, no other tenant.
-func TenantClusterRole(t *v1alpha1.Tenant) *rbacv1.ClusterRole {
-	return &rbacv1.ClusterRole{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"},
-		ObjectMeta: objectMeta(t, TenantAccessName(t), ""),
-		Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"tenants"}, ResourceNames: []string{t.Name}, Verbs: []string{"get", "watch"}},
-			{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"tenantplans"}, ResourceNames: []string{t.Spec.Plan}, Verbs: []string{"get"}},
-		},
-	}
-}
-
-// TenantClusterRoleBinding grants TenantClusterRole to every owner.
-func TenantClusterRoleBinding(t *v1alpha1.Tenant) *rbacv1.ClusterRoleBinding {
-	var subjects []rbacv1.Subject
-	for _, role := range roles {
-		subjects = append(subjects, subjectsWithRole(t, role)...)
-	}
-	return &rbacv1.ClusterRoleBinding{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"},
-		ObjectMeta: objectMeta(t, TenantAccessName(t), ""),
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: TenantAccessName(t)},
-		Subjects:   subjects,
-	}
 }
 
 func subjectsWithRole(t *v1alpha1.Tenant, role v1alpha1.OwnerRole) []rbacv1.Subject {

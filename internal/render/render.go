@@ -133,7 +133,9 @@ type PlanViolation struct {
 func (v *PlanViolation) Error() string { return v.Field + ": " + v.Message }
 
 // Tenant returns every object the tenant needs, namespaces first, then the
-// objects inside them, then cluster-scoped RBAC, or a *PlanViolation.
+// objects inside them, then its Argo CD objects, or a *PlanViolation. None
+// is cluster-scoped but the namespaces: owners learn their tenant's plan
+// and namespaces from the annotations of the namespaces they may read.
 func Tenant(t *v1alpha1.Tenant, plan *v1alpha1.TenantPlan, opts Options) ([]client.Object, error) {
 	if err := CheckPlan(t, plan); err != nil {
 		return nil, err
@@ -159,7 +161,6 @@ func Tenant(t *v1alpha1.Tenant, plan *v1alpha1.TenantPlan, opts Options) ([]clie
 			objs = append(objs, AnalysisObjects(t, analysis, env.Namespace, opts)...)
 		}
 	}
-	objs = append(objs, TenantClusterRole(t), TenantClusterRoleBinding(t))
 	if opts.ArgoCDNamespace != "" {
 		objs = append(objs, AppProject(t, plan, opts))
 		for _, app := range Applications(t, opts) {

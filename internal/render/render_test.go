@@ -148,7 +148,6 @@ func TestTenantObjects(t *testing.T) {
 		}
 		want = append(want, "RoleBinding/"+ns+"/tenantry:tenant-admin")
 	}
-	want = append(want, "ClusterRole//tenantry:tenant:acme", "ClusterRoleBinding//tenantry:tenant:acme")
 	var got []string
 	for _, o := range objs {
 		got = append(got, o.GetObjectKind().GroupVersionKind().Kind+"/"+o.GetNamespace()+"/"+o.GetName())

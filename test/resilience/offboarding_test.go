@@ -93,9 +93,8 @@ func TestMassOffboarding(t *testing.T) {
 	t.Logf("mass offboarding: %d tenants (%d managed objects, %d namespaces, %d running Deployments) deleted with one request, all gone in %s (%.1f tenants/s)",
 		len(victims), owned, namespaces, len(workloads), took.Round(time.Millisecond), float64(len(victims))/took.Seconds())
 
-	// A Tenant goes only once its namespaces are gone and its cluster RBAC
-	// is deleted: nothing may be left at that moment, not even a
-	// terminating namespace.
+	// A Tenant goes only once its namespaces are gone: nothing may be left
+	// at that moment, not even a terminating namespace.
 	left := labelledObjects(t)
 	for _, name := range victims {
 		for _, obj := range left[name] {
@@ -107,10 +106,7 @@ func TestMassOffboarding(t *testing.T) {
 	// And by name, past any label: the names render gives them.
 	for i, name := range victims {
 		tenant := newTenant(name, i, "")
-		gone := []client.Object{
-			&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: render.TenantAccessName(tenant)}},
-			&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: render.TenantAccessName(tenant)}},
-		}
+		var gone []client.Object
 		for _, ns := range render.NamespaceNames(tenant) {
 			gone = append(gone, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 		}
