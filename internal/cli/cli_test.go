@@ -14,6 +14,7 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -296,29 +297,107 @@ func TestDoctor(t *testing.T) {
 	})
 	wantContains(t, "doctor without the guardrail", r.out, "run an image from a foreign registry", "FAIL")
 	wantContains(t, "doctor error", r.err.Error(), "checks failed: tenant doc is not isolated as it should be")
+
+	// Put the guardrail back and wait until it refuses again: the parallel
+	// tests, which run after this one, doctor their tenants too.
+	if err := install.Guardrails(t.Context(), admin); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 30*time.Second, func() error {
+		if r = tenantry(t, "doctor", "doc"); r.err != nil {
+			return errorf("doctor still fails with the guardrails restored:\n%s", r)
+		}
+		return nil
+	})
 }
 
-// TestNamespacesAsOwner: a tenant owner lists its namespaces without the
-// right to list namespaces, naming the tenant or from its context.
+// TestNamespacesAsOwner: a tenant owner, who may read neither Tenants nor
+// the list of namespaces, sees its tenant through its namespaces: ns with
+// and without a name, status and doctor, as itself.
 func TestNamespacesAsOwner(t *testing.T) {
 	testutil.NeedsCluster(t)
 	t.Parallel()
-	mustRun(t, "create", "nsco", "--plan", "pro", "--owner", "user:nina@nsco.example", "--env", "prod,dev", "--wait")
-	cfg, err := cluster.UserConfig("nina@nsco.example")
-	if err != nil {
+	mustRun(t, "create", "nsco", "--plan", "pro", "--owner", "user:nina@nsco.example", "--env", "prod,dev",
+		"--domain", "nsco.example.com", "--display-name", "Nsco Ltd", "--wait")
+	mustRun(t, "create", "nsone", "--plan", "free", "--owner", "user:olga@nsone.example", "--wait")
+	// An event about a pod of the tenant, as the kubelet would record it.
+	event := &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{Namespace: "nsco-prod", Name: "web-1.owner-view"},
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: "nsco-prod", Name: "web-1"},
+		Type:           corev1.EventTypeWarning, Reason: "BackOff", Message: "Back-off restarting failed container app",
+		LastTimestamp: metav1.Now(),
+	}
+	if err := admin.Create(t.Context(), event); err != nil {
 		t.Fatal(err)
 	}
-	kubeconfig := writeKubeconfig(t, cfg, "nina", "nsco-dev")
-	want := "nsco-dev\nnsco-prod\n"
-	if r := mustRun(t, "--kubeconfig", kubeconfig, "ns", "nsco"); r.out != want {
-		t.Errorf("ns nsco = %q, want %q", r.out, want)
+
+	kubeconfig := func(user, namespace string, groups ...string) string {
+		cfg, err := cluster.UserConfig(user, groups...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return writeKubeconfig(t, cfg, strings.Split(user, "@")[0], namespace)
 	}
-	if r := mustRun(t, "--kubeconfig", kubeconfig, "ns"); r.out != want {
-		t.Errorf("ns (from the context's namespace) = %q, want %q", r.out, want)
+	nina, ninaNoNS, olga := kubeconfig("nina@nsco.example", "nsco-dev"), kubeconfig("nina@nsco.example", ""), kubeconfig("olga@nsone.example", "")
+	// A platform engineer, who reads the Tenant itself.
+	platform := kubeconfig("pat@platform.example", "nsco-prod", "system:masters")
+	tests := []struct {
+		name       string
+		kubeconfig string
+		args       []string
+		wantOut    []string // fragments; exact when wantExact
+		wantExact  bool
+		wantErr    []string
+	}{
+		{name: "ns TENANT from the context's namespace", kubeconfig: nina, args: []string{"ns", "nsco"},
+			wantOut: []string{"nsco-dev\nnsco-prod\n"}, wantExact: true},
+		{name: "ns without a name", kubeconfig: nina, args: []string{"ns"},
+			wantOut: []string{"nsco-dev\nnsco-prod\n"}, wantExact: true},
+		{name: "ns of a tenant without environments, without a context namespace", kubeconfig: olga, args: []string{"ns", "nsone"},
+			wantOut: []string{"nsone\n"}, wantExact: true},
+		{name: "status", kubeconfig: nina, args: []string{"status", "nsco"}, wantOut: []string{
+			"Tenant nsco (Nsco Ltd): plan pro, environments dev,prod", "Namespaces: nsco-dev, nsco-prod", "Domains: nsco.example.com",
+			"Conditions: shown to platform engineers only", "Quota (all namespaces):", "requests.cpu", "/8",
+			"Recent events:", "Warning", "BackOff", "nsco-prod pod/web-1: Back-off restarting failed container app"}},
+		{name: "doctor", kubeconfig: nina, args: []string{"doctor", "nsco"}, wantOut: []string{
+			"Isolation of tenant nsco (plan pro), checked as you, nina@nsco.example (dry-run)",
+			"deploy a workload", "allowed",
+			"read Secrets in kube-system", "refused by RBAC", "run an image from a foreign registry", "refused by guardrail rule 4 (registries)",
+			"All "}},
+		{name: "doctor --as", kubeconfig: nina, args: []string{"doctor", "nsco", "--as", "someone"},
+			wantErr: []string{"--as needs the right to read tenant nsco", "without --as: it checks as you"}},
+		{name: "ns without a context namespace, the tenant's namespaces named otherwise", kubeconfig: ninaNoNS, args: []string{"ns", "nsco"},
+			wantErr: []string{"tenant nsco: you may not read the Tenant", "tried namespace nsco",
+				"set a namespace of the tenant on the context: kubectl config set-context --current --namespace NS"}},
+		{name: "ns without a name or a context namespace", kubeconfig: ninaNoNS, args: []string{"ns"},
+			wantErr: []string{"name the tenant, or set a namespace of the tenant on the context"}},
+		{name: "another tenant", kubeconfig: nina, args: []string{"status", "nsone"},
+			wantErr: []string{"tenant nsone: you may not read the Tenant", "the context's namespace nsco-dev and namespace nsone"}},
+		{name: "platform engineer: ns without a name", kubeconfig: platform, args: []string{"ns"},
+			wantOut: []string{"nsco-dev\nnsco-prod\n"}, wantExact: true},
+		{name: "platform engineer: status from the Tenant", kubeconfig: platform, args: []string{"status", "nsco"},
+			wantOut: []string{"Tenant nsco (Nsco Ltd): plan pro, phase Ready", "Conditions:\n", "Ready"}},
+		{name: "list every tenant", kubeconfig: nina, args: []string{"list"},
+			wantErr: []string{`tenants.tenantry.dev is forbidden: User "nina@nsco.example" cannot list resource "tenants"`}},
 	}
-	r := tenantry(t, "--kubeconfig", kubeconfig, "list")
-	if r.err == nil || !strings.Contains(r.err.Error(), "forbidden") {
-		t.Errorf("a tenant owner listed every tenant:\n%s", r)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := tenantry(t, append([]string{"--kubeconfig", tt.kubeconfig}, tt.args...)...)
+			if len(tt.wantErr) > 0 {
+				if r.err == nil {
+					t.Fatalf("succeeded, want an error:\n%s", r)
+				}
+				wantContains(t, "error", r.err.Error(), tt.wantErr...)
+				return
+			}
+			if r.err != nil {
+				t.Fatalf("tenantry %s: %s", strings.Join(tt.args, " "), r)
+			}
+			if tt.wantExact && r.out != tt.wantOut[0] {
+				t.Errorf("output = %q, want %q", r.out, tt.wantOut[0])
+			}
+			wantContains(t, "output", r.out, tt.wantOut...)
+		})
 	}
 }
 

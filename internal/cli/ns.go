@@ -1,40 +1,41 @@
 package cli
 
 import (
-	"context"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"github.com/tenantry/tenantry/api/v1alpha1"
 )
 
 func newNamespacesCommand(o *options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ns [TENANT]",
 		Short: "List a tenant's namespaces, as its owners may see them",
-		Long: `List a tenant's namespaces, read from its Tenant's status: tenant owners may
-read their own Tenant but not list namespaces. Without TENANT, the tenant is
-found from the namespace of the current kubeconfig context (acme-prod is
-tenant acme's).`,
+		Long: `List a tenant's namespaces. Without TENANT, the tenant is the one whose
+namespace the current kubeconfig context is in (its tenantry.dev/tenant label).
+
+Platform engineers read the namespaces from the Tenant's status. Tenant owners
+may not read Tenants nor list namespaces, but may read each of their tenant's
+namespaces, which lists all the others: the command reads the context's
+namespace, then the namespace named exactly TENANT (a tenant without
+environments), and uses the first that belongs to the tenant. So an owner sets
+a namespace of the tenant on the context once:
+kubectl config set-context --current --namespace NS.`,
 		Example: `  tenantry ns acme
   kubectl config set-context --current --namespace acme-prod && tenantry ns`,
 		Args:              cobra.MaximumNArgs(1),
 		ValidArgsFunction: o.completeTenants,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var t *v1alpha1.Tenant
-			var err error
+			name := ""
 			if len(args) == 1 {
-				_, t, err = o.tenant(cmd.Context(), args[0])
-			} else {
-				t, err = o.tenantOfContext(cmd.Context())
+				name = args[0]
 			}
+			_, t, view, err := o.tenantOrView(cmd.Context(), name)
 			if err != nil {
 				return err
+			}
+			if view != nil {
+				t = view.Tenant
 			}
 			for _, ns := range t.Status.Namespaces {
 				fmt.Fprintln(o.out, ns)
@@ -43,39 +44,6 @@ tenant acme's).`,
 		},
 	}
 	return cmd
-}
-
-// tenantOfContext finds the Tenant whose namespace the context is in: the
-// namespace's name, then each shorter prefix at a dash, as a Tenant name.
-func (o *options) tenantOfContext(ctx context.Context) (*v1alpha1.Tenant, error) {
-	c, err := o.kube(ctx)
-	if err != nil {
-		return nil, err
-	}
-	_, loader, err := o.clusterConfig()
-	if err != nil {
-		return nil, err
-	}
-	ns, _, err := loader.Namespace()
-	if err != nil || ns == "" || ns == "default" {
-		return nil, fmt.Errorf("name the tenant (tenantry ns TENANT), or set a tenant namespace on the context (kubectl config set-context --current --namespace NS)")
-	}
-	for name := ns; name != ""; {
-		t := &v1alpha1.Tenant{}
-		err := c.Get(ctx, client.ObjectKey{Name: name}, t)
-		if err == nil && slices.Contains(t.Status.Namespaces, ns) {
-			return t, nil
-		}
-		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsForbidden(err) {
-			return nil, err
-		}
-		i := strings.LastIndex(name, "-")
-		if i < 0 {
-			break
-		}
-		name = name[:i]
-	}
-	return nil, fmt.Errorf("namespace %s belongs to no tenant you may read; name the tenant: tenantry ns TENANT", ns)
 }
 
 func splitLines(s string) []string {

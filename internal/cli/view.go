@@ -161,28 +161,42 @@ func age(t metav1.Time, now time.Time) string {
 func newStatusCommand(o *options) *cobra.Command {
 	var events int
 	cmd := &cobra.Command{
-		Use:               "status NAME",
-		Short:             "Show a tenant at a glance: conditions, quota use, recent events",
+		Use:   "status NAME",
+		Short: "Show a tenant at a glance: conditions, quota use, recent events",
+		Long: `Show a tenant at a glance: its plan, namespaces and domains, conditions, apps,
+quota use and recent events.
+
+Tenant owners may not read Tenants: for them the page comes from the tenant's
+namespaces (found as tenantry ns finds them), without phase, conditions or
+apps, and its events are those of the tenant's namespaces.`,
 		Example:           `  tenantry status acme`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: o.completeTenants,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, t, err := o.tenant(cmd.Context(), args[0])
+			c, t, view, err := o.tenantOrView(cmd.Context(), args[0])
 			if err != nil {
 				return err
+			}
+			if view != nil {
+				list, err := o.namespaceEvents(cmd.Context(), c, view.Tenant.Status.Namespaces)
+				if err != nil {
+					return err
+				}
+				writeStatus(o.out, view.Tenant, list, events, o.now(), true)
+				return nil
 			}
 			list := &corev1.EventList{}
 			err = c.List(cmd.Context(), list, client.MatchingFields{
 				"involvedObject.kind": "Tenant", "involvedObject.name": t.Name,
 			})
-			// A tenant's own owners may read their Tenant but not the
-			// cluster's events: show the rest.
+			// Whoever may read a Tenant but not the cluster's events
+			// still gets the rest.
 			if apierrors.IsForbidden(err) {
 				fmt.Fprintln(o.errOut, "(no events: you may not list events cluster-wide)")
 			} else if err != nil {
 				return fmt.Errorf("listing the tenant's events: %w", err)
 			}
-			writeStatus(o.out, t, list.Items, events, o.now())
+			writeStatus(o.out, t, list.Items, events, o.now(), false)
 			return nil
 		},
 	}
@@ -190,13 +204,38 @@ func newStatusCommand(o *options) *cobra.Command {
 	return cmd
 }
 
+// namespaceEvents lists the events of the tenant's namespaces, skipping
+// those the caller may not list.
+func (o *options) namespaceEvents(ctx context.Context, c client.Client, namespaces []string) ([]corev1.Event, error) {
+	var events []corev1.Event
+	for _, ns := range namespaces {
+		list := &corev1.EventList{}
+		err := c.List(ctx, list, client.InNamespace(ns))
+		if apierrors.IsForbidden(err) {
+			fmt.Fprintf(o.errOut, "(no events of %s: you may not list them)\n", ns)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("listing the events of %s: %w", ns, err)
+		}
+		events = append(events, list.Items...)
+	}
+	return events, nil
+}
+
 // writeStatus prints one tenant's conditions, quota bars and latest events.
-func writeStatus(out io.Writer, t *v1alpha1.Tenant, events []corev1.Event, maxEvents int, now time.Time) {
+// fromNamespaces says t is an owner's view built from its namespaces: no
+// phase or conditions, and events about the namespaces' objects.
+func writeStatus(out io.Writer, t *v1alpha1.Tenant, events []corev1.Event, maxEvents int, now time.Time, fromNamespaces bool) {
 	title := t.Name
 	if t.Spec.DisplayName != "" {
 		title += " (" + t.Spec.DisplayName + ")"
 	}
-	fmt.Fprintf(out, "Tenant %s: plan %s, phase %s, age %s\n", title, t.Spec.Plan, orDash(string(t.Status.Phase)), age(t.CreationTimestamp, now))
+	if fromNamespaces {
+		fmt.Fprintf(out, "Tenant %s: plan %s, environments %s\n", title, t.Spec.Plan, orDash(strings.Join(t.Spec.Environments, ",")))
+	} else {
+		fmt.Fprintf(out, "Tenant %s: plan %s, phase %s, age %s\n", title, t.Spec.Plan, orDash(string(t.Status.Phase)), age(t.CreationTimestamp, now))
+	}
 	if t.Spec.Suspended {
 		fmt.Fprintln(out, "Suspended: workloads are scaled to zero until `tenantry resume`.")
 	}
@@ -208,12 +247,16 @@ func writeStatus(out io.Writer, t *v1alpha1.Tenant, events []corev1.Event, maxEv
 		fmt.Fprintf(out, "Onboarded in: %s\n", t.Status.OnboardingDuration.Duration)
 	}
 
-	fmt.Fprintln(out, "\nConditions:")
-	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	for _, c := range t.Status.Conditions {
-		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\n", c.Type, c.Status, c.Reason, age(c.LastTransitionTime, now), c.Message)
+	if fromNamespaces {
+		fmt.Fprintln(out, "\nConditions: shown to platform engineers only (tenant owners may not read Tenants).")
+	} else {
+		fmt.Fprintln(out, "\nConditions:")
+		w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		for _, c := range t.Status.Conditions {
+			fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\n", c.Type, c.Status, c.Reason, age(c.LastTransitionTime, now), c.Message)
+		}
+		_ = w.Flush()
 	}
-	_ = w.Flush()
 
 	if len(t.Status.Apps) > 0 {
 		fmt.Fprintln(out, "\nApps (Argo CD):")
@@ -247,7 +290,13 @@ func writeStatus(out io.Writer, t *v1alpha1.Tenant, events []corev1.Event, maxEv
 		fmt.Fprintln(out, "\nRecent events:")
 		w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		for _, e := range events {
-			fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", duration.HumanDuration(now.Sub(eventTime(e))), e.Type, e.Reason, e.Message)
+			message := e.Message
+			if fromNamespaces {
+				// Events of several namespaces and objects: say whose.
+				obj := e.InvolvedObject
+				message = fmt.Sprintf("%s %s/%s: %s", obj.Namespace, strings.ToLower(obj.Kind), obj.Name, message)
+			}
+			fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", duration.HumanDuration(now.Sub(eventTime(e))), e.Type, e.Reason, message)
 		}
 		_ = w.Flush()
 	}

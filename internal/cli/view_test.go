@@ -90,7 +90,7 @@ func TestStatusGolden(t *testing.T) {
 		{Type: "Normal", Reason: "PlanChanged", Message: "Plan free -> pro", LastTimestamp: metav1.NewTime(now.Add(-5 * time.Minute))},
 	}
 	var out bytes.Buffer
-	writeStatus(&out, &tenant, events, 10, now)
+	writeStatus(&out, &tenant, events, 10, now, false)
 	golden(t, "status.golden", out.Bytes())
 }
 

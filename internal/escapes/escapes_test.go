@@ -105,7 +105,7 @@ func TestDoctorRunsCatalogueEntries(t *testing.T) {
 		descriptions = append(descriptions, e.Description)
 	}
 	want := []string{
-		"read its namespace, which names its plan and namespaces",
+		"read its own namespace",
 		"deploy a workload",
 		"create a ClusterIP Service",
 		"create its own Role",

@@ -168,7 +168,7 @@ func selfService(t Target) []Entry {
 			return nil
 		}),
 		debug,
-		ok("read-own-namespace", "read its namespace, which names its plan and namespaces", func(ctx context.Context, c client.Client) error {
+		ok("read-own-namespace", "read its own namespace", func(ctx context.Context, c client.Client) error {
 			namespace := &corev1.Namespace{}
 			if err := c.Get(ctx, client.ObjectKey{Name: ns}, namespace); err != nil {
 				return err
