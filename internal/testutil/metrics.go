@@ -95,24 +95,32 @@ func hasLabels(m *dto.Metric, want map[string]string) bool {
 // API server at cfg has served, from its own apiserver_request_total: a
 // client's request metrics do not say which resource a request was for.
 func TenantStatusWrites(ctx context.Context, cfg *rest.Config) (float64, error) {
-	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	families, err := APIServerMetrics(ctx, cfg)
 	if err != nil {
 		return 0, err
 	}
-	raw, err := dc.RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("scraping the API server's metrics: %w", err)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	byName, err := parser.TextToMetricFamilies(bytes.NewReader(raw))
-	if err != nil {
-		return 0, err
-	}
-	families := slices.Collect(maps.Values(byName))
 	writes := 0.0
-	for _, verb := range []string{"PATCH", "UPDATE", "APPLY"} {
+	for _, verb := range []string{"PATCH", "PUT", "APPLY"} {
 		writes += SeriesSum(families, "apiserver_request_total",
 			map[string]string{"resource": "tenants", "subresource": "status", "verb": verb})
 	}
 	return writes, nil
+}
+
+// APIServerMetrics scrapes the /metrics of the API server at cfg.
+func APIServerMetrics(ctx context.Context, cfg *rest.Config) ([]*dto.MetricFamily, error) {
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := dc.RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("scraping the API server's metrics: %w", err)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	byName, err := parser.TextToMetricFamilies(bytes.NewReader(raw))
+	if err != nil {
+		return nil, err
+	}
+	return slices.Collect(maps.Values(byName)), nil
 }

@@ -9,7 +9,10 @@
 //  4. the operator's footprint at N: memory, CPU, API requests per tenant;
 //  5. writes at rest, when nothing changes;
 //  6. restart recovery: kill -9, start, time until every tenant is verified;
-//  7. drift repair: managed NetworkPolicies deleted by hand, time to restore.
+//  7. drift repair: managed NetworkPolicies deleted by hand, time to restore;
+//  8. one /metrics scrape: its time, its series, the operator's RSS after;
+//  9. the cluster tax: an unrelated user's read latency at 0 and N tenants,
+//     and the API server's memory.
 //
 // `make bench` runs it; it is not part of `make test`.
 package main
@@ -35,6 +38,10 @@ import (
 
 type options struct {
 	tenants, envs, workers int
+	// ceilingTenants is how many tenants the ceilings write: N unless set.
+	ceilingTenants         int
+	taxRequests            int
+	readyTimeout           time.Duration
 	rates                  []float64
 	steady, rest           time.Duration
 	drift                  int
@@ -50,6 +57,9 @@ func main() {
 	flag.IntVar(&o.tenants, "tenants", 1000, "tenants to onboard (N)")
 	flag.IntVar(&o.envs, "envs", 2, "environments (namespaces) per tenant")
 	flag.IntVar(&o.workers, "workers", 16, "goroutines creating objects and tenants")
+	flag.IntVar(&o.ceilingTenants, "ceiling-tenants", 0, "tenants the ceilings write (default: -tenants)")
+	flag.IntVar(&o.taxRequests, "tax-requests", 3000, "reads the unrelated user makes at 0 and at N tenants")
+	flag.DurationVar(&o.readyTimeout, "ready-timeout", 15*time.Minute, "how long onboarding may take before the bench gives up")
 	flag.Func("rates", "steady arrival rates in turn, tenants per second (default 10,5: the issue's rate, then one this machine sustains)", func(v string) error {
 		o.rates = nil
 		for _, f := range strings.Split(v, ",") {
@@ -71,6 +81,7 @@ func main() {
 	flag.IntVar(&qps, "operator-qps", 300, "the operator's --kube-api-qps")
 	flag.IntVar(&burst, "operator-burst", 600, "the operator's --kube-api-burst")
 	flag.IntVar(&concurrency, "operator-concurrency", 8, "the operator's --max-concurrent-reconciles")
+	namespaceQuota := flag.Bool("operator-namespace-quota-metrics", true, "the operator's --namespace-quota-metrics")
 	flag.Func("operator-memory-limit", "the operator's container memory limit, as the chart's resources.limits.memory (default 256Mi): the operator sets Go's memory limit to 90 % of it", func(v string) error {
 		q, err := resource.ParseQuantity(v)
 		if err != nil || q.Value() <= 0 {
@@ -86,9 +97,13 @@ func main() {
 		flag.PrintDefaults()
 	}
 	flag.Parse()
+	if o.ceilingTenants == 0 {
+		o.ceilingTenants = o.tenants
+	}
 	o.operatorArgs = []string{
 		fmt.Sprintf("--kube-api-qps=%d", qps), fmt.Sprintf("--kube-api-burst=%d", burst),
 		fmt.Sprintf("--max-concurrent-reconciles=%d", concurrency),
+		fmt.Sprintf("--namespace-quota-metrics=%t", *namespaceQuota),
 	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -119,7 +134,7 @@ func run(o options) error {
 	}
 	// The footprint, rest, restart and drift are measured at N tenants, as
 	// the issue asks; the steady arrival, which adds tenants, comes last.
-	step("[1] ceilings: %d tenants' objects written directly, %d workers, no operator", o.tenants, o.workers)
+	step("[1] ceilings: %d tenants' objects written directly, %d workers, no operator", o.ceilingTenants, o.workers)
 	if err := measureCeilings(ctx, o, r); err != nil {
 		return fmt.Errorf("ceiling: %w", err)
 	}
@@ -132,9 +147,11 @@ func run(o options) error {
 		name string
 		run  func(context.Context, *report) error
 	}{
+		{"[9] cluster tax at 0 tenants", b.clusterTax(false)},
 		{fmt.Sprintf("[2] onboarding %d tenants", o.tenants), b.onboarding},
-		{fmt.Sprintf("[4] operator footprint at %d tenants", o.tenants), b.footprint},
+		{fmt.Sprintf("[4, 8] operator footprint and a /metrics scrape at %d tenants", o.tenants), b.footprint},
 		{fmt.Sprintf("[5] writes at rest over %s", o.rest), b.atRest},
+		{fmt.Sprintf("[9] cluster tax at %d tenants", o.tenants), b.clusterTax(true)},
 		{"[6] restart recovery (kill -9)", b.restart},
 		{fmt.Sprintf("[7] drift repair: %d NetworkPolicies deleted", o.drift), b.driftRepair},
 	} {

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -100,29 +99,9 @@ func (o *operator) kill() error {
 	return nil
 }
 
-// usage reads the process's resident memory (MiB) and CPU time (seconds).
+// usage reads the operator's resident memory (MiB) and CPU time (seconds).
 func (o *operator) usage() (rssMiB, cpuSeconds float64, err error) {
-	pid := o.cmd.Process.Pid
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if fields := strings.Fields(line); len(fields) >= 2 && fields[0] == "VmRSS:" {
-			kib, _ := strconv.ParseFloat(fields[1], 64)
-			rssMiB = kib / 1024
-		}
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	// Fields after the command name (in parentheses): utime and stime are
-	// the 12th and 13th, in clock ticks (100 per second on Linux).
-	fields := strings.Fields(string(stat)[strings.LastIndexByte(string(stat), ')')+2:])
-	utime, _ := strconv.ParseFloat(fields[11], 64)
-	stime, _ := strconv.ParseFloat(fields[12], 64)
-	return rssMiB, (utime + stime) / 100, nil
+	return processUsage(o.cmd.Process.Pid)
 }
 
 // profile saves one of the operator's pprof profiles (such as "heap?gc=1"

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/flowcontrol"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tenantry/tenantry/internal/testutil"
+)
+
+// bystanderNamespace holds the unrelated user whose latency is the cluster
+// tax: what every other user of the cluster pays for its tenants.
+const bystanderNamespace = "bystander"
+
+// bystander is a ServiceAccount, bound to a Role of its own, that reads a
+// ConfigMap in its own namespace: the RBAC authorizer and the API server's
+// caches serve it, as any other user's request.
+type bystander struct {
+	cs kubernetes.Interface
+}
+
+func newBystander(ctx context.Context, admin client.Client, cfg *rest.Config) (*bystander, error) {
+	meta := metav1.ObjectMeta{Namespace: bystanderNamespace, Name: "reader"}
+	for _, obj := range []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: bystanderNamespace}},
+		&corev1.ServiceAccount{ObjectMeta: meta},
+		&corev1.ConfigMap{ObjectMeta: meta, Data: map[string]string{"greeting": "hello"}},
+		&rbacv1.Role{ObjectMeta: meta, Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get"}}}},
+		&rbacv1.RoleBinding{ObjectMeta: meta, RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: meta.Name},
+			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: meta.Name, Namespace: bystanderNamespace}}},
+	} {
+		if err := admin.Create(ctx, obj); err != nil {
+			return nil, fmt.Errorf("creating the bystander's %T: %w", obj, err)
+		}
+	}
+	token := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: new(int64(24 * 3600))}}
+	sa := &corev1.ServiceAccount{ObjectMeta: meta}
+	if err := admin.SubResource("token").Create(ctx, sa, token); err != nil {
+		return nil, fmt.Errorf("a token for the bystander: %w", err)
+	}
+	c := rest.AnonymousClientConfig(cfg)
+	c.BearerToken = token.Status.Token
+	// Unthrottled: the latency measured is the server's, not a client queue's.
+	c.RateLimiter = flowcontrol.NewFakeAlwaysRateLimiter()
+	cs, err := kubernetes.NewForConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	return &bystander{cs: cs}, nil
+}
+
+// measure reads the ConfigMap n times in a row and returns the latencies.
+func (b *bystander) measure(ctx context.Context, n int) (latency, error) {
+	lat := make([]time.Duration, 0, n)
+	for range n {
+		start := time.Now()
+		if _, err := b.cs.CoreV1().ConfigMaps(bystanderNamespace).Get(ctx, "reader", metav1.GetOptions{}); err != nil {
+			return latency{}, fmt.Errorf("the bystander's read: %w", err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	return percentiles(lat), nil
+}
+
+// processUsage reads a process's resident memory (MiB) and CPU time (seconds).
+func processUsage(pid int) (rssMiB, cpuSeconds float64, err error) {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if fields := strings.Fields(line); len(fields) >= 2 && fields[0] == "VmRSS:" {
+			kib, _ := strconv.ParseFloat(fields[1], 64)
+			rssMiB = kib / 1024
+		}
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	// Fields after the command name (in parentheses): utime and stime are
+	// the 12th and 13th, in clock ticks (100 per second on Linux).
+	fields := strings.Fields(string(stat)[strings.LastIndexByte(string(stat), ')')+2:])
+	utime, _ := strconv.ParseFloat(fields[11], 64)
+	stime, _ := strconv.ParseFloat(fields[12], 64)
+	return rssMiB, (utime + stime) / 100, nil
+}
+
+// clusterTax measures the bystander's latency and the API server's memory,
+// into the empty or the loaded side of r.Tax.
+func (b *bench) clusterTax(loaded bool) func(context.Context, *report) error {
+	return func(ctx context.Context, r *report) error {
+		// Warm the connection and the caches first: the first requests
+		// measure TLS and cold paths, not the cluster's load.
+		if _, err := b.bystander.measure(ctx, 100); err != nil {
+			return err
+		}
+		lat, err := b.bystander.measure(ctx, b.o.taxRequests)
+		if err != nil {
+			return err
+		}
+		rss, _, err := processUsage(b.cluster.PID("kube-apiserver"))
+		if err != nil {
+			return fmt.Errorf("the API server's memory: %w", err)
+		}
+		r.Tax.Requests = b.o.taxRequests
+		if loaded {
+			r.Tax.Loaded, r.Tax.APIServerRSSN = lat, rss
+		} else {
+			r.Tax.Empty, r.Tax.APIServerRSSEmpty = lat, rss
+		}
+		step("   p50 %.2f ms, p99 %.2f ms over %d reads; API server RSS %.0f MiB", 1000*lat.P50, 1000*lat.P99, b.o.taxRequests, rss)
+		return nil
+	}
+}
+
+// writeCounts are the cumulative write counters the onboarding figures
+// are differences of.
+type writeCounts struct {
+	byResource, operator map[string]float64
+}
+
+func (b *bench) writeCounts(ctx context.Context) (writeCounts, error) {
+	families, err := testutil.APIServerMetrics(ctx, b.cluster.Config)
+	if err != nil {
+		return writeCounts{}, err
+	}
+	w := writeCounts{byResource: map[string]float64{}, operator: map[string]float64{}}
+	for _, m := range testutil.Series(families, "apiserver_request_total", nil) {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		verb, resource := labels["verb"], labels["resource"]
+		if !writeVerbs[verb] || resource == "leases" {
+			continue // node and leader heartbeats grow with time, not tenants
+		}
+		if sub := labels["subresource"]; sub != "" {
+			resource += "/" + sub
+		}
+		w.byResource[verb+" "+resource] += m.GetCounter().GetValue()
+	}
+	ops, err := b.operator.metrics()
+	if err != nil {
+		return writeCounts{}, err
+	}
+	for _, m := range testutil.Series(ops, "rest_client_requests_total", nil) {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "method" && l.GetValue() != "GET" {
+				w.operator[l.GetValue()] += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return w, nil
+}
+
+var writeVerbs = map[string]bool{"POST": true, "PUT": true, "PATCH": true, "APPLY": true, "DELETE": true, "DELETECOLLECTION": true}
+
+// since is what was written after before, per tenant, leaving out what
+// rounds to nothing.
+func (w writeCounts) since(before writeCounts, tenants int) (byResource, operator map[string]float64) {
+	perTenant := func(now, then map[string]float64) map[string]float64 {
+		out := map[string]float64{}
+		for k, v := range now {
+			if d := (v - then[k]) / float64(tenants); d >= 0.005 {
+				out[k] = d
+			}
+		}
+		return out
+	}
+	return perTenant(w.byResource, before.byResource), perTenant(w.operator, before.operator)
+}
+
+// profileAPIServer records a CPU profile of the API server over the next d
+// in the background, to path (for go tool pprof bin/kube-apiserver path);
+// failures are only reported, as the profile is an aid.
+func profileAPIServer(ctx context.Context, cfg *rest.Config, d time.Duration, path string) {
+	go func() {
+		err := func() error {
+			cs, err := kubernetes.NewForConfig(cfg)
+			if err != nil {
+				return err
+			}
+			data, err := cs.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/profile").
+				Param("seconds", strconv.Itoa(int(d.Seconds()))).Timeout(d+30*time.Second).DoRaw(ctx)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(path, data, 0o644)
+		}()
+		if err != nil && ctx.Err() == nil {
+			step("   (no API server CPU profile: %v)", err)
+		}
+	}()
+}
