@@ -57,6 +57,7 @@ type flags struct {
 	metricsGatewayURL             string
 	metricsTokenAudience          string
 	metricsTokenTTL               time.Duration
+	namespaceQuotaMetrics         bool
 }
 
 // parseFlags reads the command line into flags and sets up logging.
@@ -68,9 +69,11 @@ func parseFlags() *flags {
 	flag.StringVar(&f.pprofAddr, "pprof-bind-address", "0", "Address Go's pprof profiles (/debug/pprof/) are served on, for finding what uses CPU or memory; \"0\" (the default) turns them off.")
 	flag.BoolVar(&f.leaderElect, "leader-elect", false, "Elect a leader, so only one of several replicas reconciles at a time.")
 	flag.StringVar(&f.leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the pod's own namespace; required out of cluster).")
-	flag.IntVar(&f.concurrency, "max-concurrent-reconciles", 4, "How many Tenants are reconciled at once.")
-	flag.Float64Var(&f.qps, "kube-api-qps", 50, "Steady queries per second the operator may send to the API server.")
-	flag.IntVar(&f.burst, "kube-api-burst", 100, "Queries the operator may send in a f.burst above --kube-api-f.qps.")
+	flag.IntVar(&f.concurrency, "max-concurrent-reconciles", 8, "How many Tenants are reconciled at once.")
+	flag.Float64Var(&f.qps, "kube-api-qps", 300, "Steady queries per second the operator may send to the API server (its flow control shares the server fairly: see the chart's flowControl).")
+	flag.IntVar(&f.burst, "kube-api-burst", 600, "Queries the operator may send in a burst above --kube-api-qps.")
+	flag.BoolVar(&f.namespaceQuotaMetrics, "namespace-quota-metrics", true,
+		"Export each tenant namespace's quota (tenantry_namespace_quota_used/_hard): about 50 series per two-environment tenant. Turn off past a few thousand tenants and use kube-state-metrics' kube_resourcequota instead.")
 	flag.StringVar(&f.pssVersion, "pod-security-version", defaults.PodSecurityVersion, "Pod Security Standards version pinned on tenant namespaces (e.g. v1.37, or latest).")
 	flag.StringVar(&f.ingressSelector, "ingress-namespace-selector", labels.FormatLabels(defaults.IngressNamespaceSelector),
 		"Labels (k=v,...) of the ingress controller's namespace, whose pods may reach tenant pods; empty allows none.")
@@ -165,7 +168,8 @@ func run() error {
 		return err
 	}
 	ctrlConfig, err := controller.WithArgoCD(cfg, controller.Config{Render: renderOpts, MaxConcurrentReconciles: f.concurrency,
-		MetricsTokenAudience: f.metricsTokenAudience, MetricsTokenTTL: f.metricsTokenTTL}, f.argoCDNamespace)
+		MetricsTokenAudience: f.metricsTokenAudience, MetricsTokenTTL: f.metricsTokenTTL,
+		NamespaceQuotaMetrics: f.namespaceQuotaMetrics}, f.argoCDNamespace)
 	if err != nil {
 		return err
 	}

@@ -96,6 +96,9 @@ type tenantCollector struct {
 	reader client.Reader
 	// elected is closed once this replica leads (the manager's Elected).
 	elected <-chan struct{}
+	// namespaceQuota exports each namespace's quota too: the series that
+	// grow fastest, with namespaces times quota resources.
+	namespaceQuota bool
 }
 
 func (c tenantCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -153,6 +156,9 @@ func (c tenantCollector) Collect(ch chan<- prometheus.Metric) {
 	for phase, n := range phases {
 		gauge(phaseDesc, float64(n), string(phase))
 	}
+	if !c.namespaceQuota {
+		return
+	}
 	var quotas corev1.ResourceQuotaList
 	if err := c.reader.List(context.Background(), &quotas, client.HasLabels{v1alpha1.LabelTenant}, client.UnsafeDisableDeepCopy); err != nil {
 		ch <- prometheus.NewInvalidMetric(namespaceUsedDesc, err)
@@ -177,9 +183,10 @@ func boolValue(b bool) float64 {
 }
 
 // Register adds Tenantry's metrics to controller-runtime's registry; reader
-// is the manager's cached client, elected the manager's Elected channel.
-func Register(reader client.Reader, elected <-chan struct{}) error {
-	for _, c := range collectors(reader, elected) {
+// is the manager's cached client, elected the manager's Elected channel;
+// namespaceQuota adds each tenant namespace's quota.
+func Register(reader client.Reader, elected <-chan struct{}, namespaceQuota bool) error {
+	for _, c := range collectors(reader, elected, namespaceQuota) {
 		if err := ctrlmetrics.Registry.Register(c); err != nil {
 			return err
 		}
@@ -187,6 +194,7 @@ func Register(reader client.Reader, elected <-chan struct{}) error {
 	return nil
 }
 
-func collectors(reader client.Reader, elected <-chan struct{}) []prometheus.Collector {
-	return []prometheus.Collector{OnboardingDuration, ReconcileErrors, RolloutAborts, AppReverts, RevertDuration, tenantCollector{reader: reader, elected: elected}}
+func collectors(reader client.Reader, elected <-chan struct{}, namespaceQuota bool) []prometheus.Collector {
+	return []prometheus.Collector{OnboardingDuration, ReconcileErrors, RolloutAborts, AppReverts, RevertDuration,
+		tenantCollector{reader: reader, elected: elected, namespaceQuota: namespaceQuota}}
 }

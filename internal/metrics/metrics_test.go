@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -47,7 +48,7 @@ var fqName = regexp.MustCompile(`fqName: "([a-z_]+)"`)
 func TestDashboardsUseExistingMetrics(t *testing.T) {
 	exported := map[string]bool{}
 	descs := make(chan *prometheus.Desc, 64)
-	for _, c := range collectors(nil, nil) {
+	for _, c := range collectors(nil, nil, true) {
 		c.Describe(descs)
 	}
 	close(descs)
@@ -102,9 +103,37 @@ func seriesByName(c prometheus.Collector) map[string]int {
 
 // listReader lists the given tenants, and no ResourceQuota: all the
 // collector reads.
+// TestNamespaceQuotaSeriesAreOptional: each namespace's quota, the series
+// that grow with namespaces, is exported only when asked for.
+func TestNamespaceQuotaSeriesAreOptional(t *testing.T) {
+	quota := corev1.ResourceQuota{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "acme-prod", Name: "tenantry-quota", Labels: map[string]string{v1alpha1.LabelTenant: "acme"}},
+		Status:     corev1.ResourceQuotaStatus{Hard: corev1.ResourceList{"pods": resource.MustParse("10")}, Used: corev1.ResourceList{"pods": resource.MustParse("2")}},
+	}
+	reader := listReader{tenants: []v1alpha1.Tenant{{ObjectMeta: metav1.ObjectMeta{Name: "acme"}}}, quotas: []corev1.ResourceQuota{quota}}
+	elected := make(chan struct{})
+	close(elected)
+	for _, namespaceQuota := range []bool{true, false} {
+		got := seriesByName(tenantCollector{reader: reader, elected: elected, namespaceQuota: namespaceQuota})
+		want := 0
+		if namespaceQuota {
+			want = 1
+		}
+		for _, metric := range []string{"tenantry_namespace_quota_used", "tenantry_namespace_quota_hard"} {
+			if got[metric] != want {
+				t.Errorf("namespaceQuota %v: %d series of %s, want %d", namespaceQuota, got[metric], metric, want)
+			}
+		}
+		if got["tenantry_tenant_info"] != 1 {
+			t.Errorf("namespaceQuota %v: tenant series %v, want them either way", namespaceQuota, got)
+		}
+	}
+}
+
 type listReader struct {
 	client.Reader
 	tenants []v1alpha1.Tenant
+	quotas  []corev1.ResourceQuota
 }
 
 func (r listReader) List(_ context.Context, list client.ObjectList, _ ...client.ListOption) error {
@@ -112,6 +141,7 @@ func (r listReader) List(_ context.Context, list client.ObjectList, _ ...client.
 	case *v1alpha1.TenantList:
 		l.Items = r.tenants
 	case *corev1.ResourceQuotaList:
+		l.Items = r.quotas
 	default:
 		return fmt.Errorf("unexpected list %T", list)
 	}

@@ -154,7 +154,7 @@ func TestRender(t *testing.T) {
 		name: "defaults",
 		check: func(t *testing.T, objs []*unstructured.Unstructured) {
 			want := []string{"ClusterRole", "ClusterRoleBinding", "ConfigMap", "CustomResourceDefinition", "Deployment",
-				"PodDisruptionBudget", "Role", "RoleBinding", "Service", "ServiceAccount",
+				"FlowSchema", "PodDisruptionBudget", "PriorityLevelConfiguration", "Role", "RoleBinding", "Service", "ServiceAccount",
 				"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
 			if got := kinds(objs); !reflect.DeepEqual(got, want) {
 				t.Errorf("kinds = %v\nwant %v (no Namespace, plans or Prometheus Operator kinds by default)", got, want)
