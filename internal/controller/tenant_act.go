@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -14,6 +15,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
 	"github.com/tenantry/tenantry/internal/decide"
@@ -75,19 +78,45 @@ func (r *TenantReconciler) ensureFinalizer(ctx context.Context, tenant *v1alpha1
 	return nil
 }
 
-// applyDesired applies every desired object in order (namespaces first,
-// so the objects inside them can be created).
+// createConcurrency bounds the creates one reconcile sends at once.
+const createConcurrency = 6
+
+// applyDesired applies every desired object: namespaces first, so the
+// objects inside them can be created; then the others in order, except
+// that those the cache says are absent are created concurrently. Nothing
+// orders two creates, and a new tenant's dozen objects then cost about
+// two round trips instead of twelve; updates keep their order
+// (decide.ApplyOrder shrinks quotas before raising others).
 func (r *TenantReconciler) applyDesired(ctx context.Context, desired []client.Object) error {
 	a := applier{client: r.Client, uncached: r.APIReader, metadataOnly: metadataOnlyKinds()}
+	var creates errgroup.Group
+	creates.SetLimit(createConcurrency)
 	for _, obj := range desired {
-		wrote, err := a.apply(ctx, obj)
-		if err != nil {
+		if _, isNamespace := obj.(*corev1.Namespace); !isNamespace {
+			absent, err := a.absent(ctx, obj)
+			if err != nil {
+				return err
+			}
+			if absent {
+				creates.Go(func() error { return r.applyOne(ctx, a, obj) })
+				continue
+			}
+		}
+		if err := r.applyOne(ctx, a, obj); err != nil {
 			return err
 		}
-		if wrote {
-			ctrl.LoggerFrom(ctx).V(1).Info("applied", "kind", obj.GetObjectKind().GroupVersionKind().Kind,
-				"namespace", obj.GetNamespace(), "name", obj.GetName())
-		}
+	}
+	return creates.Wait()
+}
+
+func (r *TenantReconciler) applyOne(ctx context.Context, a applier, obj client.Object) error {
+	wrote, err := a.apply(ctx, obj)
+	if err != nil {
+		return err
+	}
+	if wrote {
+		ctrl.LoggerFrom(ctx).V(1).Info("applied", "kind", obj.GetObjectKind().GroupVersionKind().Kind,
+			"namespace", obj.GetNamespace(), "name", obj.GetName())
 	}
 	return nil
 }
@@ -154,11 +183,16 @@ func (r *TenantReconciler) patchWorkload(ctx context.Context, s decide.Scaling) 
 // updateStatus writes the status decide.Status makes of the observation,
 // in one patch, and only then records the events and counts the metrics
 // the change implies (decide.Transition). It writes nothing when nothing
-// changed.
-func (r *TenantReconciler) updateStatus(ctx context.Context, tenant *v1alpha1.Tenant, obs decide.Observed) error {
-	next := decide.Status(tenant, obs, metav1.Now())
+// changed, nor a new tenant's first Pending status while
+// decide.HoldFirstStatus holds it: it then returns when to look again.
+func (r *TenantReconciler) updateStatus(ctx context.Context, tenant *v1alpha1.Tenant, obs decide.Observed) (time.Duration, error) {
+	now := metav1.Now()
+	next := decide.Status(tenant, obs, now)
 	if equality.Semantic.DeepEqual(tenant.Status, next) {
-		return nil
+		return 0, nil
+	}
+	if hold := decide.HoldFirstStatus(tenant, next, now.Time); hold > 0 {
+		return hold, nil
 	}
 	changes := decide.Transition(tenant.Status, next)
 	before := tenant.DeepCopy()
@@ -166,10 +200,10 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, tenant *v1alpha1.Te
 	// The optimistic lock makes a reconcile that worked from a stale copy
 	// fail instead of writing (and announcing) the same transition twice.
 	if err := r.Status().Patch(ctx, tenant, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-		return fmt.Errorf("updating status of tenant %s: %w", tenant.Name, err)
+		return 0, fmt.Errorf("updating status of tenant %s: %w", tenant.Name, err)
 	}
 	announcer{r.Recorder}.announce(tenant, changes)
-	return nil
+	return 0, nil
 }
 
 // announcer records the events and counts the metrics of a status change

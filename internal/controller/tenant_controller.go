@@ -235,12 +235,15 @@ func (r *TenantReconciler) onboard(ctx context.Context, tenant *v1alpha1.Tenant)
 		return ctrl.Result{}, err
 	}
 	if todo.obs.FailReason != "" {
-		return ctrl.Result{}, r.updateStatus(ctx, tenant, todo.obs)
+		_, err := r.updateStatus(ctx, tenant, todo.obs)
+		return ctrl.Result{}, err
 	}
 	result, err := r.act(ctx, tenant, todo)
 	if err != nil && todo.obs.ApplyErr == nil {
 		// Nothing the status can say: the retry reports the outcome.
 		return result, err
 	}
-	return result, errors.Join(err, r.updateStatus(ctx, tenant, todo.obs))
+	hold, statusErr := r.updateStatus(ctx, tenant, todo.obs)
+	result.RequeueAfter = soonest(result.RequeueAfter, hold)
+	return result, errors.Join(err, statusErr)
 }

@@ -51,9 +51,9 @@ func (r *TenantReconciler) offboard(ctx context.Context, tenant *v1alpha1.Tenant
 		message = held
 	}
 	// The deletion events of what is left wake the tenant; the requeue
-	// also times the report of what holds it.
-	return ctrl.Result{RequeueAfter: 5 * time.Second},
-		errors.Join(err, r.updateStatus(ctx, tenant, decide.Observed{Terminating: true, TerminatingMessage: message}))
+	// also times the report of what holds it. A Terminating status is never held.
+	_, statusErr := r.updateStatus(ctx, tenant, decide.Observed{Terminating: true, TerminatingMessage: message})
+	return ctrl.Result{RequeueAfter: 5 * time.Second}, errors.Join(err, statusErr)
 }
 
 // offboardStep does the next step of the deletion. It reports whether the

@@ -168,3 +168,20 @@ func setReady(c conditions, suspended bool, obs Observed, namespaces []string) v
 	c.set(v1alpha1.ConditionReady, metav1.ConditionTrue, ReasonTenantReady, "the tenant can deploy into "+strings.Join(namespaces, ", "))
 	return v1alpha1.PhaseReady
 }
+
+// FirstStatusHold is how long a new Tenant's first status may wait for
+// the controller manager to make its namespaces usable.
+const FirstStatusHold = 10 * time.Second
+
+// HoldFirstStatus says how long to hold back next, the first status of a
+// Tenant, when it would only say Pending (zero: write it now). Onboarding
+// takes about a second, so the first status is then Ready: writing Pending
+// before it costs a status write and an event per tenant, most of all in a
+// bulk onboarding. A problem (phase Failed) is written at once, and so is
+// Pending once the hold is over, so a stuck onboarding still says why.
+func HoldFirstStatus(tenant *v1alpha1.Tenant, next v1alpha1.TenantStatus, now time.Time) time.Duration {
+	if tenant.Status.Phase != "" || next.Phase != v1alpha1.PhasePending {
+		return 0
+	}
+	return max(FirstStatusHold-now.Sub(tenant.CreationTimestamp.Time), 0)
+}

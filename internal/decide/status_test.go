@@ -427,3 +427,29 @@ func TestSetGitWrite(t *testing.T) {
 		t.Fatalf("without revertOnAbort: %+v", list)
 	}
 }
+
+func TestHoldFirstStatus(t *testing.T) {
+	fresh := &v1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "acme", CreationTimestamp: created}}
+	written := fresh.DeepCopy()
+	written.Status.Phase = v1alpha1.PhasePending
+	tests := []struct {
+		name   string
+		tenant *v1alpha1.Tenant
+		next   v1alpha1.Phase
+		at     time.Time
+		want   time.Duration
+	}{
+		{"first status, still pending", fresh, v1alpha1.PhasePending, created.Add(2 * time.Second), FirstStatusHold - 2*time.Second},
+		{"first status, pending past the hold", fresh, v1alpha1.PhasePending, created.Add(FirstStatusHold + time.Second), 0},
+		{"first status, ready", fresh, v1alpha1.PhaseReady, created.Add(time.Second), 0},
+		{"first status, a problem", fresh, v1alpha1.PhaseFailed, created.Add(time.Second), 0},
+		{"status written before", written, v1alpha1.PhasePending, created.Add(time.Second), 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := HoldFirstStatus(tt.tenant, v1alpha1.TenantStatus{Phase: tt.next}, tt.at); got != tt.want {
+				t.Errorf("HoldFirstStatus = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
