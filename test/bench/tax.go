@@ -194,7 +194,7 @@ func profileAPIServer(ctx context.Context, cfg *rest.Config, d time.Duration, pa
 				return err
 			}
 			data, err := cs.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/profile").
-				Param("seconds", strconv.Itoa(int(d.Seconds()))).Timeout(d+30*time.Second).DoRaw(ctx)
+				Param("seconds", strconv.Itoa(int(d.Seconds()))).Timeout(d + 30*time.Second).DoRaw(ctx)
 			if err != nil {
 				return err
 			}
