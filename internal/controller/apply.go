@@ -18,7 +18,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/util/csaupgrade"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
 )
@@ -104,30 +103,6 @@ func (a applier) apply(ctx context.Context, desired client.Object) (bool, error)
 	}
 
 	return true, a.write(ctx, u, desired)
-}
-
-// absent reports whether the cache (or, for uncached kinds, the API
-// server) holds no object of desired's name.
-func (a applier) absent(ctx context.Context, desired client.Object) (bool, error) {
-	gvk, err := apiutil.GVKForObject(desired, a.client.Scheme())
-	if err != nil {
-		return false, err
-	}
-	var current client.Object = desired.DeepCopyObject().(client.Object)
-	var reader client.Reader = a.client
-	switch {
-	case a.metadataOnly[gvk]:
-		meta := &metav1.PartialObjectMetadata{}
-		meta.SetGroupVersionKind(gvk)
-		current = meta
-	case uncachedKinds[gvk]:
-		reader = a.uncached
-	}
-	err = reader.Get(ctx, client.ObjectKeyFromObject(desired), current)
-	if err != nil && !apierrors.IsNotFound(err) {
-		return false, fmt.Errorf("reading %s %s: %w", gvk.Kind, client.ObjectKeyFromObject(desired), err)
-	}
-	return apierrors.IsNotFound(err), nil
 }
 
 // create POSTs the desired object, carrying u's annotations (its spec

@@ -16,8 +16,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/tenantry/tenantry/api/v1alpha1"
 	"github.com/tenantry/tenantry/internal/decide"
 	"github.com/tenantry/tenantry/internal/metrics"
@@ -78,45 +76,19 @@ func (r *TenantReconciler) ensureFinalizer(ctx context.Context, tenant *v1alpha1
 	return nil
 }
 
-// createConcurrency bounds the creates one reconcile sends at once.
-const createConcurrency = 6
-
-// applyDesired applies every desired object: namespaces first, so the
-// objects inside them can be created; then the others in order, except
-// that those the cache says are absent are created concurrently. Nothing
-// orders two creates, and a new tenant's dozen objects then cost about
-// two round trips instead of twelve; updates keep their order
-// (decide.ApplyOrder shrinks quotas before raising others).
+// applyDesired applies every desired object in order (namespaces first,
+// so the objects inside them can be created).
 func (r *TenantReconciler) applyDesired(ctx context.Context, desired []client.Object) error {
 	a := applier{client: r.Client, uncached: r.APIReader, metadataOnly: metadataOnlyKinds()}
-	var creates errgroup.Group
-	creates.SetLimit(createConcurrency)
 	for _, obj := range desired {
-		if _, isNamespace := obj.(*corev1.Namespace); !isNamespace {
-			absent, err := a.absent(ctx, obj)
-			if err != nil {
-				return err
-			}
-			if absent {
-				creates.Go(func() error { return r.applyOne(ctx, a, obj) })
-				continue
-			}
-		}
-		if err := r.applyOne(ctx, a, obj); err != nil {
+		wrote, err := a.apply(ctx, obj)
+		if err != nil {
 			return err
 		}
-	}
-	return creates.Wait()
-}
-
-func (r *TenantReconciler) applyOne(ctx context.Context, a applier, obj client.Object) error {
-	wrote, err := a.apply(ctx, obj)
-	if err != nil {
-		return err
-	}
-	if wrote {
-		ctrl.LoggerFrom(ctx).V(1).Info("applied", "kind", obj.GetObjectKind().GroupVersionKind().Kind,
-			"namespace", obj.GetNamespace(), "name", obj.GetName())
+		if wrote {
+			ctrl.LoggerFrom(ctx).V(1).Info("applied", "kind", obj.GetObjectKind().GroupVersionKind().Kind,
+				"namespace", obj.GetNamespace(), "name", obj.GetName())
+		}
 	}
 	return nil
 }
