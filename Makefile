@@ -113,6 +113,15 @@ test-unit: ## The fast tier: every test that needs no control plane (go test -sh
 bench: testbin operator ## Measure onboarding, latency, footprint, rest, restart and drift at 1,000 tenants (~12 min); writes bin/bench/report.md.
 	go run ./test/bench $(BENCH_FLAGS)
 
+# 10,000 two-environment tenants (20,000 namespaces): the ceilings at 1,000,
+# the operator with a 2 GiB memory limit and without the per-namespace
+# quota series, as a cluster that large runs it.
+.PHONY: bench-10k
+bench-10k: testbin operator ## The same at 10,000 tenants (~25 min); writes bin/bench/10k/report.md.
+	go run ./test/bench -tenants 10000 -ceiling-tenants 1000 -rates 10 -steady 30s -rest 1m \
+		-ready-timeout 30m -operator-memory-limit 2Gi -operator-quota-metrics=none \
+		-out bin/bench/10k $(BENCH_FLAGS)
+
 .PHONY: testbin
 # Two builds at a time: while one links (single-threaded), the other
 # compiles, which takes minutes off a cold build on 2 cores.

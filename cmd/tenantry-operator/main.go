@@ -22,6 +22,7 @@ import (
 
 	"github.com/tenantry/tenantry/internal/controller"
 	"github.com/tenantry/tenantry/internal/install"
+	"github.com/tenantry/tenantry/internal/metrics"
 	"github.com/tenantry/tenantry/internal/render"
 )
 
@@ -57,7 +58,7 @@ type flags struct {
 	metricsGatewayURL             string
 	metricsTokenAudience          string
 	metricsTokenTTL               time.Duration
-	namespaceQuotaMetrics         bool
+	quotaMetrics                  string
 }
 
 // parseFlags reads the command line into flags and sets up logging.
@@ -72,8 +73,8 @@ func parseFlags() *flags {
 	flag.IntVar(&f.concurrency, "max-concurrent-reconciles", 8, "How many Tenants are reconciled at once.")
 	flag.Float64Var(&f.qps, "kube-api-qps", 300, "Steady queries per second the operator may send to the API server (its flow control shares the server fairly: see the chart's flowControl).")
 	flag.IntVar(&f.burst, "kube-api-burst", 600, "Queries the operator may send in a burst above --kube-api-qps.")
-	flag.BoolVar(&f.namespaceQuotaMetrics, "namespace-quota-metrics", true,
-		"Export each tenant namespace's quota (tenantry_namespace_quota_used/_hard): about 50 series per two-environment tenant. Turn off past a few thousand tenants and use kube-state-metrics' kube_resourcequota instead.")
+	flag.StringVar(&f.quotaMetrics, "quota-metrics", string(metrics.QuotaNamespace),
+		"Quota use to export: namespace (each tenant's and each tenant namespace's, about 75 series per two-environment tenant), tenant (each tenant's, about 25), or none (read kube-state-metrics' kube_resourcequota instead, past a few thousand tenants).")
 	flag.StringVar(&f.pssVersion, "pod-security-version", defaults.PodSecurityVersion, "Pod Security Standards version pinned on tenant namespaces (e.g. v1.37, or latest).")
 	flag.StringVar(&f.ingressSelector, "ingress-namespace-selector", labels.FormatLabels(defaults.IngressNamespaceSelector),
 		"Labels (k=v,...) of the ingress controller's namespace, whose pods may reach tenant pods; empty allows none.")
@@ -156,6 +157,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	quotaMetrics, err := metrics.ParseQuotaDetail(f.quotaMetrics)
+	if err != nil {
+		return err
+	}
 
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
@@ -169,7 +174,7 @@ func run() error {
 	}
 	ctrlConfig, err := controller.WithArgoCD(cfg, controller.Config{Render: renderOpts, MaxConcurrentReconciles: f.concurrency,
 		MetricsTokenAudience: f.metricsTokenAudience, MetricsTokenTTL: f.metricsTokenTTL,
-		NamespaceQuotaMetrics: f.namespaceQuotaMetrics}, f.argoCDNamespace)
+		QuotaMetrics: quotaMetrics}, f.argoCDNamespace)
 	if err != nil {
 		return err
 	}

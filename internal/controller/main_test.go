@@ -27,7 +27,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	cfg := controller.Config{Render: render.DefaultOptions(), MaxConcurrentReconciles: 4, StuckAfter: stuckAfter, NamespaceQuotaMetrics: true}
+	cfg := controller.Config{Render: render.DefaultOptions(), MaxConcurrentReconciles: 4, StuckAfter: stuckAfter}
 	os.Exit(testutil.RunWithPlatform(m, cfg, func(_ context.Context, p testutil.Platform) error {
 		cluster, admin, scheme = p.Cluster, p.Admin, p.Scheme
 		return nil

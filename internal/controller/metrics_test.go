@@ -45,3 +45,27 @@ func TestMetricsCountTenantsAndOnboarding(t *testing.T) {
 		return nil
 	})
 }
+
+// The chart's FlowSchema gives the operator's requests a priority level of
+// their own: the API server's flow control, not the operator's client
+// limits, shares the server between the operator and everyone else.
+func TestOperatorRequestsHaveTheirOwnPriorityLevel(t *testing.T) {
+	testutil.NeedsCluster(t)
+	t.Parallel()
+	newPlan(t, "apf-plan", nil)
+	newTenant(t, "apf", "apf-plan")
+	waitPhase(t, "apf", v1alpha1.PhaseReady)
+
+	families, err := testutil.APIServerMetrics(t.Context(), cluster.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := testutil.SeriesSum(families, "apiserver_flowcontrol_dispatched_requests_total",
+		map[string]string{"flow_schema": "tenantry-operator", "priority_level": "tenantry-operator"})
+	shared := testutil.SeriesSum(families, "apiserver_flowcontrol_dispatched_requests_total",
+		map[string]string{"flow_schema": "service-accounts"})
+	if own == 0 {
+		t.Errorf("no request dispatched through FlowSchema tenantry-operator (service-accounts dispatched %v)", shared)
+	}
+	t.Logf("%v requests through the operator's own priority level", own)
+}

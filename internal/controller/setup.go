@@ -40,9 +40,9 @@ type Config struct {
 	// tenantry-metrics); MetricsTokenTTL their lifetime (default 24 hours).
 	MetricsTokenAudience string
 	MetricsTokenTTL      time.Duration
-	// NamespaceQuotaMetrics exports each tenant namespace's quota, series
-	// that grow with namespaces (metrics.Register).
-	NamespaceQuotaMetrics bool
+	// QuotaMetrics is how much quota use the operator exports (empty:
+	// per tenant and per namespace).
+	QuotaMetrics metrics.QuotaDetail
 }
 
 // CacheOptions make the manager cache only what the operator manages: every
@@ -105,7 +105,7 @@ func WithArgoCD(restConfig *rest.Config, cfg Config, namespace string) (Config, 
 
 // Setup registers the operator's controllers and metrics with a manager.
 func Setup(mgr manager.Manager, cfg Config) error {
-	if err := metrics.Register(mgr.GetClient(), mgr.Elected(), cfg.NamespaceQuotaMetrics); err != nil {
+	if err := metrics.Register(mgr.GetClient(), mgr.Elected(), cfg.QuotaMetrics); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 	r := &TenantReconciler{

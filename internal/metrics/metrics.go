@@ -5,6 +5,7 @@ package metrics
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
@@ -96,9 +97,33 @@ type tenantCollector struct {
 	reader client.Reader
 	// elected is closed once this replica leads (the manager's Elected).
 	elected <-chan struct{}
-	// namespaceQuota exports each namespace's quota too: the series that
-	// grow fastest, with namespaces times quota resources.
-	namespaceQuota bool
+	// quota is how much quota use it exports: the series that grow
+	// fastest, with tenants (or namespaces) times quota resources.
+	quota QuotaDetail
+}
+
+// QuotaDetail is how much quota use the operator exports.
+type QuotaDetail string
+
+// The quota details, from the most series to the fewest.
+const (
+	// QuotaNamespace exports each tenant's and each tenant namespace's
+	// quota (the default, and what an empty QuotaDetail means).
+	QuotaNamespace QuotaDetail = "namespace"
+	// QuotaTenant exports each tenant's quota, summed over its namespaces.
+	QuotaTenant QuotaDetail = "tenant"
+	// QuotaNone exports none: kube-state-metrics' kube_resourcequota has
+	// the same figures per namespace.
+	QuotaNone QuotaDetail = "none"
+)
+
+// ParseQuotaDetail reads a --quota-metrics value.
+func ParseQuotaDetail(s string) (QuotaDetail, error) {
+	switch d := QuotaDetail(s); d {
+	case QuotaNamespace, QuotaTenant, QuotaNone:
+		return d, nil
+	}
+	return "", fmt.Errorf("--quota-metrics %q: want namespace, tenant or none", s)
 }
 
 func (c tenantCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -144,7 +169,7 @@ func (c tenantCollector) Collect(ch chan<- prometheus.Metric) {
 				gauge(rolloutWeightDesc, float64(ro.Weight), t.Name, app.Name)
 			}
 		}
-		if q := t.Status.Quota; q != nil {
+		if q := t.Status.Quota; q != nil && c.quota != QuotaNone {
 			for name, v := range q.Used {
 				gauge(tenantUsedDesc, v.AsApproximateFloat64(), t.Name, string(name))
 			}
@@ -156,7 +181,7 @@ func (c tenantCollector) Collect(ch chan<- prometheus.Metric) {
 	for phase, n := range phases {
 		gauge(phaseDesc, float64(n), string(phase))
 	}
-	if !c.namespaceQuota {
+	if c.quota != QuotaNamespace && c.quota != "" {
 		return
 	}
 	var quotas corev1.ResourceQuotaList
@@ -184,9 +209,9 @@ func boolValue(b bool) float64 {
 
 // Register adds Tenantry's metrics to controller-runtime's registry; reader
 // is the manager's cached client, elected the manager's Elected channel;
-// namespaceQuota adds each tenant namespace's quota.
-func Register(reader client.Reader, elected <-chan struct{}, namespaceQuota bool) error {
-	for _, c := range collectors(reader, elected, namespaceQuota) {
+// quota says how much quota use to export.
+func Register(reader client.Reader, elected <-chan struct{}, quota QuotaDetail) error {
+	for _, c := range collectors(reader, elected, quota) {
 		if err := ctrlmetrics.Registry.Register(c); err != nil {
 			return err
 		}
@@ -194,7 +219,7 @@ func Register(reader client.Reader, elected <-chan struct{}, namespaceQuota bool
 	return nil
 }
 
-func collectors(reader client.Reader, elected <-chan struct{}, namespaceQuota bool) []prometheus.Collector {
+func collectors(reader client.Reader, elected <-chan struct{}, quota QuotaDetail) []prometheus.Collector {
 	return []prometheus.Collector{OnboardingDuration, ReconcileErrors, RolloutAborts, AppReverts, RevertDuration,
-		tenantCollector{reader: reader, elected: elected, namespaceQuota: namespaceQuota}}
+		tenantCollector{reader: reader, elected: elected, quota: quota}}
 }

@@ -48,7 +48,7 @@ var fqName = regexp.MustCompile(`fqName: "([a-z_]+)"`)
 func TestDashboardsUseExistingMetrics(t *testing.T) {
 	exported := map[string]bool{}
 	descs := make(chan *prometheus.Desc, 64)
-	for _, c := range collectors(nil, nil, true) {
+	for _, c := range collectors(nil, nil, QuotaNamespace) {
 		c.Describe(descs)
 	}
 	close(descs)
@@ -103,31 +103,95 @@ func seriesByName(c prometheus.Collector) map[string]int {
 
 // listReader lists the given tenants, and no ResourceQuota: all the
 // collector reads.
-// TestNamespaceQuotaSeriesAreOptional: each namespace's quota, the series
-// that grow with namespaces, is exported only when asked for.
-func TestNamespaceQuotaSeriesAreOptional(t *testing.T) {
-	quota := corev1.ResourceQuota{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "acme-prod", Name: "tenantry-quota", Labels: map[string]string{v1alpha1.LabelTenant: "acme"}},
-		Status:     corev1.ResourceQuotaStatus{Hard: corev1.ResourceList{"pods": resource.MustParse("10")}, Used: corev1.ResourceList{"pods": resource.MustParse("2")}},
-	}
-	reader := listReader{tenants: []v1alpha1.Tenant{{ObjectMeta: metav1.ObjectMeta{Name: "acme"}}}, quotas: []corev1.ResourceQuota{quota}}
+// TestQuotaSeriesFollowTheDetail: the quota series, those that grow with
+// tenants and namespaces, are exported as far as the detail asks.
+func TestQuotaSeriesFollowTheDetail(t *testing.T) {
+	reader := quotaReader(1)
 	elected := make(chan struct{})
 	close(elected)
-	for _, namespaceQuota := range []bool{true, false} {
-		got := seriesByName(tenantCollector{reader: reader, elected: elected, namespaceQuota: namespaceQuota})
-		want := 0
-		if namespaceQuota {
-			want = 1
-		}
-		for _, metric := range []string{"tenantry_namespace_quota_used", "tenantry_namespace_quota_hard"} {
-			if got[metric] != want {
-				t.Errorf("namespaceQuota %v: %d series of %s, want %d", namespaceQuota, got[metric], metric, want)
+	// One tenant, two namespaces, 13 quota resources.
+	tests := []struct {
+		name              string
+		detail            QuotaDetail
+		tenant, namespace int // series of each used and hard metric
+	}{
+		{"default", "", 13, 26},
+		{"namespace", QuotaNamespace, 13, 26},
+		{"tenant", QuotaTenant, 13, 0},
+		{"none", QuotaNone, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := seriesByName(tenantCollector{reader: reader, elected: elected, quota: tt.detail})
+			for metric, want := range map[string]int{
+				"tenantry_tenant_quota_used": tt.tenant, "tenantry_tenant_quota_hard": tt.tenant,
+				"tenantry_namespace_quota_used": tt.namespace, "tenantry_namespace_quota_hard": tt.namespace,
+				"tenantry_tenant_info": 1,
+			} {
+				if got[metric] != want {
+					t.Errorf("%d series of %s, want %d", got[metric], metric, want)
+				}
 			}
-		}
-		if got["tenantry_tenant_info"] != 1 {
-			t.Errorf("namespaceQuota %v: tenant series %v, want them either way", namespaceQuota, got)
+		})
+	}
+	if _, err := ParseQuotaDetail("all"); err == nil || !strings.Contains(err.Error(), "namespace, tenant or none") {
+		t.Errorf("ParseQuotaDetail(all) = %v, want an error naming the choices", err)
+	}
+}
+
+// BenchmarkCollect10000Tenants is what one scrape costs the operator at
+// 10,000 two-environment tenants on plan pro's 13 quota resources, at each
+// quota detail: the series it builds and the time and memory that takes.
+func BenchmarkCollect10000Tenants(b *testing.B) {
+	reader := quotaReader(10000)
+	elected := make(chan struct{})
+	close(elected)
+	for _, detail := range []QuotaDetail{QuotaNamespace, QuotaTenant, QuotaNone} {
+		b.Run(string(detail), func(b *testing.B) {
+			registry := prometheus.NewRegistry()
+			registry.MustRegister(tenantCollector{reader: reader, elected: elected, quota: detail})
+			series := 0
+			for b.Loop() {
+				families, err := registry.Gather()
+				if err != nil {
+					b.Fatal(err)
+				}
+				series = 0
+				for _, f := range families {
+					series += len(f.GetMetric())
+				}
+			}
+			b.ReportMetric(float64(series), "series")
+		})
+	}
+}
+
+// quotaReader holds n Ready tenants with two namespaces each, every quota
+// with 13 resources.
+func quotaReader(n int) listReader {
+	resources := []corev1.ResourceName{"requests.cpu", "requests.memory", "limits.cpu", "limits.memory",
+		"requests.ephemeral-storage", "limits.ephemeral-storage", "pods", "services", "secrets", "configmaps",
+		"persistentvolumeclaims", "replicationcontrollers", "resourcequotas"}
+	list := corev1.ResourceList{}
+	for _, r := range resources {
+		list[r] = resource.MustParse("10")
+	}
+	var r listReader
+	for i := range n {
+		name := fmt.Sprintf("t%05d", i)
+		t := v1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha1.TenantSpec{Plan: "pro"}}
+		t.Status.Phase = v1alpha1.PhaseReady
+		t.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue}}
+		t.Status.Quota = &v1alpha1.QuotaStatus{Hard: list, Used: list}
+		r.tenants = append(r.tenants, t)
+		for _, env := range []string{"dev", "prod"} {
+			r.quotas = append(r.quotas, corev1.ResourceQuota{
+				ObjectMeta: metav1.ObjectMeta{Namespace: name + "-" + env, Name: "tenantry-quota", Labels: map[string]string{v1alpha1.LabelTenant: name}},
+				Status:     corev1.ResourceQuotaStatus{Hard: list, Used: list},
+			})
 		}
 	}
+	return r
 }
 
 type listReader struct {

@@ -81,7 +81,7 @@ func main() {
 	flag.IntVar(&qps, "operator-qps", 300, "the operator's --kube-api-qps")
 	flag.IntVar(&burst, "operator-burst", 600, "the operator's --kube-api-burst")
 	flag.IntVar(&concurrency, "operator-concurrency", 8, "the operator's --max-concurrent-reconciles")
-	namespaceQuota := flag.Bool("operator-namespace-quota-metrics", true, "the operator's --namespace-quota-metrics")
+	quotaMetrics := flag.String("operator-quota-metrics", "namespace", "the operator's --quota-metrics")
 	flag.Func("operator-memory-limit", "the operator's container memory limit, as the chart's resources.limits.memory (default 256Mi): the operator sets Go's memory limit to 90 % of it", func(v string) error {
 		q, err := resource.ParseQuantity(v)
 		if err != nil || q.Value() <= 0 {
@@ -103,7 +103,7 @@ func main() {
 	o.operatorArgs = []string{
 		fmt.Sprintf("--kube-api-qps=%d", qps), fmt.Sprintf("--kube-api-burst=%d", burst),
 		fmt.Sprintf("--max-concurrent-reconciles=%d", concurrency),
-		fmt.Sprintf("--namespace-quota-metrics=%t", *namespaceQuota),
+		"--quota-metrics=" + *quotaMetrics,
 	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
