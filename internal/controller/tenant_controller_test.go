@@ -262,25 +262,7 @@ func TestDriftIsRepaired(t *testing.T) {
 	}
 	waitGone(t, left)
 
-	// A hand edit of the quota is reverted.
-	quota := &corev1.ResourceQuota{}
-	key := client.ObjectKey{Namespace: "drift", Name: render.QuotaName}
-	if err := admin.Get(ctx, key, quota); err != nil {
-		t.Fatal(err)
-	}
-	quota.Spec.Hard["requests.cpu"] = resource.MustParse("100")
-	if err := admin.Update(ctx, quota); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Eventually(t, readyTimeout, func() error {
-		if err := admin.Get(ctx, key, quota); err != nil {
-			return err
-		}
-		if got := quota.Spec.Hard["requests.cpu"]; got.Cmp(resource.MustParse("1")) != 0 {
-			return fmt.Errorf("quota requests.cpu = %s, want 1", got.String())
-		}
-		return nil
-	})
+	// A hand edit of the quota is reverted: TestCreatedObjectsAreOwnedByLaterApplies.
 }
 
 func TestRemovingAnEnvironmentOrAnOwnerAndDeletingTheTenant(t *testing.T) {

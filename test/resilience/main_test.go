@@ -41,8 +41,10 @@ const (
 	// killed, the second half while it dies and no one leads.
 	failoverTenants        = 60
 	failoverKillAfterReady = 10
-	// restartTenants are created while kube-apiserver, then etcd, crash.
-	restartTenants = 80
+	// restartTenants are created while kube-apiserver, then etcd, crash:
+	// enough that onboarding is still under way at the second crash, as
+	// tenants become Ready in waves behind the quota controller.
+	restartTenants = 200
 	// offboardTenants are deleted at once, next to offboardControls
 	// tenants that must stay as they are.
 	offboardTenants  = 100
