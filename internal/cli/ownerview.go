@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
+	"github.com/tenantry/tenantry/internal/decide"
 	"github.com/tenantry/tenantry/internal/render"
 )
 
@@ -185,38 +186,8 @@ func viewTenant(name string, namespaces []corev1.Namespace, quotas []corev1.Reso
 			}
 		}
 	}
-	t.Status.Quota = sumQuotas(quotas)
+	t.Status.Quota = decide.QuotaStatus(quotas)
 	return t
-}
-
-// sumQuotas adds up the namespaces' quotas, nil when there are none.
-func sumQuotas(quotas []corev1.ResourceQuota) *v1alpha1.QuotaStatus {
-	if len(quotas) == 0 {
-		return nil
-	}
-	sum := &v1alpha1.QuotaStatus{Hard: corev1.ResourceList{}, Used: corev1.ResourceList{}}
-	for _, q := range quotas {
-		add(sum.Hard, q.Status.Hard)
-		add(sum.Used, q.Status.Used)
-	}
-	ratio := func(name corev1.ResourceName) string {
-		h, ok := sum.Hard[name]
-		if !ok {
-			return ""
-		}
-		u := sum.Used[name]
-		return u.String() + "/" + h.String()
-	}
-	sum.CPU, sum.Memory = ratio(corev1.ResourceRequestsCPU), ratio(corev1.ResourceRequestsMemory)
-	return sum
-}
-
-func add(into, list corev1.ResourceList) {
-	for name, q := range list {
-		total := into[name]
-		total.Add(q)
-		into[name] = total
-	}
 }
 
 // viewPlan builds the plan's facts the admission policies read from a

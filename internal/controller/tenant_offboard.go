@@ -85,7 +85,7 @@ func (r *TenantReconciler) offboardStep(ctx context.Context, tenant *v1alpha1.Te
 	}
 	if len(namespaces.Items) == 0 {
 		// The namespaces are gone: the cluster-wide RBAC goes last.
-		return true, "", r.pruneAllBut(ctx, tenant, nil)
+		return true, "", r.pruneAll(ctx, tenant)
 	}
 	names := make([]string, 0, len(namespaces.Items))
 	for _, ns := range namespaces.Items {
@@ -95,19 +95,19 @@ func (r *TenantReconciler) offboardStep(ctx context.Context, tenant *v1alpha1.Te
 		return false, "", err
 	}
 	// Namespaces now; their content goes with them.
-	if err := r.pruneAllBut(ctx, tenant, nil); err != nil {
+	if err := r.pruneAll(ctx, tenant); err != nil {
 		return false, "", err
 	}
 	return false, o.NamespacesLeft(namespaces.Items), nil
 }
 
-// pruneAllBut deletes every object the tenant owns but keep.
-func (r *TenantReconciler) pruneAllBut(ctx context.Context, tenant *v1alpha1.Tenant, keep []client.Object) error {
+// pruneAll deletes every object the tenant owns.
+func (r *TenantReconciler) pruneAll(ctx context.Context, tenant *v1alpha1.Tenant) error {
 	owned, err := r.tenantObjects(ctx, tenant)
 	if err != nil {
 		return err
 	}
-	stale, _ := r.prunable(owned, keep, nil, nil)
+	stale, _ := r.prunable(owned, nil, nil, nil)
 	return r.prune(ctx, tenant, stale)
 }
 

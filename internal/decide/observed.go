@@ -74,6 +74,17 @@ func (o *Observed) addQuota(namespace string, quota *corev1.ResourceQuota, suspe
 	}
 }
 
+// QuotaStatus adds up the quotas of a tenant's namespaces as the Tenant's
+// status reports them (nil when there are none), for those who may read
+// the quotas but not the Tenant or its plan.
+func QuotaStatus(quotas []corev1.ResourceQuota) *v1alpha1.QuotaStatus {
+	var o Observed
+	for i := range quotas {
+		o.addQuota(quotas[i].Namespace, &quotas[i], false)
+	}
+	return o.quotaStatus()
+}
+
 // quotaStatus is the tenant-wide quota use; the plan's tenantQuota, where
 // set, is the limit.
 func (o *Observed) quotaStatus() *v1alpha1.QuotaStatus {

@@ -453,3 +453,19 @@ func TestHoldFirstStatus(t *testing.T) {
 		})
 	}
 }
+
+func TestQuotaStatus(t *testing.T) {
+	if got := QuotaStatus(nil); got != nil {
+		t.Errorf("QuotaStatus(nil) = %+v, want nil", got)
+	}
+	got := QuotaStatus([]corev1.ResourceQuota{
+		*quota(list("requests.cpu", "2", "pods", "10"), list("requests.cpu", "500m", "pods", "3")),
+		*quota(list("requests.cpu", "1", "pods", "10"), list("requests.cpu", "1", "pods", "12")),
+	})
+	if got.CPU != "1500m/3" || got.Memory != "" {
+		t.Errorf("CPU %q, Memory %q; want 1500m/3 and none", got.CPU, got.Memory)
+	}
+	if pods := got.Used[corev1.ResourcePods]; pods.String() != "15" {
+		t.Errorf("pods used %s, want 15", pods.String())
+	}
+}
