@@ -47,9 +47,8 @@ type Config struct {
 
 // CacheOptions make the manager cache only what the operator manages: every
 // managed kind is selected by the managed-by label, so the cluster's other
-// namespaces, bindings and policies cost nothing, and managed fields are
-// stripped from what is cached. Argo CD's kinds are cached in its namespace
-// only.
+// namespaces, bindings and policies cost nothing, and what is cached is
+// compacted (compactForCache). Argo CD's kinds are cached in its namespace only.
 func CacheOptions(cfg Config) cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue})
 	byObject := map[client.Object]cache.ByObject{}
@@ -65,7 +64,7 @@ func CacheOptions(cfg Config) cache.Options {
 		// holds one per app, few next to Secrets or Pods.
 		byObject[rolloutObject()] = cache.ByObject{}
 	}
-	return cache.Options{ByObject: byObject, DefaultTransform: cache.TransformStripManagedFields()}
+	return cache.Options{ByObject: byObject, DefaultTransform: compactForCache}
 }
 
 // WithArgoCD returns cfg with GitOps on, in Argo CD's namespace, when the
