@@ -20,13 +20,18 @@ const FieldOwner = "tenantry-operator"
 // planIndex indexes Tenants by spec.plan, so a plan change wakes only its tenants.
 const planIndex = "spec.plan"
 
-// tenantIndex indexes every managed object by its tenant label. Listing a
-// tenant's objects by label scans every tenant's: at 1,000 tenants that
-// scan was a fifth of the operator's CPU, and made a full resync quadratic.
+// tenantIndex indexes the cluster-scoped managed objects by their tenant
+// label. Listing a tenant's objects by label scans every tenant's: at 1,000
+// tenants that scan was a fifth of the operator's CPU, and made a full
+// resync quadratic. Namespaced objects are found through the cache's own
+// namespace index instead, in each of the tenant's namespaces: a tenant
+// index of its own would cost two entries per object (controller-runtime
+// indexes a namespaced object per namespace and across all of them).
 const tenantIndex = "metadata.labels.tenant"
 
-// inTenantIndex selects a tenant's objects from the cache, through tenantIndex.
-// The cache holds only objects labelled managed-by Tenantry.
+// inTenantIndex selects a tenant's cluster-scoped objects from the cache,
+// through tenantIndex. The cache holds only objects labelled managed-by
+// Tenantry.
 func inTenantIndex(tenant *v1alpha1.Tenant) client.MatchingFields {
 	return client.MatchingFields{tenantIndex: tenant.Name}
 }
@@ -48,6 +53,9 @@ type managedKind struct {
 	// hash), not whole: guardrail rule 1 lets no one but the operator
 	// change them, so the hash it wrote says whether they match.
 	metadataOnly bool
+	// namespaced kinds live in the tenant's namespaces, cluster-scoped
+	// ones carry tenantIndex.
+	namespaced bool
 }
 
 // readLive reports whether the client reads the kind from the API server:
@@ -58,23 +66,32 @@ func (k managedKind) readLive() bool {
 	return unstructured
 }
 
-// ownedBy selects a tenant's objects of the kind: through tenantIndex from
-// the cache, or by label from the API server for kinds read live.
-func (k managedKind) ownedBy(tenant *v1alpha1.Tenant) client.ListOption {
-	if k.readLive() {
-		return client.MatchingLabels(render.Labels(tenant))
+// ownedBy is how a tenant's objects of the kind are listed, one List per
+// element: by label from the API server for kinds read live; from the
+// cache in each of the tenant's namespaces for namespaced kinds; through
+// tenantIndex for cluster-scoped ones.
+func (k managedKind) ownedBy(tenant *v1alpha1.Tenant, namespaces []string) [][]client.ListOption {
+	switch {
+	case k.readLive():
+		return [][]client.ListOption{{client.MatchingLabels(render.Labels(tenant))}}
+	case k.namespaced:
+		lists := make([][]client.ListOption, 0, len(namespaces))
+		for _, ns := range namespaces {
+			lists = append(lists, []client.ListOption{client.InNamespace(ns), client.MatchingLabels{v1alpha1.LabelTenant: tenant.Name}})
+		}
+		return lists
 	}
-	return inTenantIndex(tenant)
+	return [][]client.ListOption{{inTenantIndex(tenant)}}
 }
 
-func typedKind(gvk schema.GroupVersionKind, obj client.Object, list func() client.ObjectList) managedKind {
-	return managedKind{gvk: gvk, object: obj, list: list}
+func typedKind(gvk schema.GroupVersionKind, obj client.Object, list func() client.ObjectList, namespaced bool) managedKind {
+	return managedKind{gvk: gvk, object: obj, list: list, namespaced: namespaced}
 }
 
-func metadataKind(gvk schema.GroupVersionKind) managedKind {
+func metadataKind(gvk schema.GroupVersionKind, namespaced bool) managedKind {
 	obj := &metav1.PartialObjectMetadata{}
 	obj.SetGroupVersionKind(gvk)
-	return managedKind{gvk: gvk, object: obj, metadataOnly: true, list: func() client.ObjectList {
+	return managedKind{gvk: gvk, object: obj, metadataOnly: true, namespaced: namespaced, list: func() client.ObjectList {
 		list := &metav1.PartialObjectMetadataList{}
 		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
 		return list
@@ -87,16 +104,16 @@ func metadataKind(gvk schema.GroupVersionKind) managedKind {
 // Namespaces and quotas are cached whole (their status is reported), and
 // so are the cluster-scoped roles, which rule 1 does not cover.
 var managedKinds = []managedKind{
-	typedKind(corev1.SchemeGroupVersion.WithKind("Namespace"), &corev1.Namespace{}, func() client.ObjectList { return &corev1.NamespaceList{} }),
-	typedKind(corev1.SchemeGroupVersion.WithKind("ResourceQuota"), &corev1.ResourceQuota{}, func() client.ObjectList { return &corev1.ResourceQuotaList{} }),
-	metadataKind(corev1.SchemeGroupVersion.WithKind("LimitRange")),
-	metadataKind(networkingv1.SchemeGroupVersion.WithKind("NetworkPolicy")),
-	metadataKind(corev1.SchemeGroupVersion.WithKind("ServiceAccount")),
-	metadataKind(rbacv1.SchemeGroupVersion.WithKind("RoleBinding")),
+	typedKind(corev1.SchemeGroupVersion.WithKind("Namespace"), &corev1.Namespace{}, func() client.ObjectList { return &corev1.NamespaceList{} }, false),
+	typedKind(corev1.SchemeGroupVersion.WithKind("ResourceQuota"), &corev1.ResourceQuota{}, func() client.ObjectList { return &corev1.ResourceQuotaList{} }, true),
+	metadataKind(corev1.SchemeGroupVersion.WithKind("LimitRange"), true),
+	metadataKind(networkingv1.SchemeGroupVersion.WithKind("NetworkPolicy"), true),
+	metadataKind(corev1.SchemeGroupVersion.WithKind("ServiceAccount"), true),
+	metadataKind(rbacv1.SchemeGroupVersion.WithKind("RoleBinding"), true),
 	// Rendered no more: a tenant's own ClusterRole and ClusterRoleBinding,
 	// left by earlier versions, are pruned.
-	metadataKind(rbacv1.SchemeGroupVersion.WithKind("ClusterRoleBinding")),
-	metadataKind(rbacv1.SchemeGroupVersion.WithKind("ClusterRole")),
+	metadataKind(rbacv1.SchemeGroupVersion.WithKind("ClusterRoleBinding"), false),
+	metadataKind(rbacv1.SchemeGroupVersion.WithKind("ClusterRole"), false),
 }
 
 // metadataOnlyKinds are the managed kinds cached as metadata only.

@@ -252,18 +252,23 @@ func (r *TenantReconciler) metricsTokenTTL() time.Duration {
 // deleteAnalysisSecrets deletes the analysis Secret of each tenant
 // namespace that still has the operator's analysis-writer binding.
 func (r *TenantReconciler) deleteAnalysisSecrets(ctx context.Context, tenant *v1alpha1.Tenant) error {
-	bindings := metadataKind(rbacv1.SchemeGroupVersion.WithKind("RoleBinding")).list().(*metav1.PartialObjectMetadataList)
-	if err := r.List(ctx, bindings, inTenantIndex(tenant)); err != nil {
-		return fmt.Errorf("listing the RoleBindings of tenant %s: %w", tenant.Name, err)
+	var namespaces corev1.NamespaceList
+	if err := r.List(ctx, &namespaces, inTenantIndex(tenant)); err != nil {
+		return fmt.Errorf("listing the namespaces of tenant %s: %w", tenant.Name, err)
 	}
-	for i := range bindings.Items {
-		rb := &bindings.Items[i]
-		if rb.Name != render.AnalysisWriterBindingName {
+	for _, ns := range namespaces.Items {
+		binding := &metav1.PartialObjectMetadata{}
+		binding.SetGroupVersionKind(rbacv1.SchemeGroupVersion.WithKind("RoleBinding"))
+		err := r.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: render.AnalysisWriterBindingName}, binding)
+		if apierrors.IsNotFound(err) {
 			continue
 		}
-		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: rb.Namespace, Name: render.AnalysisSecretName}}
+		if err != nil {
+			return fmt.Errorf("reading the analysis-writer RoleBinding of %s: %w", ns.Name, err)
+		}
+		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: render.AnalysisSecretName}}
 		if err := r.Delete(ctx, secret); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("deleting the analysis Secret of %s: %w", rb.Namespace, err)
+			return fmt.Errorf("deleting the analysis Secret of %s: %w", ns.Name, err)
 		}
 	}
 	return nil

@@ -75,7 +75,7 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return fmt.Errorf("indexing tenants by plan: %w", err)
 	}
 	for _, kind := range r.kinds {
-		if kind.readLive() {
+		if kind.readLive() || kind.namespaced {
 			continue
 		}
 		if err := mgr.GetFieldIndexer().IndexField(context.Background(), kind.object, tenantIndex, tenantLabel); err != nil {

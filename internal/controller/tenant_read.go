@@ -162,23 +162,30 @@ func (r *TenantReconciler) readQuota(ctx context.Context, namespace string) (*co
 }
 
 // tenantObjects lists, from the cache, every object the operator manages
-// for the tenant, namespaces first (in the order of managedKinds).
+// for the tenant, namespaces first (in the order of managedKinds): the
+// namespaced kinds are listed in them.
 func (r *TenantReconciler) tenantObjects(ctx context.Context, tenant *v1alpha1.Tenant) ([]client.Object, error) {
 	var objs []client.Object
+	var namespaces []string
 	for _, kind := range r.kinds {
-		list := kind.list()
-		if err := r.List(ctx, list, kind.ownedBy(tenant)); err != nil {
-			return nil, fmt.Errorf("listing %T of tenant %s: %w", list, tenant.Name, err)
-		}
-		items, err := meta.ExtractList(list)
-		if err != nil {
-			return nil, err
-		}
-		for _, item := range items {
-			obj := item.(client.Object)
-			// Listed items carry no kind; objectID and Delete need it.
-			obj.GetObjectKind().SetGroupVersionKind(kind.gvk)
-			objs = append(objs, obj)
+		for _, opts := range kind.ownedBy(tenant, namespaces) {
+			list := kind.list()
+			if err := r.List(ctx, list, opts...); err != nil {
+				return nil, fmt.Errorf("listing %T of tenant %s: %w", list, tenant.Name, err)
+			}
+			items, err := meta.ExtractList(list)
+			if err != nil {
+				return nil, err
+			}
+			for _, item := range items {
+				obj := item.(client.Object)
+				// Listed items carry no kind; objectID and Delete need it.
+				obj.GetObjectKind().SetGroupVersionKind(kind.gvk)
+				if _, isNamespace := obj.(*corev1.Namespace); isNamespace {
+					namespaces = append(namespaces, obj.GetName())
+				}
+				objs = append(objs, obj)
+			}
 		}
 	}
 	return objs, nil
