@@ -58,7 +58,7 @@ func main() {
 	flag.IntVar(&o.envs, "envs", 2, "environments (namespaces) per tenant")
 	flag.IntVar(&o.workers, "workers", 16, "goroutines creating objects and tenants")
 	flag.IntVar(&o.ceilingTenants, "ceiling-tenants", 0, "tenants the ceilings write (default: -tenants)")
-	flag.IntVar(&o.taxRequests, "tax-requests", 3000, "reads the unrelated user makes at 0 and at N tenants")
+	flag.IntVar(&o.taxRequests, "tax-requests", 1000, "reads the unrelated user makes in each of 5 rounds, at 0 and at N tenants")
 	flag.DurationVar(&o.readyTimeout, "ready-timeout", 15*time.Minute, "how long onboarding may take before the bench gives up")
 	flag.Func("rates", "steady arrival rates in turn, tenants per second (default 10,5: the issue's rate, then one this machine sustains)", func(v string) error {
 		o.rates = nil

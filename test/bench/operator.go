@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -130,6 +131,21 @@ func (o *operator) profile(ctx context.Context, query, path string) error {
 	return f.Close()
 }
 
+// heapAfterGC writes a heap profile to path, which forces a collection
+// first, and then reads the heap: what is live, and the spans that hold it.
+func (o *operator) heapAfterGC(ctx context.Context, path string) (liveMiB, spansMiB float64, err error) {
+	if err := o.profile(ctx, "heap?gc=1", path); err != nil {
+		return 0, 0, err
+	}
+	families, err := o.metrics()
+	if err != nil {
+		return 0, 0, err
+	}
+	const mib = 1 << 20
+	return testutil.SeriesSum(families, "go_memstats_heap_alloc_bytes", nil) / mib,
+		testutil.SeriesSum(families, "go_memstats_heap_inuse_bytes", nil) / mib, nil
+}
+
 // profileCPU records a CPU profile of the next d in the background, to
 // path; failures are only reported, as the profile is an aid.
 func (o *operator) profileCPU(ctx context.Context, d time.Duration, path string) {
@@ -147,12 +163,40 @@ func (o *operator) metrics() ([]*dto.MetricFamily, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
+	return parseMetrics(resp.Body)
+}
+
+func parseMetrics(r io.Reader) ([]*dto.MetricFamily, error) {
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
+	families, err := parser.TextToMetricFamilies(r)
 	if err != nil {
 		return nil, err
 	}
 	return slices.Collect(maps.Values(families)), nil
+}
+
+// scrape times one scrape of the operator's Prometheus endpoint, to the
+// last byte, and counts the series it held (parsed after the clock stops).
+func (o *operator) scrape() (seconds float64, series int, err error) {
+	start := time.Now()
+	resp, err := http.Get("http://" + o.metricsAddr + "/metrics")
+	if err != nil {
+		return 0, 0, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return 0, 0, err
+	}
+	seconds = time.Since(start).Seconds()
+	families, err := parseMetrics(bytes.NewReader(body))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, f := range families {
+		series += len(f.GetMetric())
+	}
+	return seconds, series, nil
 }
 
 // requests scrapes the operator for countRequests.
