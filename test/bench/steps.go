@@ -299,7 +299,8 @@ func tenantReady(ctx context.Context, c client.Client, t *v1alpha1.Tenant) error
 		return fmt.Errorf("writing the status of tenant %s: %w", t.Name, err)
 	}
 	event := &eventsv1.Event{
-		ObjectMeta: metav1.ObjectMeta{Namespace: metav1.NamespaceDefault, GenerateName: t.Name + "."},
+		// Named as client-go's recorders name events.
+		ObjectMeta: metav1.ObjectMeta{Namespace: metav1.NamespaceDefault, Name: fmt.Sprintf("%s.%x", t.Name, time.Now().UnixNano())},
 		EventTime:  metav1.NowMicro(), Type: corev1.EventTypeNormal, Reason: "Ready", Action: "Onboard",
 		Note:                "the tenant is ready",
 		ReportingController: "bench", ReportingInstance: "bench",
