@@ -241,7 +241,7 @@ func encodedTenantObjects(b *testing.B, n int) []encodedObject {
 			obj.SetCreationTimestamp(metav1.Now())
 			obj.SetAnnotations(map[string]string{v1alpha1.AnnotationSpecHash: fmt.Sprintf("%064x", i*100+j)})
 			obj.SetManagedFields([]metav1.ManagedFieldsEntry{{Manager: FieldOwner, Operation: metav1.ManagedFieldsOperationApply,
-				APIVersion: "v1", FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:labels":{}}}`)}}})
+				APIVersion: "v1", FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:labels":{}}}`)}})
 			var cached interface{ Marshal() ([]byte, error) }
 			var decode func([]byte) (any, error)
 			switch o := obj.(type) {
