@@ -117,7 +117,7 @@ bench: testbin operator ## Measure onboarding, latency, footprint, rest, restart
 # the operator with a 2 GiB memory limit and without the per-namespace
 # quota series, as a cluster that large runs it.
 .PHONY: bench-10k
-bench-10k: testbin operator ## The same at 10,000 tenants (~15 min); writes bin/bench/10k/report.md.
+bench-10k: testbin operator ## The same at 10,000 tenants (~17 min); writes bin/bench/10k/report.md.
 	go run ./test/bench -tenants 10000 -ceiling-tenants 1000 -rates 10 -steady 30s -rest 1m \
 		-ready-timeout 30m -operator-memory-limit 2Gi -operator-quota-metrics=none \
 		-out bin/bench/10k $(BENCH_FLAGS)
