@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"testing"
@@ -117,8 +118,13 @@ func APIServerMetrics(ctx context.Context, cfg *rest.Config) ([]*dto.MetricFamil
 	if err != nil {
 		return nil, fmt.Errorf("scraping the API server's metrics: %w", err)
 	}
+	return ParseMetrics(bytes.NewReader(raw))
+}
+
+// ParseMetrics reads metric families in Prometheus' text format.
+func ParseMetrics(r io.Reader) ([]*dto.MetricFamily, error) {
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	byName, err := parser.TextToMetricFamilies(bytes.NewReader(raw))
+	byName, err := parser.TextToMetricFamilies(r)
 	if err != nil {
 		return nil, err
 	}

@@ -5,20 +5,16 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"syscall"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"k8s.io/client-go/rest"
 
 	"github.com/tenantry/tenantry/internal/localcluster"
@@ -158,45 +154,35 @@ func (o *operator) profileCPU(ctx context.Context, d time.Duration, path string)
 
 // metrics scrapes the operator's Prometheus endpoint.
 func (o *operator) metrics() ([]*dto.MetricFamily, error) {
-	resp, err := http.Get("http://" + o.metricsAddr + "/metrics")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	return parseMetrics(resp.Body)
+	families, _, err := o.scrape()
+	return families, err
 }
 
-func parseMetrics(r io.Reader) ([]*dto.MetricFamily, error) {
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(r)
-	if err != nil {
-		return nil, err
-	}
-	return slices.Collect(maps.Values(families)), nil
-}
-
-// scrape times one scrape of the operator's Prometheus endpoint, to the
-// last byte, and counts the series it held (parsed after the clock stops).
-func (o *operator) scrape() (seconds float64, series int, err error) {
+// scrape scrapes the operator's Prometheus endpoint and times it to the
+// last byte (the parse comes after the clock stops).
+func (o *operator) scrape() ([]*dto.MetricFamily, float64, error) {
 	start := time.Now()
 	resp, err := http.Get("http://" + o.metricsAddr + "/metrics")
 	if err != nil {
-		return 0, 0, err
+		return nil, 0, err
 	}
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil {
-		return 0, 0, err
+		return nil, 0, err
 	}
-	seconds = time.Since(start).Seconds()
-	families, err := parseMetrics(bytes.NewReader(body))
-	if err != nil {
-		return 0, 0, err
-	}
+	seconds := time.Since(start).Seconds()
+	families, err := testutil.ParseMetrics(bytes.NewReader(body))
+	return families, seconds, err
+}
+
+// seriesIn counts the series of families.
+func seriesIn(families []*dto.MetricFamily) int {
+	n := 0
 	for _, f := range families {
-		series += len(f.GetMetric())
+		n += len(f.GetMetric())
 	}
-	return seconds, series, nil
+	return n
 }
 
 // requests scrapes the operator for countRequests.

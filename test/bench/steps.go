@@ -474,9 +474,11 @@ func (b *bench) footprint(ctx context.Context, r *report) error {
 	if err != nil {
 		return err
 	}
-	if r.Footprint.ScrapeSeconds, r.Footprint.Series, err = b.operator.scrape(); err != nil {
+	scraped, seconds, err := b.operator.scrape()
+	if err != nil {
 		return err
 	}
+	r.Footprint.ScrapeSeconds, r.Footprint.Series = seconds, seriesIn(scraped)
 	if r.Footprint.RSSAfterScrape, _, err = b.operator.usage(); err != nil {
 		return err
 	}
@@ -588,7 +590,7 @@ func (b *bench) atRest(ctx context.Context, r *report) error {
 	step("   %.0f writes, %.0f requests; changes seen: %v; RSS now %.0f MiB", r.Rest.Writes, r.Rest.Requests, r.Rest.Changes, r.Rest.RSSMiB)
 	var times []float64
 	for range 3 {
-		seconds, _, err := b.operator.scrape()
+		_, seconds, err := b.operator.scrape()
 		if err != nil {
 			return err
 		}
