@@ -519,6 +519,7 @@ func (b *bench) footprint(ctx context.Context, r *report) error {
 	}
 	step("   RSS %.0f MiB, live heap %.0f MiB, CPU %.0f s, %.0f API requests (%.1f per tenant, %.2f of them status writes)",
 		rss, f.HeapMiB, cpu, requests, f.RequestsPerTenant, f.StatusWritesPerTenant)
+	step("   /metrics scrape right after onboarding: %.2f s, %d series; RSS after it %.0f MiB", f.ScrapeSeconds, f.Series, f.RSSAfterScrape)
 	return nil
 }
 
@@ -694,30 +695,46 @@ func (b *bench) driftRepair(ctx context.Context, r *report) error {
 }
 
 // waitQuiet waits until objects of the list's kind have not changed for
-// quiet, or fails after limit.
+// quiet, or fails after limit. A watch the API server ends (it drops
+// watchers that fall behind a busy cache) is opened again; its first
+// events, one Added per object, do not count as changes.
 func (b *bench) waitQuiet(ctx context.Context, list client.ObjectList, quiet, limit time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	w, err := b.admin.Watch(ctx, list)
-	if err != nil {
-		return err
-	}
-	defer w.Stop()
 	timer := time.NewTimer(quiet)
 	defer timer.Stop()
+	for {
+		w, err := b.admin.Watch(ctx, list)
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("%T still changing after %s", list, limit)
+			}
+			return err
+		}
+		settled, err := quietOn(ctx, w, timer, quiet)
+		w.Stop()
+		if settled || err != nil {
+			return err
+		}
+	}
+}
+
+// quietOn follows one watch: true once timer fires, false when the watch
+// ends first.
+func quietOn(ctx context.Context, w watch.Interface, timer *time.Timer, quiet time.Duration) (bool, error) {
 	for {
 		select {
 		case ev, ok := <-w.ResultChan():
 			if !ok {
-				return fmt.Errorf("the watch ended before %T settled", list)
+				return false, nil
 			}
 			if ev.Type == watch.Modified || ev.Type == watch.Deleted {
 				timer.Reset(quiet)
 			}
 		case <-timer.C:
-			return nil
+			return true, nil
 		case <-ctx.Done():
-			return fmt.Errorf("%T still changing after %s", list, limit)
+			return false, fmt.Errorf("still changing: %w", ctx.Err())
 		}
 	}
 }
