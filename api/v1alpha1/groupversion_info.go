@@ -1,5 +1,6 @@
-// Package v1alpha1 holds Tenantry's API: Tenant, one customer of the platform,
-// and TenantPlan, the tier that sets a tenant's quotas and guardrails.
+// Package v1alpha1 holds Tenantry's API: Tenant, one customer of the platform;
+// TenantPlan, the tier that sets a tenant's quotas and guardrails; and, on a
+// fleet's hub, PlacementDecision, the tenants placed on one member cluster.
 //
 // +kubebuilder:object:generate=true
 // +groupName=tenantry.dev
@@ -24,7 +25,7 @@ var (
 )
 
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &Tenant{}, &TenantList{}, &TenantPlan{}, &TenantPlanList{})
+	s.AddKnownTypes(GroupVersion, &Tenant{}, &TenantList{}, &TenantPlan{}, &TenantPlanList{}, &PlacementDecision{}, &PlacementDecisionList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

@@ -21,6 +21,21 @@ const (
 	LabelPSSWarn           = "pod-security.kubernetes.io/warn"
 	LabelPSSWarnVersion    = "pod-security.kubernetes.io/warn-version"
 
+	// LabelMember, on an Argo CD cluster Secret in a fleet's hub, makes
+	// the cluster a member tenants may be placed on; its value is the
+	// cluster's name in Argo CD. The Secret's other labels are what
+	// placement selectors match.
+	LabelMember = "tenantry.dev/member"
+	// AnnotationMaxTenants, on a member's cluster Secret, is how many
+	// tenants the member takes (none: no limit).
+	AnnotationMaxTenants = "tenantry.dev/max-tenants"
+	// AnnotationMaxRequestsCPU and AnnotationMaxRequestsMemory, on a
+	// member's cluster Secret, bound the sum of its tenants' quota
+	// requests.cpu and requests.memory (none: no bound); above the
+	// member's allocatable, they overcommit it.
+	AnnotationMaxRequestsCPU    = "tenantry.dev/max-requests-cpu"
+	AnnotationMaxRequestsMemory = "tenantry.dev/max-requests-memory"
+
 	// AnnotationPlan records, on a tenant namespace, the plan in force.
 	AnnotationPlan = "tenantry.dev/plan"
 	// AnnotationAllowedRegistries lists, comma-separated, the image registry

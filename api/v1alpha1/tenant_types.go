@@ -237,6 +237,31 @@ type TenantSpec struct {
 	// +kubebuilder:default=Delete
 	// +optional
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// Placement chooses the member cluster of a fleet the tenant runs on.
+	// Only a fleet's hub reads it; a member or a single cluster ignores it.
+	// +optional
+	Placement *Placement `json:"placement,omitempty"`
+}
+
+// Placement chooses the member cluster of a fleet a tenant runs on.
+type Placement struct {
+	// Cluster pins the tenant to the member cluster of that name (its name
+	// in Argo CD). A pin overrides the selectors and the clusters'
+	// capacity. Set on a placed tenant, it moves the tenant: the tenant
+	// runs on both clusters until it is healthy on the new one, then
+	// leaves the old (docs/fleet.md); data in volumes does not move.
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$`
+	// +optional
+	Cluster string `json:"cluster,omitempty"`
+
+	// ClusterSelector admits the member clusters whose labels (those of
+	// their Argo CD cluster Secrets) match, on top of the plan's selector.
+	// The hub places a new tenant on the least full of them; a placed
+	// tenant stays where it is when labels change.
+	// +optional
+	ClusterSelector *metav1.LabelSelector `json:"clusterSelector,omitempty"`
 }
 
 // Phase summarises where a tenant is in its life.
@@ -271,6 +296,11 @@ const (
 	// quota allows (after a plan downgrade): nothing is evicted, but nothing
 	// new of that resource is admitted until usage drops.
 	ConditionQuotaExceeded = "QuotaExceeded"
+	// ConditionPlaced is true when a fleet's hub placed the tenant on a
+	// member cluster it can reach, and false, with the reason and the fix,
+	// when it could not place it or cannot reach its cluster. Set on the
+	// hub only.
+	ConditionPlaced = "Placed"
 	// ConditionGitWriteReady is false when the operator's last Git write for
 	// the tenant (a revert on abort, spec.revertOnAbort) failed for want of
 	// working credentials, and true once a write was pushed. It is absent
@@ -289,7 +319,7 @@ type TenantStatus struct {
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// Conditions are Ready, NamespacesReady, GuardrailsReady, GitOpsReady,
-	// GitWriteReady, Suspended and QuotaExceeded.
+	// GitWriteReady, Suspended and QuotaExceeded; on a fleet's hub, Placed.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -340,6 +370,10 @@ type TenantStatus struct {
 	// AppsReady is "synced and healthy/all" apps, for kubectl get.
 	// +optional
 	AppsReady string `json:"appsReady,omitempty"`
+
+	// Placement is where a fleet's hub placed the tenant (on the hub only).
+	// +optional
+	Placement *PlacementStatus `json:"placement,omitempty"`
 }
 
 // AppStatus is the state of one app as its Argo CD Application reports it.
@@ -481,6 +515,20 @@ type RolloutRevert struct {
 	Message string `json:"message,omitempty"`
 }
 
+// PlacementStatus is where a fleet's hub placed a tenant.
+type PlacementStatus struct {
+	// Cluster is the member cluster the tenant runs on.
+	// +optional
+	Cluster string `json:"cluster,omitempty"`
+	// MovingTo is the member cluster the tenant is moving to; it runs on
+	// both until it is healthy there.
+	// +optional
+	MovingTo string `json:"movingTo,omitempty"`
+	// PlacedAt is when the tenant was placed on Cluster.
+	// +optional
+	PlacedAt *metav1.Time `json:"placedAt,omitempty"`
+}
+
 // QuotaStatus is quota use summed over the tenant's namespaces.
 type QuotaStatus struct {
 	// Hard is the tenant-wide limit of each resource: the plan's
@@ -511,6 +559,7 @@ type QuotaStatus struct {
 // +kubebuilder:printcolumn:name="Memory",type=string,JSONPath=`.status.quota.memory`,description="memory requests used/hard across the tenant's namespaces"
 // +kubebuilder:printcolumn:name="Apps",type=string,JSONPath=`.status.appsReady`,description="apps synced from Git and healthy / apps"
 // +kubebuilder:printcolumn:name="Onboarding",type=string,JSONPath=`.status.onboardingDuration`,priority=1
+// +kubebuilder:printcolumn:name="Cluster",type=string,JSONPath=`.status.placement.cluster`,priority=1,description="the member cluster a fleet's hub placed the tenant on"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$') && size(self.metadata.name) <= 63",message="metadata.name: a tenant name must be a DNS label (lower-case letters, digits and '-', starting with a letter) of at most 63 characters, as it names namespaces"
 // +kubebuilder:validation:XValidation:rule="!(self.metadata.name in ['default', 'kube', 'tenantry', 'argocd']) && !self.metadata.name.startsWith('kube-') && !self.metadata.name.startsWith('openshift')",message="metadata.name: default, kube, kube-*, tenantry and argocd are reserved for the cluster and the platform; choose another tenant name"

@@ -127,6 +127,13 @@ type TenantPlanSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.contains(',') && !k.contains('=') && !self[k].contains(','))",message="spec.nodeSelector: keys and values cannot hold ',' or '='; use plain node label keys and values"
 	// +optional
 	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+
+	// ClusterSelector admits, in a fleet, the member clusters tenants on
+	// this plan may be placed on (by the labels of their Argo CD cluster
+	// Secrets), e.g. a tier of dedicated clusters. A tenant's own selector
+	// narrows it further. Only a fleet's hub reads it.
+	// +optional
+	ClusterSelector *metav1.LabelSelector `json:"clusterSelector,omitempty"`
 }
 
 // ContainerLimits are the LimitRange values for each container.

@@ -59,6 +59,7 @@ type flags struct {
 	metricsTokenAudience          string
 	metricsTokenTTL               time.Duration
 	quotaMetrics                  string
+	fleetHub                      bool
 }
 
 // parseFlags reads the command line into flags and sets up logging.
@@ -100,6 +101,9 @@ func parseFlags() *flags {
 		"Audience of the minted metrics credentials: the gateway's --audience.")
 	flag.DurationVar(&f.metricsTokenTTL, "metrics-token-ttl", controller.DefaultMetricsTokenTTL,
 		"Lifetime of a minted metrics credential; a new one is minted when two thirds of it have passed. At least 10m (the API server's minimum).")
+	flag.BoolVar(&f.fleetHub, "fleet-hub", false,
+		"Run as a fleet's hub: place each Tenant on a member cluster (Argo CD cluster Secrets labelled tenantry.dev/member) and record the decisions "+
+			"in PlacementDecisions in --argocd-namespace for an ApplicationSet, onboarding none here (see docs/fleet.md).")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Usage = func() {
@@ -174,7 +178,7 @@ func run() error {
 	}
 	ctrlConfig, err := controller.WithArgoCD(cfg, controller.Config{Render: renderOpts, MaxConcurrentReconciles: f.concurrency,
 		MetricsTokenAudience: f.metricsTokenAudience, MetricsTokenTTL: f.metricsTokenTTL,
-		QuotaMetrics: quotaMetrics}, f.argoCDNamespace)
+		QuotaMetrics: quotaMetrics, FleetHub: f.fleetHub}, f.argoCDNamespace)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -30,7 +31,7 @@ func newListCommand(o *options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
-		Short:   "List tenants: plan, phase, environments, CPU and memory used/hard, age",
+		Short:   "List tenants: plan, phase, environments, CPU and memory used/hard, age; on a fleet's hub, the cluster of each",
 		Example: `  tenantry list
   tenantry list -o yaml`,
 		Args: cobra.NoArgs,
@@ -127,21 +128,49 @@ func (o *options) print(output string, obj runtime.Object, tenants []v1alpha1.Te
 // writeTable prints the tenants' summary, sorted by name.
 func writeTable(out io.Writer, tenants []v1alpha1.Tenant, now time.Time) {
 	slices.SortFunc(tenants, func(a, b v1alpha1.Tenant) int { return strings.Compare(a.Name, b.Name) })
+	// A fleet's hub places tenants: there, each row says on which cluster.
+	hub := slices.ContainsFunc(tenants, func(t v1alpha1.Tenant) bool {
+		return meta.FindStatusCondition(t.Status.Conditions, v1alpha1.ConditionPlaced) != nil
+	})
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "NAME\tPLAN\tPHASE\tENVIRONMENTS\tAPPS\tCPU\tMEMORY\tAGE")
+	header := "NAME\tPLAN\tPHASE\tENVIRONMENTS\tAPPS\tCPU\tMEMORY\tAGE"
+	if hub {
+		header = "NAME\tPLAN\tCLUSTER\tENVIRONMENTS\tAGE"
+	}
+	fmt.Fprintln(w, header)
 	for _, t := range tenants {
-		cpu, memory := "-", "-"
-		if q := t.Status.Quota; q != nil {
-			cpu, memory = orDash(q.CPU), orDash(q.Memory)
-		}
 		envs := "-"
 		if len(t.Spec.Environments) > 0 {
 			envs = strings.Join(t.Spec.Environments, ",")
+		}
+		if hub {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", t.Name, t.Spec.Plan, clusterOf(t), envs, age(t.CreationTimestamp, now))
+			continue
+		}
+		cpu, memory := "-", "-"
+		if q := t.Status.Quota; q != nil {
+			cpu, memory = orDash(q.CPU), orDash(q.Memory)
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Spec.Plan, orDash(string(t.Status.Phase)), envs,
 			orDash(t.Status.AppsReady), cpu, memory, age(t.CreationTimestamp, now))
 	}
 	_ = w.Flush()
+}
+
+// clusterOf is where a fleet's hub placed a tenant: its cluster, the
+// cluster it moves to, and why it is nowhere or not as meant.
+func clusterOf(t v1alpha1.Tenant) string {
+	cluster := "-"
+	if p := t.Status.Placement; p != nil {
+		cluster = p.Cluster
+		if p.MovingTo != "" {
+			cluster += "->" + p.MovingTo
+		}
+	}
+	if c := meta.FindStatusCondition(t.Status.Conditions, v1alpha1.ConditionPlaced); c != nil && c.Status != metav1.ConditionTrue {
+		cluster += " (" + c.Reason + ")"
+	}
+	return cluster
 }
 
 func orDash(s string) string {

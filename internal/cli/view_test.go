@@ -83,6 +83,30 @@ func TestTableGolden(t *testing.T) {
 	golden(t, "list.golden", out.Bytes())
 }
 
+// TestHubTableGolden: on a fleet's hub the list says where each tenant
+// runs, is moving to, or why it is nowhere.
+func TestHubTableGolden(t *testing.T) {
+	placed := func(name, cluster, movingTo, reason string) v1alpha1.Tenant {
+		tn := v1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: name, CreationTimestamp: created}, Spec: v1alpha1.TenantSpec{Plan: "pro"}}
+		status := metav1.ConditionTrue
+		if cluster == "" {
+			status = metav1.ConditionFalse
+		} else {
+			tn.Status.Placement = &v1alpha1.PlacementStatus{Cluster: cluster, MovingTo: movingTo}
+		}
+		tn.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionPlaced, Status: status, Reason: reason}}
+		return tn
+	}
+	tenants := []v1alpha1.Tenant{
+		placed("acme", "eu-1", "", "Placed"),
+		placed("globex", "eu-1", "us-1", "Moving"),
+		placed("initech", "", "", "NoCapacity"),
+	}
+	var out bytes.Buffer
+	writeTable(&out, tenants, now)
+	golden(t, "list-hub.golden", out.Bytes())
+}
+
 func TestStatusGolden(t *testing.T) {
 	tenant := exampleTenants()[1]
 	events := []corev1.Event{

@@ -43,6 +43,9 @@ type Config struct {
 	// QuotaMetrics is how much quota use the operator exports (empty:
 	// per tenant and per namespace).
 	QuotaMetrics metrics.QuotaDetail
+	// FleetHub makes the operator a fleet's hub: it places Tenants on
+	// member clusters (PlacementReconciler) and onboards none itself.
+	FleetHub bool
 }
 
 // CacheOptions make the manager cache only what the operator manages: every
@@ -63,6 +66,11 @@ func CacheOptions(cfg Config) cache.Options {
 		// the platform's: they are cached in every namespace. A cluster
 		// holds one per app, few next to Secrets or Pods.
 		byObject[rolloutObject()] = cache.ByObject{}
+	}
+	if cfg.FleetHub {
+		inArgoCD := map[string]cache.Config{cfg.Render.ArgoCDNamespace: {}}
+		byObject[memberSecret()] = cache.ByObject{Label: memberSelector(), Namespaces: inArgoCD}
+		byObject[&v1alpha1.PlacementDecision{}] = cache.ByObject{Namespaces: inArgoCD}
 	}
 	return cache.Options{ByObject: byObject, DefaultTransform: compactForCache}
 }
@@ -104,6 +112,13 @@ func WithArgoCD(restConfig *rest.Config, cfg Config, namespace string) (Config, 
 
 // Setup registers the operator's controllers and metrics with a manager.
 func Setup(mgr manager.Manager, cfg Config) error {
+	if cfg.FleetHub {
+		if cfg.Render.ArgoCDNamespace == "" {
+			return fmt.Errorf("a fleet's hub places tenants through Argo CD, which this cluster does not serve: install Argo CD, or run without --fleet-hub")
+		}
+		placements := &PlacementReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder(FieldOwner), Namespace: cfg.Render.ArgoCDNamespace}
+		return placements.SetupWithManager(mgr)
+	}
 	if err := metrics.Register(mgr.GetClient(), mgr.Elected(), cfg.QuotaMetrics); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}

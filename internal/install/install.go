@@ -18,6 +18,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -317,4 +318,55 @@ func GitOpsBootstrap(ctx context.Context, c client.Client, argoCDNamespace, repo
 		}
 	}
 	return nil
+}
+
+// FleetHubObjects are what the chart adds on a fleet's hub (fleet.hub,
+// templates/fleet-hub.yaml; test/chart checks that the two agree): the
+// Role that lets the operator read its members' cluster Secrets in Argo
+// CD's namespace as metadata, its binding, and the ConfigMap that tells
+// Argo CD's ApplicationSet how to read PlacementDecisions.
+func FleetHubObjects(argoCDNamespace string) []client.Object {
+	meta := func(name string) metav1.ObjectMeta {
+		return metav1.ObjectMeta{Name: name, Namespace: argoCDNamespace}
+	}
+	return []client.Object{
+		&rbacv1.Role{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
+			ObjectMeta: meta(FleetMembersRole),
+			Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"list", "watch"}}},
+		},
+		&rbacv1.RoleBinding{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
+			ObjectMeta: meta(FleetMembersRole),
+			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: FleetMembersRole},
+			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: OperatorServiceAccount, Namespace: OperatorNamespace}},
+		},
+		&corev1.ConfigMap{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+			ObjectMeta: meta(PlacementDuckType),
+			Data: map[string]string{"apiVersion": v1alpha1.GroupVersion.String(), "kind": "placementdecisions",
+				"statusListKey": "decisions", "matchKey": "clusterName"},
+		},
+	}
+}
+
+// Names of the fleet hub's objects in Argo CD's namespace.
+const (
+	FleetMembersRole = "tenantry-fleet-members"
+	// PlacementDuckType is the ConfigMap an ApplicationSet's
+	// clusterDecisionResource generator names in configMapRef.
+	PlacementDuckType = "tenantry-placement"
+)
+
+// FleetHub applies FleetHubObjects, as `helm install --set fleet.hub=true` would.
+func FleetHub(ctx context.Context, c client.Client, argoCDNamespace string) error {
+	var objs []*unstructured.Unstructured
+	for _, obj := range FleetHubObjects(argoCDNamespace) {
+		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+		if err != nil {
+			return err
+		}
+		objs = append(objs, &unstructured.Unstructured{Object: u})
+	}
+	return applyObjects(ctx, c, objs)
 }

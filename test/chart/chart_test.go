@@ -14,6 +14,7 @@ import (
 	"helm.sh/helm/v4/pkg/action"
 	"helm.sh/helm/v4/pkg/chart/v2/lint/support"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
 	"github.com/tenantry/tenantry/gitops"
@@ -67,6 +68,7 @@ func TestLint(t *testing.T) {
 		"everything on": {
 			"createNamespace": true, "plans": map[string]any{"create": true},
 			"image": map[string]any{"digest": "sha256:" + strings.Repeat("ab", 32)},
+			"fleet": map[string]any{"hub": true},
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -313,6 +315,37 @@ func TestRender(t *testing.T) {
 		check: func(t *testing.T, objs []*unstructured.Unstructured) {
 			if slices.Contains(kinds(objs), "MutatingAdmissionPolicy") {
 				t.Error("podDefaults.enabled=false rendered MutatingAdmissionPolicies")
+			}
+			if find(objs, "Role", install.FleetMembersRole) != nil {
+				t.Error("a cluster that is no fleet hub got the Role to read cluster Secrets")
+			}
+		},
+	}, {
+		name: "fleet hub",
+		opts: Options{Values: map[string]any{"fleet": map[string]any{"hub": true}}},
+		check: func(t *testing.T, objs []*unstructured.Unstructured) {
+			args, _ := container(t, find(objs, "Deployment", "tenantry-operator"))["args"].([]any)
+			if !slices.Contains(args, any("--fleet-hub")) {
+				t.Errorf("args %v lack --fleet-hub", args)
+			}
+			// What the hub's tests and the demo install (install.FleetHub)
+			// is what the chart renders.
+			for _, obj := range install.FleetHubObjects("argocd") {
+				kind := obj.GetObjectKind().GroupVersionKind().Kind
+				got := find(objs, kind, obj.GetName())
+				if got == nil || got.GetNamespace() != "argocd" {
+					t.Errorf("no %s %s in Argo CD's namespace: %v", kind, obj.GetName(), got)
+					continue
+				}
+				u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, field := range []string{"rules", "roleRef", "subjects", "data"} {
+					if want, ok := u[field]; ok && !reflect.DeepEqual(got.Object[field], want) {
+						t.Errorf("%s %s %s = %v, want %v", kind, obj.GetName(), field, got.Object[field], want)
+					}
+				}
 			}
 		},
 	}}
