@@ -114,7 +114,7 @@ func WithArgoCD(restConfig *rest.Config, cfg Config, namespace string) (Config, 
 func Setup(mgr manager.Manager, cfg Config) error {
 	if cfg.FleetHub {
 		if cfg.Render.ArgoCDNamespace == "" {
-			return fmt.Errorf("a fleet's hub places tenants through Argo CD, which this cluster does not serve: install Argo CD, or run without --fleet-hub")
+			return fmt.Errorf("a fleet's hub places tenants through Argo CD: --argocd-namespace is empty or this cluster serves no Argo CD Applications; install Argo CD and name its namespace, or run without --fleet-hub")
 		}
 		placements := &PlacementReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder(FieldOwner), Namespace: cfg.Render.ArgoCDNamespace}
 		return placements.SetupWithManager(mgr)
