@@ -18,7 +18,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
-	"github.com/tenantry/tenantry/internal/install"
 	"github.com/tenantry/tenantry/internal/localcluster"
 	"github.com/tenantry/tenantry/internal/testutil"
 )
@@ -112,7 +111,9 @@ func wantPlacements(t *testing.T, want map[string]placed) {
 				if d.ClusterName != pd.Name {
 					return fmt.Errorf("PlacementDecision %s lists %s on cluster %s", pd.Name, d.Tenant, d.ClusterName)
 				}
-				got = append(got, d.Tenant)
+				if _, ours := want[d.Tenant]; ours {
+					got = append(got, d.Tenant)
+				}
 			}
 			w := onCluster[pd.Name]
 			slices.Sort(w)
@@ -179,48 +180,11 @@ func TestPlacement(t *testing.T) {
 	t.Run("ApplicationSet", func(t *testing.T) { applicationSet(t, want) })
 }
 
-// applicationSet creates the ApplicationSet a fleet's platform repository
-// holds: Argo CD's clusterDecisionResource generator reads the hub's
-// PlacementDecisions through the chart's ConfigMap and makes one
-// Application per tenant, syncing the tenant's file to its cluster. It
-// then checks that Argo CD made exactly those, and removes one with its
-// tenant.
+// applicationSet checks what the platform repository's ApplicationSet
+// (set up with the hub) made of the decisions: exactly one Application
+// per placed tenant, to its cluster, and none once the tenant is deleted.
 func applicationSet(t *testing.T, placements map[string]placed) {
-	appSet := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
-		"metadata": map[string]any{"name": "tenants", "namespace": argo.Namespace},
-		"spec": map[string]any{
-			"goTemplate":        true,
-			"goTemplateOptions": []any{"missingkey=error"},
-			"generators": []any{map[string]any{"clusterDecisionResource": map[string]any{
-				"configMapRef":        install.PlacementDuckType,
-				"labelSelector":       map[string]any{"matchLabels": map[string]any{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue}},
-				"requeueAfterSeconds": int64(5),
-			}}},
-			"template": map[string]any{
-				"metadata": map[string]any{"name": "tenant-{{.tenant}}-{{.clusterName}}"},
-				"spec": map[string]any{
-					"project": "default",
-					"source": map[string]any{"repoURL": "https://git.fleet.invalid/platform.git", "path": "tenants",
-						"directory": map[string]any{"include": "{{.tenant}}.yaml"}},
-					"destination": map[string]any{"server": "{{.server}}"},
-				},
-			},
-		},
-	}}
-	if err := admin.Create(context.Background(), appSet); err != nil {
-		t.Fatalf("creating the ApplicationSet: %v", err)
-	}
-	want := func() map[string]string {
-		apps := map[string]string{}
-		for name, p := range placements {
-			if p.cluster != "" {
-				apps["tenant-"+name+"-"+p.cluster] = serverOf(p.cluster)
-			}
-		}
-		return apps
-	}
-	wantApps := func() {
+	wantApps := func(gone string) {
 		t.Helper()
 		testutil.Eventually(t, timeout, func() error {
 			list := &unstructured.UnstructuredList{}
@@ -228,30 +192,37 @@ func applicationSet(t *testing.T, placements map[string]placed) {
 			if err := admin.List(context.Background(), list, client.InNamespace(argo.Namespace)); err != nil {
 				return err
 			}
-			got := map[string]string{}
-			for _, app := range list.Items {
-				if app.GetDeletionTimestamp() != nil {
-					// Deleted by the ApplicationSet; Argo CD's finalizer
-					// waits to remove the tenant from its cluster, which
-					// nothing answers for here.
-					continue
+			got, want := map[string]string{}, map[string]string{}
+			for name, p := range placements {
+				if p.cluster != "" {
+					want["tenant-"+name+"-"+p.cluster] = serverOf(p.cluster)
 				}
-				server, _, _ := unstructured.NestedString(app.Object, "spec", "destination", "server")
-				got[app.GetName()] = server
 			}
-			if w := want(); !maps.Equal(got, w) {
-				return fmt.Errorf("Applications %v, want %v", got, w)
+			for _, app := range list.Items {
+				server, _, _ := unstructured.NestedString(app.Object, "spec", "destination", "server")
+				if gone != "" && strings.HasPrefix(app.GetName(), "tenant-"+gone+"-") && app.GetDeletionTimestamp() == nil {
+					return fmt.Errorf("Application %s of deleted tenant %s is still there", app.GetName(), gone)
+				}
+				if _, ours := want[app.GetName()]; ours && app.GetDeletionTimestamp() == nil {
+					got[app.GetName()] = server
+				}
+			}
+			if !maps.Equal(got, want) {
+				return fmt.Errorf("Applications %v, want %v", got, want)
 			}
 			return nil
 		})
 	}
-	wantApps()
-	t.Logf("Argo CD made %d Applications, one per placed tenant, each to its cluster", len(want()))
+	wantApps("")
+	t.Logf("Argo CD made one Application per placed tenant, each to its cluster")
 
+	// Deleted by the ApplicationSet, an Application waits on Argo CD's
+	// finalizer to remove the tenant from its cluster, which nothing
+	// answers for here: being deleted is enough.
 	if err := admin.Delete(context.Background(), &v1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "d-us"}}); err != nil && !apierrors.IsNotFound(err) {
 		t.Fatal(err)
 	}
 	delete(placements, "d-us")
 	wantPlacements(t, placements)
-	wantApps()
+	wantApps("d-us")
 }
