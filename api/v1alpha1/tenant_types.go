@@ -249,8 +249,8 @@ type Placement struct {
 	// Cluster pins the tenant to the member cluster of that name (its name
 	// in Argo CD). A pin overrides the selectors and the clusters'
 	// capacity. Set on a placed tenant, it moves the tenant: the tenant
-	// runs on both clusters until it is healthy on the new one, then
-	// leaves the old (docs/fleet.md); data in volumes does not move.
+	// runs on both clusters until it is Ready on the new one, then leaves
+	// the old (docs/fleet.md); data in volumes does not move.
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$`
 	// +optional

@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
@@ -19,6 +20,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -58,7 +60,18 @@ func memberSecret() *metav1.PartialObjectMetadata {
 	return s
 }
 
-// memberSelector selects the cluster Secrets of the fleet's members.
+// memberApplication is the prototype of the Applications that carry
+// tenants to members: those the platform's ApplicationSet makes, labelled
+// with the tenant (v1alpha1.LabelTenant) and its cluster
+// (v1alpha1.LabelMember).
+func memberApplication() *unstructured.Unstructured {
+	app := &unstructured.Unstructured{}
+	app.SetGroupVersionKind(render.ApplicationGVK)
+	return app
+}
+
+// memberSelector selects the cluster Secrets of the fleet's members, and
+// the Applications that carry tenants to them.
 func memberSelector() labels.Selector {
 	has, err := labels.NewRequirement(v1alpha1.LabelMember, selection.Exists, nil)
 	if err != nil {
@@ -84,6 +97,11 @@ func (r *PlacementReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&v1alpha1.TenantPlan{}, fleet, specs).
 		Watches(&v1alpha1.PlacementDecision{}, fleet).
 		WatchesMetadata(memberSecret(), fleet).
+		Watches(memberApplication(), fleet, builder.WithPredicates(predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+			// Argo CD rewrites an Application's status at every refresh;
+			// only a tenant's health on its cluster matters here.
+			return tenantHealthy(e.ObjectOld) != tenantHealthy(e.ObjectNew)
+		}})).
 		Complete(r)
 }
 
@@ -138,6 +156,17 @@ func (r *PlacementReconciler) read(ctx context.Context) (*observedFleet, error) 
 	if err := r.List(ctx, &decisions, client.InNamespace(r.Namespace)); err != nil {
 		return nil, err
 	}
+	apps := unstructuredList(render.ApplicationGVK)
+	if err := r.List(ctx, apps, client.InNamespace(r.Namespace), client.MatchingLabelsSelector{Selector: memberSelector()}); err != nil {
+		return nil, err
+	}
+	// healthy holds "tenant/cluster" for each tenant Ready on a cluster.
+	healthy := map[string]bool{}
+	for i := range apps.Items {
+		if app := &apps.Items[i]; tenantHealthy(app) {
+			healthy[app.GetLabels()[v1alpha1.LabelTenant]+"/"+app.GetLabels()[v1alpha1.LabelMember]] = true
+		}
+	}
 
 	f := &observedFleet{tenants: map[string]*v1alpha1.Tenant{}, decisions: map[string]*v1alpha1.PlacementDecision{}}
 	for _, s := range secrets.Items {
@@ -177,6 +206,7 @@ func (r *PlacementReconciler) read(ctx context.Context) (*observedFleet, error) 
 			f.refused = append(f.refused, placement.Decision{Tenant: t.Name, Reason: reasonInvalidClusterSelector, Message: err.Error()})
 			continue
 		}
+		in.PinHealthy = in.Pin != "" && healthy[t.Name+"/"+in.Pin]
 		f.inputs = append(f.inputs, in)
 	}
 	return f, nil
@@ -341,4 +371,17 @@ func equalPlacement(a, b *v1alpha1.PlacementStatus) bool {
 		return a == b
 	}
 	return a.Cluster == b.Cluster && a.MovingTo == b.MovingTo && a.PlacedAt.Equal(b.PlacedAt)
+}
+
+// tenantHealthy says whether an Application that carries a tenant to its
+// cluster is synced and healthy: the tenant is there as Git says, and
+// Ready (Argo CD judges a Tenant by the health check docs/fleet.md gives).
+func tenantHealthy(obj client.Object) bool {
+	app, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return false
+	}
+	sync, _, _ := unstructured.NestedString(app.Object, "status", "sync", "status")
+	health, _, _ := unstructured.NestedString(app.Object, "status", "health", "status")
+	return sync == "Synced" && health == "Healthy"
 }

@@ -68,11 +68,21 @@ func CacheOptions(cfg Config) cache.Options {
 		byObject[rolloutObject()] = cache.ByObject{}
 	}
 	if cfg.FleetHub {
-		inArgoCD := map[string]cache.Config{cfg.Render.ArgoCDNamespace: {}}
-		byObject[memberSecret()] = cache.ByObject{Label: memberSelector(), Namespaces: inArgoCD}
-		byObject[&v1alpha1.PlacementDecision{}] = cache.ByObject{Namespaces: inArgoCD}
+		return hubCacheOptions(cfg.Render.ArgoCDNamespace)
 	}
 	return cache.Options{ByObject: byObject, DefaultTransform: compactForCache}
+}
+
+// hubCacheOptions cache what a fleet's hub reads, all in Argo CD's
+// namespace: its members' cluster Secrets (metadata), the
+// PlacementDecisions, and the Applications that carry tenants to members.
+func hubCacheOptions(namespace string) cache.Options {
+	inArgoCD := map[string]cache.Config{namespace: {}}
+	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+		memberSecret():                {Label: memberSelector(), Namespaces: inArgoCD},
+		&v1alpha1.PlacementDecision{}: {Namespaces: inArgoCD},
+		memberApplication():           {Label: memberSelector(), Namespaces: inArgoCD},
+	}, DefaultTransform: compactForCache}
 }
 
 // WithArgoCD returns cfg with GitOps on, in Argo CD's namespace, when the

@@ -350,6 +350,27 @@ func FleetHubObjects(argoCDNamespace string) []client.Object {
 	}
 }
 
+// TenantHealthCheck is the Argo CD health check of a Tenant, for the hub's
+// argocd-cm under TenantHealthCheckKey: Healthy once Ready, Degraded when
+// Failed, Suspended while suspended, else Progressing. The hub reads a
+// tenant's health on its cluster from the Application that carries it, so
+// a move leaves the old cluster only once the tenant is Ready on the new.
+const TenantHealthCheck = `hs = {status = "Progressing", message = "onboarding"}
+if obj.status ~= nil then
+  if obj.status.phase == "Ready" then
+    hs = {status = "Healthy", message = "Ready"}
+  elseif obj.status.phase == "Failed" then
+    hs = {status = "Degraded", message = "Failed: see the Tenant's conditions"}
+  elseif obj.status.phase == "Suspended" then
+    hs = {status = "Suspended", message = "suspended"}
+  end
+end
+return hs
+`
+
+// TenantHealthCheckKey is the argocd-cm key of TenantHealthCheck.
+const TenantHealthCheckKey = "resource.customizations.health.tenantry.dev_Tenant"
+
 // Names of the fleet hub's objects in Argo CD's namespace.
 const (
 	FleetMembersRole = "tenantry-fleet-members"

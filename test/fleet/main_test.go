@@ -66,7 +66,7 @@ func TestMain(m *testing.M) {
 func setUp(ctx context.Context, c *localcluster.Cluster) (func(), error) {
 	hub = c
 	var err error
-	if argo, err = c.StartArgoCD(ctx, localcluster.ArgoCDOptions{}); err != nil {
+	if argo, err = c.StartArgoCD(ctx, localcluster.ArgoCDOptions{Config: map[string]string{install.TenantHealthCheckKey: install.TenantHealthCheck}}); err != nil {
 		return nil, err
 	}
 	if gitURL, err = c.ServeGit(ctx, "platform.git"); err != nil {
@@ -226,7 +226,13 @@ func tenantsApplicationSet() *unstructured.Unstructured {
 				"requeueAfterSeconds": int64(5),
 			}}},
 			"template": map[string]any{
-				"metadata": map[string]any{"name": "tenant-{{.tenant}}-{{.clusterName}}"},
+				"metadata": map[string]any{
+					"name": "tenant-{{.tenant}}-{{.clusterName}}",
+					// The hub reads the tenant's health on its cluster by these.
+					"labels": map[string]any{v1alpha1.LabelTenant: "{{.tenant}}", v1alpha1.LabelMember: "{{.clusterName}}"},
+					// Deleting the Application offboards the tenant from its cluster.
+					"finalizers": []any{"resources-finalizer.argocd.argoproj.io"},
+				},
 				"spec": map[string]any{
 					"project": "default",
 					"source": map[string]any{"repoURL": gitURL + "/platform.git", "path": "tenants",

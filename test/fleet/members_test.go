@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -77,4 +79,64 @@ func TestMembersOnboard(t *testing.T) {
 		}
 		t.Logf("tenant %s: committed to Git, placed by the hub on %s, synced by Argo CD and Ready there, absent elsewhere", tenant, cluster)
 	}
+
+	t.Run("move", func(t *testing.T) { move(t, repo) })
+}
+
+// move pins ra, on member-a, to member-b by a commit, as tenantry move
+// will: ra must be Ready on member-b before it leaves member-a, and then
+// leave it.
+func move(t *testing.T, repo *gitops.Repo) {
+	data, err := repo.ReadTenant("ra")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tn v1alpha1.Tenant
+	if err := yaml.Unmarshal(data, &tn); err != nil {
+		t.Fatal(err)
+	}
+	tn.Spec.Placement.Cluster = "member-b"
+	if data, err = yaml.Marshal(tn); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.CommitTenant("ra", data, "Move ra to member-b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.Push(context.Background(), "origin"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	var readyOnB time.Duration
+	testutil.Eventually(t, 3*timeout, func() error {
+		var onB v1alpha1.Tenant
+		err := members["member-b"].admin.Get(context.Background(), client.ObjectKey{Name: "ra"}, &onB)
+		ready := err == nil && onB.Status.Phase == v1alpha1.PhaseReady
+		var ns corev1.Namespace
+		err = members["member-a"].admin.Get(context.Background(), client.ObjectKey{Name: "ra"}, &ns)
+		onA := !apierrors.IsNotFound(err)
+		switch {
+		case !onA && readyOnB == 0:
+			t.Fatalf("ra left member-a %.1fs after the push, before it was Ready on member-b", time.Since(start).Seconds())
+		case ready && readyOnB == 0:
+			readyOnB = time.Since(start)
+		}
+		if readyOnB == 0 || onA {
+			return fmt.Errorf("ra Ready on member-b: %v; still on member-a: %v", ready, onA)
+		}
+		return nil
+	})
+	var placed v1alpha1.Tenant
+	if err := admin.Get(context.Background(), client.ObjectKey{Name: "ra"}, &placed); err != nil {
+		t.Fatal(err)
+	}
+	cond := meta.FindStatusCondition(placed.Status.Conditions, v1alpha1.ConditionPlaced)
+	if p := placed.Status.Placement; p == nil || p.Cluster != "member-b" || p.MovingTo != "" || cond == nil || cond.Reason != "Moved" {
+		t.Errorf("the hub's ra: placement %+v, Placed %+v; want on member-b, Moved", placed.Status.Placement, cond)
+	}
+	history, err := repo.History("ra")
+	if err != nil || len(history) < 2 {
+		t.Fatalf("ra's history %v (%v): want the onboarding and the move", history, err)
+	}
+	t.Logf("ra moved: Ready on member-b %.1fs after the push, gone from member-a %.1fs after it; Git has %d commits for it, the last %q",
+		readyOnB.Seconds(), time.Since(start).Seconds(), len(history), history[0].Subject)
 }
