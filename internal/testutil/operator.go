@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -135,4 +137,15 @@ func StartPlatform(ctx context.Context, cluster *localcluster.Cluster, scheme *r
 		}
 	}
 	return admin, stop, nil
+}
+
+// BuildOperator builds cmd/tenantry-operator into dir and returns the
+// binary's path, for tests that run the operator as its own process.
+func BuildOperator(ctx context.Context, dir string) (string, error) {
+	operator := filepath.Join(dir, "tenantry-operator")
+	build := exec.CommandContext(ctx, "go", "build", "-o", operator, "github.com/tenantry/tenantry/cmd/tenantry-operator")
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building the operator: %v\n%s", err, out)
+	}
+	return operator, nil
 }

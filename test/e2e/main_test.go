@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -60,12 +59,7 @@ func buildOperator(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	operator := filepath.Join(dir, "tenantry-operator")
-	build := exec.CommandContext(ctx, "go", "build", "-o", operator, "github.com/tenantry/tenantry/cmd/tenantry-operator")
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building the operator: %v\n%s", err, out)
-	}
-	return operator, nil
+	return testutil.BuildOperator(ctx, dir)
 }
 
 // setUp installs the platform, starts the operator binary as its

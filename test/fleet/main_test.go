@@ -12,8 +12,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -102,7 +100,7 @@ func setUp(ctx context.Context, c *localcluster.Cluster) (func(), error) {
 	if err := gitops.Publish(platformDir, gitURL+"/platform.git", readme, "An empty fleet", "Platform Team", "platform@example.com"); err != nil {
 		return stop, err
 	}
-	operator, err := buildOperator(ctx, c.DataDir)
+	operator, err := testutil.BuildOperator(ctx, c.DataDir)
 	if err != nil {
 		return stop, err
 	}
@@ -132,15 +130,6 @@ func setUp(ctx context.Context, c *localcluster.Cluster) (func(), error) {
 		}
 	}
 	return stop, nil
-}
-
-func buildOperator(ctx context.Context, dir string) (string, error) {
-	operator := filepath.Join(dir, "tenantry-operator")
-	build := exec.CommandContext(ctx, "go", "build", "-o", operator, "github.com/tenantry/tenantry/cmd/tenantry-operator")
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building the operator: %v\n%s", err, out)
-	}
-	return operator, nil
 }
 
 // startMember starts a member cluster with the platform installed, the
