@@ -82,7 +82,8 @@ func memberSelector() labels.Selector {
 
 // SetupWithManager watches what placement depends on: Tenants and plans
 // (their specs, not the status this controller writes), the members'
-// cluster Secrets and the PlacementDecisions.
+// cluster Secrets, the PlacementDecisions, and the health of the
+// Applications that carry tenants to members.
 func (r *PlacementReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.now == nil {
 		r.now = time.Now

@@ -9,11 +9,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
 	"github.com/tenantry/tenantry/internal/gitops"
+	"github.com/tenantry/tenantry/internal/localcluster"
 	"github.com/tenantry/tenantry/internal/testutil"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,7 +23,8 @@ import (
 
 // TestMembersOnboard commits two tenants to the platform repository: Argo
 // CD brings them to the hub, the hub places them by selector and capacity
-// (member-a takes one tenant), the ApplicationSet syncs each to its
+// (member-a takes one tenant, so they land on different members, in the
+// order Argo CD creates them), the ApplicationSet syncs each to its
 // cluster, and that member's operator onboards it there, and only there.
 func TestMembersOnboard(t *testing.T) {
 	testutil.NeedsCluster(t)
@@ -48,15 +51,15 @@ func TestMembersOnboard(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	want := map[string]string{"ra": "member-a", "rb": "member-b"}
+	want := placedOnMembers(t, "ra", "rb")
 	for tenant, cluster := range want {
 		testutil.Eventually(t, 3*timeout, func() error {
 			var tn v1alpha1.Tenant
 			if err := members[cluster].admin.Get(context.Background(), client.ObjectKey{Name: tenant}, &tn); err != nil {
-				return fmt.Errorf("tenant %s on %s: %w", tenant, cluster, err)
+				return fmt.Errorf("tenant %s on %s: %w; %s", tenant, cluster, err, carrier(tenant, cluster))
 			}
 			if tn.Status.Phase != v1alpha1.PhaseReady {
-				return fmt.Errorf("tenant %s on %s is %q", tenant, cluster, tn.Status.Phase)
+				return fmt.Errorf("tenant %s on %s is %q; %s", tenant, cluster, tn.Status.Phase, carrier(tenant, cluster))
 			}
 			var ns corev1.Namespace
 			return members[cluster].admin.Get(context.Background(), client.ObjectKey{Name: tenant}, &ns)
@@ -80,14 +83,44 @@ func TestMembersOnboard(t *testing.T) {
 		t.Logf("tenant %s: committed to Git, placed by the hub on %s, synced by Argo CD and Ready there, absent elsewhere", tenant, cluster)
 	}
 
-	t.Run("move", func(t *testing.T) { move(t, repo) })
+	mover := "ra"
+	if want["rb"] == "member-a" {
+		mover = "rb"
+	}
+	t.Run("move", func(t *testing.T) { move(t, repo, mover) })
 }
 
-// move pins ra, on member-a, to member-b by a commit, as tenantry move
-// will: ra must be Ready on member-b before it leaves member-a, and then
-// leave it.
-func move(t *testing.T, repo *gitops.Repo) {
-	data, err := repo.ReadTenant("ra")
+// placedOnMembers waits until the hub has placed each tenant on a real
+// member, one per member, and returns where.
+func placedOnMembers(t *testing.T, tenants ...string) map[string]string {
+	t.Helper()
+	where := map[string]string{}
+	testutil.Eventually(t, 2*timeout, func() error {
+		clusters := map[string]bool{}
+		for _, name := range tenants {
+			var tn v1alpha1.Tenant
+			if err := admin.Get(context.Background(), client.ObjectKey{Name: name}, &tn); err != nil {
+				return fmt.Errorf("the hub's tenant %s: %w", name, err)
+			}
+			if tn.Status.Placement == nil || members[tn.Status.Placement.Cluster] == nil {
+				return fmt.Errorf("the hub's tenant %s placed %+v, want on a real member", name, tn.Status.Placement)
+			}
+			where[name] = tn.Status.Placement.Cluster
+			clusters[where[name]] = true
+		}
+		if len(clusters) != len(tenants) {
+			return fmt.Errorf("placed %v, want one tenant per member: member-a takes one", where)
+		}
+		return nil
+	})
+	return where
+}
+
+// move pins the tenant on member-a to member-b by a commit, as tenantry
+// move will: it must be Ready on member-b before it leaves member-a, and
+// then leave it.
+func move(t *testing.T, repo *gitops.Repo, mover string) {
+	data, err := repo.ReadTenant(mover)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +132,7 @@ func move(t *testing.T, repo *gitops.Repo) {
 	if data, err = yaml.Marshal(tn); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := repo.CommitTenant("ra", data, "Move ra to member-b"); err != nil {
+	if _, err := repo.CommitTenant(mover, data, "Move "+mover+" to member-b"); err != nil {
 		t.Fatal(err)
 	}
 	if err := repo.Push(context.Background(), "origin"); err != nil {
@@ -109,34 +142,54 @@ func move(t *testing.T, repo *gitops.Repo) {
 	var readyOnB time.Duration
 	testutil.Eventually(t, 3*timeout, func() error {
 		var onB v1alpha1.Tenant
-		err := members["member-b"].admin.Get(context.Background(), client.ObjectKey{Name: "ra"}, &onB)
+		err := members["member-b"].admin.Get(context.Background(), client.ObjectKey{Name: mover}, &onB)
 		ready := err == nil && onB.Status.Phase == v1alpha1.PhaseReady
 		var ns corev1.Namespace
-		err = members["member-a"].admin.Get(context.Background(), client.ObjectKey{Name: "ra"}, &ns)
+		err = members["member-a"].admin.Get(context.Background(), client.ObjectKey{Name: mover}, &ns)
 		onA := !apierrors.IsNotFound(err)
 		switch {
 		case !onA && readyOnB == 0:
-			t.Fatalf("ra left member-a %.1fs after the push, before it was Ready on member-b", time.Since(start).Seconds())
+			t.Fatalf("%s left member-a %.1fs after the push, before it was Ready on member-b", mover, time.Since(start).Seconds())
 		case ready && readyOnB == 0:
 			readyOnB = time.Since(start)
 		}
 		if readyOnB == 0 || onA {
-			return fmt.Errorf("ra Ready on member-b: %v; still on member-a: %v", ready, onA)
+			return fmt.Errorf("%s Ready on member-b: %v; still on member-a: %v", mover, ready, onA)
 		}
 		return nil
 	})
 	var placed v1alpha1.Tenant
-	if err := admin.Get(context.Background(), client.ObjectKey{Name: "ra"}, &placed); err != nil {
+	if err := admin.Get(context.Background(), client.ObjectKey{Name: mover}, &placed); err != nil {
 		t.Fatal(err)
 	}
 	cond := meta.FindStatusCondition(placed.Status.Conditions, v1alpha1.ConditionPlaced)
 	if p := placed.Status.Placement; p == nil || p.Cluster != "member-b" || p.MovingTo != "" || cond == nil || cond.Reason != "Moved" {
-		t.Errorf("the hub's ra: placement %+v, Placed %+v; want on member-b, Moved", placed.Status.Placement, cond)
+		t.Errorf("the hub's %s: placement %+v, Placed %+v; want on member-b, Moved", mover, placed.Status.Placement, cond)
 	}
-	history, err := repo.History("ra")
+	history, err := repo.History(mover)
 	if err != nil || len(history) < 2 {
-		t.Fatalf("ra's history %v (%v): want the onboarding and the move", history, err)
+		t.Fatalf("%s's history %v (%v): want the onboarding and the move", mover, history, err)
 	}
-	t.Logf("ra moved: Ready on member-b %.1fs after the push, gone from member-a %.1fs after it; Git has %d commits for it, the last %q",
-		readyOnB.Seconds(), time.Since(start).Seconds(), len(history), history[0].Subject)
+	t.Logf("%s moved: Ready on member-b %.1fs after the push, gone from member-a %.1fs after it; Git has %d commits for it, the last %q",
+		mover, readyOnB.Seconds(), time.Since(start).Seconds(), len(history), history[0].Subject)
+}
+
+// carrier says where the hub placed a tenant and what Argo CD reports of
+// the Application that carries it to cluster: what to read when the
+// tenant does not arrive.
+func carrier(tenant, cluster string) string {
+	var hubTenant v1alpha1.Tenant
+	placedAs := "not on the hub"
+	if err := admin.Get(context.Background(), client.ObjectKey{Name: tenant}, &hubTenant); err == nil {
+		placedAs = fmt.Sprintf("placement %+v, conditions %+v", hubTenant.Status.Placement, hubTenant.Status.Conditions)
+	}
+	app := &unstructured.Unstructured{}
+	app.SetGroupVersionKind(localcluster.ApplicationGVR.GroupVersion().WithKind("Application"))
+	name := "tenant-" + tenant + "-" + cluster
+	if err := admin.Get(context.Background(), client.ObjectKey{Namespace: argo.Namespace, Name: name}, app); err != nil {
+		return fmt.Sprintf("the hub's %s: %s; Application %s: %v", tenant, placedAs, name, err)
+	}
+	status, _, _ := unstructured.NestedMap(app.Object, "status")
+	delete(status, "resources")
+	return fmt.Sprintf("the hub's %s: %s; Application %s status: %v", tenant, placedAs, name, status)
 }
