@@ -219,28 +219,21 @@ const reasonInvalidClusterSelector placement.Reason = "InvalidClusterSelector"
 // placementInput is what placement needs of a tenant: its selectors, its
 // pin, its reservation, and where it is placed now.
 func placementInput(t *v1alpha1.Tenant, plan *v1alpha1.TenantPlan, placedOn []string) (placement.Tenant, error) {
-	in := placement.Tenant{Name: t.Name}
-	selector := labels.NewSelector()
+	in := placement.Tenant{Name: t.Name, Selector: labels.NewSelector()}
+	var err error
 	if plan != nil {
-		s, err := selectorFrom(plan.Spec.ClusterSelector)
-		if err != nil {
+		if in.Selector, err = narrowed(in.Selector, plan.Spec.ClusterSelector); err != nil {
 			return in, fmt.Errorf("plan %s: spec.clusterSelector: %w; fix the plan", plan.Name, err)
 		}
-		reqs, _ := s.Requirements()
-		selector = selector.Add(reqs...)
 		quota := render.ResourceQuota(t, plan, "").Spec.Hard
 		in.Requests = placement.Requests(quota, plan.Spec.TenantQuota, len(render.NamespaceNames(t)))
 	}
 	if p := t.Spec.Placement; p != nil {
-		s, err := selectorFrom(p.ClusterSelector)
-		if err != nil {
+		if in.Selector, err = narrowed(in.Selector, p.ClusterSelector); err != nil {
 			return in, fmt.Errorf("spec.placement.clusterSelector: %w; fix it in the tenant's file", err)
 		}
-		reqs, _ := s.Requirements()
-		selector = selector.Add(reqs...)
 		in.Pin = p.Cluster
 	}
-	in.Selector = selector
 	switch {
 	case len(placedOn) == 1:
 		in.Current = placedOn[0]
@@ -254,11 +247,17 @@ func placementInput(t *v1alpha1.Tenant, plan *v1alpha1.TenantPlan, placedOn []st
 	return in, nil
 }
 
-func selectorFrom(s *metav1.LabelSelector) (labels.Selector, error) {
+// narrowed is selector with the requirements of s too (nil adds none).
+func narrowed(selector labels.Selector, s *metav1.LabelSelector) (labels.Selector, error) {
 	if s == nil {
-		return labels.Everything(), nil
+		return selector, nil
 	}
-	return metav1.LabelSelectorAsSelector(s)
+	parsed, err := metav1.LabelSelectorAsSelector(s)
+	if err != nil {
+		return nil, err
+	}
+	reqs, _ := parsed.Requirements()
+	return selector.Add(reqs...), nil
 }
 
 // writeDecisions makes each member's PlacementDecision list the tenants

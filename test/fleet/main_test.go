@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"testing"
 
@@ -166,20 +167,37 @@ func register(ctx context.Context, hubAdmin client.Client, name string, c *local
 	if err != nil {
 		return err
 	}
-	return hubAdmin.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "cluster-" + name, Namespace: argo.Namespace, Annotations: annotations, Labels: map[string]string{
-			"argocd.argoproj.io/secret-type": "cluster", v1alpha1.LabelMember: name, "fleet": "real"}},
-		StringData: map[string]string{"name": name, "server": c.Config.Host, "config": string(config)},
-	})
+	labels := map[string]string{"fleet": "real"}
+	return hubAdmin.Create(ctx, clusterSecret(name, c.Config.Host, string(config), labels, annotations))
+}
+
+// clusterSecret registers a cluster with Argo CD, as a platform team does,
+// and makes it a member of the fleet, with labels and annotations of its
+// own.
+func clusterSecret(name, server, config string, labels, annotations map[string]string) *corev1.Secret {
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "cluster-" + name, Namespace: argo.Namespace, Annotations: annotations,
+			Labels: map[string]string{"argocd.argoproj.io/secret-type": "cluster", v1alpha1.LabelMember: name}},
+		StringData: map[string]string{"name": name, "server": server, "config": config},
+	}
+	maps.Copy(s.Labels, labels)
+	return s
 }
 
 // fleetPlan is the plan of the tenants that land on real members; the hub
 // and every member hold it.
 func fleetPlan() *v1alpha1.TenantPlan {
-	return &v1alpha1.TenantPlan{ObjectMeta: metav1.ObjectMeta{Name: "fleet"}, Spec: v1alpha1.TenantPlanSpec{
+	p := planOf("fleet", nil)
+	p.Spec.Limits.Default = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("64Mi")}
+	return p
+}
+
+// planOf is a plan with a small quota and a cluster selector.
+func planOf(name string, selector *metav1.LabelSelector) *v1alpha1.TenantPlan {
+	return &v1alpha1.TenantPlan{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha1.TenantPlanSpec{
 		Quota: corev1.ResourceList{corev1.ResourceRequestsCPU: resource.MustParse("1"), corev1.ResourceRequestsMemory: resource.MustParse("1Gi"),
 			corev1.ResourceLimitsCPU: resource.MustParse("2"), corev1.ResourceLimitsMemory: resource.MustParse("2Gi"), corev1.ResourcePods: resource.MustParse("10")},
-		Limits: v1alpha1.ContainerLimits{Default: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("64Mi")}},
+		ClusterSelector: selector,
 	}}
 }
 

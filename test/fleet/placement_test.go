@@ -9,10 +9,8 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -24,17 +22,11 @@ import (
 
 const timeout = time.Minute
 
-// member registers a cluster with Argo CD, as a platform team does, and
-// makes it a member of the fleet. Nothing answers at its address: the hub
-// never contacts a member, Argo CD does.
+// member registers a cluster that nothing answers for: the hub never
+// contacts a member, Argo CD does.
 func member(t *testing.T, name string, labels, annotations map[string]string) {
 	t.Helper()
-	s := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "cluster-" + name, Namespace: argo.Namespace, Annotations: annotations,
-			Labels: map[string]string{"argocd.argoproj.io/secret-type": "cluster", v1alpha1.LabelMember: name}},
-		StringData: map[string]string{"name": name, "server": serverOf(name), "config": `{"tlsClientConfig":{"insecure":true}}`},
-	}
-	maps.Copy(s.Labels, labels)
+	s := clusterSecret(name, serverOf(name), `{"tlsClientConfig":{"insecure":true}}`, labels, annotations)
 	if err := admin.Create(context.Background(), s); err != nil {
 		t.Fatalf("registering cluster %s: %v", name, err)
 	}
@@ -44,12 +36,7 @@ func serverOf(cluster string) string { return "https://" + cluster + ".fleet.inv
 
 func plan(t *testing.T, name string, selector *metav1.LabelSelector) {
 	t.Helper()
-	p := &v1alpha1.TenantPlan{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha1.TenantPlanSpec{
-		Quota: corev1.ResourceList{corev1.ResourceRequestsCPU: resource.MustParse("1"), corev1.ResourceRequestsMemory: resource.MustParse("1Gi"),
-			corev1.ResourceLimitsCPU: resource.MustParse("2"), corev1.ResourceLimitsMemory: resource.MustParse("2Gi"), corev1.ResourcePods: resource.MustParse("10")},
-		ClusterSelector: selector,
-	}}
-	if err := admin.Create(context.Background(), p); err != nil {
+	if err := admin.Create(context.Background(), planOf(name, selector)); err != nil {
 		t.Fatalf("creating plan %s: %v", name, err)
 	}
 }
