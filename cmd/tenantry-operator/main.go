@@ -60,6 +60,7 @@ type flags struct {
 	metricsTokenTTL               time.Duration
 	quotaMetrics                  string
 	fleetHub                      bool
+	fleetMember                   bool
 }
 
 // parseFlags reads the command line into flags and sets up logging.
@@ -104,6 +105,9 @@ func parseFlags() *flags {
 	flag.BoolVar(&f.fleetHub, "fleet-hub", false,
 		"Run as a fleet's hub: place each Tenant on a member cluster (Argo CD cluster Secrets labelled tenantry.dev/member) and record the decisions "+
 			"in PlacementDecisions in --argocd-namespace for an ApplicationSet, onboarding none here (see docs/fleet.md).")
+	flag.BoolVar(&f.fleetMember, "fleet-member", false,
+		"Run on a fleet's member cluster, whose tenants' apps the hub's Argo CD syncs: give each tenant namespace the deployer ServiceAccount "+
+			"Argo CD impersonates from the hub (see docs/fleet.md).")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Usage = func() {
@@ -127,9 +131,12 @@ func (f *flags) renderOptions() (render.Options, error) {
 			return render.Options{}, fmt.Errorf("--metrics-gateway-url %q: want the gateway Service's URL, e.g. http://tenantry-metrics-gateway.tenantry-system:9090", f.metricsGatewayURL)
 		}
 	}
+	if f.fleetHub && f.fleetMember {
+		return render.Options{}, fmt.Errorf("--fleet-hub and --fleet-member: a cluster is a fleet's hub or one of its members, not both; keep one")
+	}
 	var err error
 	renderOpts := render.Options{PodSecurityVersion: f.pssVersion, OperatorNamespace: f.operatorNamespace, OperatorServiceAccount: f.operatorSA,
-		MetricsGatewayURL: f.metricsGatewayURL}
+		MetricsGatewayURL: f.metricsGatewayURL, FleetMember: f.fleetMember}
 	if renderOpts.IngressNamespaceSelector, err = parseSelector("--ingress-namespace-selector", f.ingressSelector); err != nil {
 		return render.Options{}, err
 	}

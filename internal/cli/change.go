@@ -35,6 +35,8 @@ type change struct {
 	applied func(*v1alpha1.Tenant) bool
 	// goal is what --wait waits for once the cluster has the change.
 	goal goal
+	// to is the cluster a move goes to (goalMoved).
+	to string
 }
 
 // changeFlags are the flags of every command that changes a Tenant.

@@ -460,6 +460,8 @@ func TestBadInput(t *testing.T) {
 		{"no such environment", []string{"remove-env", "badenv", "nosuchenv"}, []string{`tenant badenv has no environment "nosuchenv" (it has: prod)`}},
 		{"bad output format", []string{"list", "-o", "xml"}, []string{`--output "xml"`, "yaml or json"}},
 		{"audit without Git", []string{"audit", "any"}, []string{"pass --gitops DIR"}},
+		{"move without a cluster", []string{"move", "badenv"}, []string{"--to is required"}},
+		{"move on a cluster that is no hub", []string{"move", "badenv", "--to", "eu-1"}, []string{"--to eu-1", "no fleet hub", "docs/fleet.md"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

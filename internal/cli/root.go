@@ -81,6 +81,7 @@ applied to the cluster directly.`,
 	root.AddCommand(
 		newCreateCommand(o), newSetPlanCommand(o), newSuspendCommand(o), newResumeCommand(o),
 		newAddEnvCommand(o), newRemoveEnvCommand(o), newAddAppCommand(o), newRemoveAppCommand(o), newDeleteCommand(o),
+		newMoveCommand(o),
 		newListCommand(o), newGetCommand(o), newStatusCommand(o), newAuditCommand(o),
 		newDoctorCommand(o), newNamespacesCommand(o),
 	)

@@ -26,6 +26,8 @@ const (
 	goalGone
 	// goalAppsSynced is Ready with every app synced by Argo CD and healthy.
 	goalAppsSynced
+	// goalMoved is placed by a fleet's hub on the change's cluster alone.
+	goalMoved
 )
 
 // heartbeat is how often --wait repeats the state when nothing changes, so
@@ -150,6 +152,10 @@ func progress(t *v1alpha1.Tenant, ch change) (bool, string) {
 	}
 	if !applied(t, ch) {
 		return false, "the cluster does not have the change yet (is a GitOps controller syncing the folder? --apply applies it)"
+	}
+	if ch.goal == goalMoved {
+		// The hub's operator writes the Placed condition alone.
+		return moveProgress(t, ch.to)
 	}
 	if t.Status.ObservedGeneration < t.Generation {
 		return false, fmt.Sprintf("waiting for the operator to see generation %d", t.Generation)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -42,7 +43,9 @@ import (
 // enqueues the same request, and a burst of events costs one pass.
 type PlacementReconciler struct {
 	client.Client
-	Recorder events.EventRecorder
+	// APIReader reads what the cache strips, for server-side apply.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
 	// Namespace is Argo CD's: it holds the members' cluster Secrets and
 	// the PlacementDecisions.
 	Namespace string
@@ -60,10 +63,11 @@ func memberSecret() *metav1.PartialObjectMetadata {
 	return s
 }
 
-// memberApplication is the prototype of the Applications that carry
-// tenants to members: those the platform's ApplicationSet makes, labelled
-// with the tenant (v1alpha1.LabelTenant) and its cluster
-// (v1alpha1.LabelMember).
+// memberApplication is the prototype of the Applications that target
+// members, labelled with the tenant (v1alpha1.LabelTenant) and its cluster
+// (v1alpha1.LabelMember): those the platform's ApplicationSet makes to
+// carry tenants to members, and the hub's own, of the tenants' apps
+// (labelled managed-by Tenantry too).
 func memberApplication() *unstructured.Unstructured {
 	app := &unstructured.Unstructured{}
 	app.SetGroupVersionKind(render.ApplicationGVK)
@@ -101,7 +105,7 @@ func (r *PlacementReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(memberApplication(), fleet, builder.WithPredicates(predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 			// Argo CD rewrites an Application's status at every refresh;
 			// only a tenant's health on its cluster matters here.
-			return tenantHealthy(e.ObjectOld) != tenantHealthy(e.ObjectNew)
+			return synced(e.ObjectOld) != synced(e.ObjectNew)
 		}})).
 		Complete(r)
 }
@@ -123,6 +127,9 @@ func (r *PlacementReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ct
 	if err := r.writeDecisions(ctx, fleet, decisions); err != nil {
 		return ctrl.Result{}, err
 	}
+	if err := r.writeApps(ctx, fleet, decisions); err != nil {
+		return ctrl.Result{}, err
+	}
 	return ctrl.Result{}, r.writeStatuses(ctx, fleet, decisions)
 }
 
@@ -137,6 +144,29 @@ type observedFleet struct {
 	refused []placement.Decision
 	// decisions are the PlacementDecisions by member name.
 	decisions map[string]*v1alpha1.PlacementDecision
+	plans     map[string]*v1alpha1.TenantPlan
+	// carried holds "tenant/cluster" for each tenant Ready on a cluster,
+	// as the Application that carries it there reports.
+	carried map[string]bool
+	// apps are the hub's Applications of the tenants' apps by
+	// "tenant/cluster"; projects the hub's AppProjects.
+	apps     map[string][]*unstructured.Unstructured
+	projects []*unstructured.Unstructured
+}
+
+// ready says whether the tenant runs on the cluster as Git says: Ready
+// there, with each of its apps synced and healthy.
+func (f *observedFleet) ready(t *v1alpha1.Tenant, cluster string) bool {
+	key := t.Name + "/" + cluster
+	if !f.carried[key] || len(f.apps[key]) < len(t.Spec.Apps) {
+		return false
+	}
+	for _, app := range f.apps[key] {
+		if !synced(app) {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *PlacementReconciler) read(ctx context.Context) (*observedFleet, error) {
@@ -161,15 +191,26 @@ func (r *PlacementReconciler) read(ctx context.Context) (*observedFleet, error) 
 	if err := r.List(ctx, apps, client.InNamespace(r.Namespace), client.MatchingLabelsSelector{Selector: memberSelector()}); err != nil {
 		return nil, err
 	}
-	// healthy holds "tenant/cluster" for each tenant Ready on a cluster.
-	healthy := map[string]bool{}
-	for i := range apps.Items {
-		if app := &apps.Items[i]; tenantHealthy(app) {
-			healthy[app.GetLabels()[v1alpha1.LabelTenant]+"/"+app.GetLabels()[v1alpha1.LabelMember]] = true
-		}
+	projects := unstructuredList(render.AppProjectGVK)
+	if err := r.List(ctx, projects, client.InNamespace(r.Namespace), client.MatchingLabels{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue}); err != nil {
+		return nil, err
 	}
 
-	f := &observedFleet{tenants: map[string]*v1alpha1.Tenant{}, decisions: map[string]*v1alpha1.PlacementDecision{}}
+	f := &observedFleet{tenants: map[string]*v1alpha1.Tenant{}, decisions: map[string]*v1alpha1.PlacementDecision{},
+		plans: map[string]*v1alpha1.TenantPlan{}, carried: map[string]bool{}, apps: map[string][]*unstructured.Unstructured{}}
+	for i := range apps.Items {
+		app := &apps.Items[i]
+		key := app.GetLabels()[v1alpha1.LabelTenant] + "/" + app.GetLabels()[v1alpha1.LabelMember]
+		switch {
+		case app.GetLabels()[v1alpha1.LabelManagedBy] == v1alpha1.ManagedByValue:
+			f.apps[key] = append(f.apps[key], app)
+		case synced(app):
+			f.carried[key] = true
+		}
+	}
+	for i := range projects.Items {
+		f.projects = append(f.projects, &projects.Items[i])
+	}
 	for _, s := range secrets.Items {
 		m, err := placement.MemberOf(s.ObjectMeta, true)
 		if err != nil {
@@ -188,9 +229,8 @@ func (r *PlacementReconciler) read(ctx context.Context) (*observedFleet, error) 
 			placedOn[c.Tenant] = append(placedOn[c.Tenant], c.ClusterName)
 		}
 	}
-	byName := map[string]*v1alpha1.TenantPlan{}
 	for i := range plans.Items {
-		byName[plans.Items[i].Name] = &plans.Items[i]
+		f.plans[plans.Items[i].Name] = &plans.Items[i]
 	}
 	items := tenants.Items
 	slices.SortFunc(items, func(a, b v1alpha1.Tenant) int {
@@ -202,12 +242,12 @@ func (r *PlacementReconciler) read(ctx context.Context) (*observedFleet, error) 
 			continue // leaving: its decisions go, and Argo CD offboards it
 		}
 		f.tenants[t.Name] = t
-		in, err := placementInput(t, byName[t.Spec.Plan], placedOn[t.Name])
+		in, err := placementInput(t, f.plans[t.Spec.Plan], placedOn[t.Name])
 		if err != nil {
 			f.refused = append(f.refused, placement.Decision{Tenant: t.Name, Reason: reasonInvalidClusterSelector, Message: err.Error()})
 			continue
 		}
-		in.PinHealthy = in.Pin != "" && healthy[t.Name+"/"+in.Pin]
+		in.PinHealthy = in.Pin != "" && f.ready(t, in.Pin)
 		f.inputs = append(f.inputs, in)
 	}
 	return f, nil
@@ -302,6 +342,60 @@ func (r *PlacementReconciler) writeDecisions(ctx context.Context, f *observedFle
 	return nil
 }
 
+// writeApps runs each placed tenant's apps on its cluster through the
+// hub's Argo CD: the tenant's AppProject, confined to its namespaces on
+// the clusters it is placed on, and its Applications there. A tenant's
+// apps go to a cluster once the tenant is Ready there (their namespaces
+// and the deployer Argo CD impersonates exist), and stay while the
+// placement holds the cluster, whatever the tenant's health there: a
+// member that stops answering must not lose its apps. What no placement
+// holds any more is deleted (the Applications first: Argo CD needs their
+// project to delete them), and Argo CD deletes what those apps deployed.
+func (r *PlacementReconciler) writeApps(ctx context.Context, f *observedFleet, decisions []placement.Decision) error {
+	opts := render.Options{ArgoCDNamespace: r.Namespace}
+	var desired []*unstructured.Unstructured
+	for _, d := range decisions {
+		t := f.tenants[d.Tenant]
+		// No one else writes Applications on the hub: a project serves
+		// the tenant's apps only.
+		if t == nil || !d.Placed() || len(t.Spec.Apps) == 0 {
+			continue
+		}
+		plan := f.plans[t.Spec.Plan]
+		if plan == nil {
+			plan = &v1alpha1.TenantPlan{}
+		}
+		desired = append(desired, render.MemberAppProject(t, plan, opts, d.Clusters))
+		for _, c := range d.Clusters {
+			if key := t.Name + "/" + c; f.carried[key] || len(f.apps[key]) > 0 {
+				desired = append(desired, render.MemberApplications(t, opts, c)...)
+			}
+		}
+	}
+	a := applier{client: r.Client, uncached: r.APIReader}
+	want := map[string]bool{}
+	for _, obj := range desired {
+		want[obj.GetKind()+"/"+obj.GetName()] = true
+		if _, err := a.apply(ctx, obj); err != nil {
+			return err
+		}
+	}
+	stale := []*unstructured.Unstructured{}
+	for _, key := range slices.Sorted(maps.Keys(f.apps)) {
+		stale = append(stale, f.apps[key]...)
+	}
+	stale = append(stale, f.projects...)
+	for _, obj := range stale {
+		if want[obj.GetKind()+"/"+obj.GetName()] {
+			continue
+		}
+		if err := r.Delete(ctx, obj); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("deleting %s %s: %w", obj.GetKind(), obj.GetName(), err)
+		}
+	}
+	return nil
+}
+
 // writeStatuses records each tenant's placement in its status, with the
 // Placed condition, and an event when it lands somewhere or cannot.
 func (r *PlacementReconciler) writeStatuses(ctx context.Context, f *observedFleet, decisions []placement.Decision) error {
@@ -373,10 +467,11 @@ func equalPlacement(a, b *v1alpha1.PlacementStatus) bool {
 	return a.Cluster == b.Cluster && a.MovingTo == b.MovingTo && a.PlacedAt.Equal(b.PlacedAt)
 }
 
-// tenantHealthy says whether an Application that carries a tenant to its
-// cluster is synced and healthy: the tenant is there as Git says, and
-// Ready (Argo CD judges a Tenant by the health check docs/fleet.md gives).
-func tenantHealthy(obj client.Object) bool {
+// synced says whether an Application that targets a member is synced and
+// healthy: for one that carries a tenant to its cluster, the tenant is
+// there as Git says, and Ready (Argo CD judges a Tenant by the health check
+// docs/fleet.md gives); for a tenant's app, the app runs as its Git says.
+func synced(obj client.Object) bool {
 	app, ok := obj.(*unstructured.Unstructured)
 	if !ok {
 		return false

@@ -75,13 +75,18 @@ func CacheOptions(cfg Config) cache.Options {
 
 // hubCacheOptions cache what a fleet's hub reads, all in Argo CD's
 // namespace: its members' cluster Secrets (metadata), the
-// PlacementDecisions, and the Applications that carry tenants to members.
+// PlacementDecisions, the Applications that target members, and its own
+// AppProjects.
 func hubCacheOptions(namespace string) cache.Options {
 	inArgoCD := map[string]cache.Config{namespace: {}}
+	project := &unstructured.Unstructured{}
+	project.SetGroupVersionKind(render.AppProjectGVK)
+	managed := labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue})
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{
 		memberSecret():                {Label: memberSelector(), Namespaces: inArgoCD},
 		&v1alpha1.PlacementDecision{}: {Namespaces: inArgoCD},
 		memberApplication():           {Label: memberSelector(), Namespaces: inArgoCD},
+		project:                       {Label: managed, Namespaces: inArgoCD},
 	}, DefaultTransform: compactForCache}
 }
 
@@ -126,7 +131,8 @@ func Setup(mgr manager.Manager, cfg Config) error {
 		if cfg.Render.ArgoCDNamespace == "" {
 			return fmt.Errorf("a fleet's hub places tenants through Argo CD: --argocd-namespace is empty or this cluster serves no Argo CD Applications; install Argo CD and name its namespace, or run without --fleet-hub")
 		}
-		placements := &PlacementReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder(FieldOwner), Namespace: cfg.Render.ArgoCDNamespace}
+		placements := &PlacementReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
+			Recorder: mgr.GetEventRecorder(FieldOwner), Namespace: cfg.Render.ArgoCDNamespace}
 		return placements.SetupWithManager(mgr)
 	}
 	if err := metrics.Register(mgr.GetClient(), mgr.Elected(), cfg.QuotaMetrics); err != nil {

@@ -350,6 +350,34 @@ func FleetHubObjects(argoCDNamespace string) []client.Object {
 	}
 }
 
+// FleetMemberObjects are what the chart adds on a fleet's member
+// (fleet.member, templates/fleet-member.yaml; test/chart checks that the
+// two agree): the ServiceAccount the hub's Argo CD syncs Tenants and plans
+// as, in the operator's namespace, with rights on those two kinds only.
+func FleetMemberObjects() []client.Object {
+	rbac := metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1"}
+	role, binding := rbac, rbac
+	role.Kind, binding.Kind = "ClusterRole", "ClusterRoleBinding"
+	return []client.Object{
+		&corev1.ServiceAccount{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
+			ObjectMeta: metav1.ObjectMeta{Name: FleetSyncServiceAccount, Namespace: OperatorNamespace},
+		},
+		&rbacv1.ClusterRole{
+			TypeMeta:   role,
+			ObjectMeta: metav1.ObjectMeta{Name: FleetSyncRole},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"tenants", "tenantplans"},
+				Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}}},
+		},
+		&rbacv1.ClusterRoleBinding{
+			TypeMeta:   binding,
+			ObjectMeta: metav1.ObjectMeta{Name: FleetSyncRole},
+			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: FleetSyncRole},
+			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: FleetSyncServiceAccount, Namespace: OperatorNamespace}},
+		},
+	}
+}
+
 // TenantHealthCheck is the Argo CD health check of a Tenant, for the hub's
 // argocd-cm under TenantHealthCheckKey: Healthy once Ready, Degraded when
 // Failed, Suspended while suspended, else Progressing. The hub reads a
@@ -377,12 +405,26 @@ const (
 	// PlacementDuckType is the ConfigMap an ApplicationSet's
 	// clusterDecisionResource generator names in configMapRef.
 	PlacementDuckType = "tenantry-placement"
+	// FleetSyncServiceAccount, on a member, in the operator's namespace,
+	// is who the hub's Argo CD syncs Tenants and plans as; FleetSyncRole
+	// its ClusterRole and ClusterRoleBinding.
+	FleetSyncServiceAccount = "tenantry-fleet-sync"
+	FleetSyncRole           = "tenantry:fleet-sync"
 )
 
 // FleetHub applies FleetHubObjects, as `helm install --set fleet.hub=true` would.
 func FleetHub(ctx context.Context, c client.Client, argoCDNamespace string) error {
+	return applyTyped(ctx, c, FleetHubObjects(argoCDNamespace))
+}
+
+// FleetMember applies FleetMemberObjects, as `helm install --set fleet.member=true` would.
+func FleetMember(ctx context.Context, c client.Client) error {
+	return applyTyped(ctx, c, FleetMemberObjects())
+}
+
+func applyTyped(ctx context.Context, c client.Client, typed []client.Object) error {
 	var objs []*unstructured.Unstructured
-	for _, obj := range FleetHubObjects(argoCDNamespace) {
+	for _, obj := range typed {
 		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 		if err != nil {
 			return err

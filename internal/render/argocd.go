@@ -73,6 +73,34 @@ var projectRolePolicies = map[v1alpha1.OwnerRole][]string{
 // and the admission policies see the tenant, not Argo CD. Owner groups get
 // project roles for Argo CD's UI and CLI.
 func AppProject(t *v1alpha1.Tenant, plan *v1alpha1.TenantPlan, opts Options) *unstructured.Unstructured {
+	return appProject(t, plan, opts, []destination{inCluster})
+}
+
+// MemberAppProject is the AppProject of a tenant placed on a fleet's
+// members, in the hub's Argo CD: the same confinement, with its
+// namespaces on those clusters as the only destinations (two while it
+// moves).
+func MemberAppProject(t *v1alpha1.Tenant, plan *v1alpha1.TenantPlan, opts Options, clusters []string) *unstructured.Unstructured {
+	dests := make([]destination, len(clusters))
+	for i, c := range clusters {
+		dests[i] = onMember(c)
+	}
+	return appProject(t, plan, opts, dests)
+}
+
+// destination is a cluster as an Argo CD destination names it: by server
+// URL (this cluster) or by the cluster's name in Argo CD (a member).
+type destination struct{ key, value string }
+
+var inCluster = destination{"server", InClusterServer}
+
+func onMember(cluster string) destination { return destination{"name", cluster} }
+
+func (d destination) in(namespace string) map[string]any {
+	return map[string]any{d.key: d.value, "namespace": namespace}
+}
+
+func appProject(t *v1alpha1.Tenant, plan *v1alpha1.TenantPlan, opts Options, clusters []destination) *unstructured.Unstructured {
 	repos := slices.Concat(t.Spec.SourceRepos, plan.Spec.SourceRepos)
 	for _, app := range t.Spec.Apps {
 		repos = append(repos, app.RepoURL)
@@ -80,11 +108,21 @@ func AppProject(t *v1alpha1.Tenant, plan *v1alpha1.TenantPlan, opts Options) *un
 	slices.Sort(repos)
 	repos = slices.Compact(repos)
 
+	// The deployer is matched by server URL only. On members the
+	// destinations above already confine the apps to the tenant's clusters,
+	// and every member has the same deployer in the tenant's namespaces, so
+	// the mapping holds for any server.
+	deployerServer := InClusterServer
+	if clusters[0] != inCluster {
+		deployerServer = "*"
+	}
 	var destinations, deployers []any
 	for _, ns := range NamespaceNames(t) {
-		destinations = append(destinations, map[string]any{"server": InClusterServer, "namespace": ns})
+		for _, c := range clusters {
+			destinations = append(destinations, c.in(ns))
+		}
 		deployers = append(deployers, map[string]any{
-			"server": InClusterServer, "namespace": ns, "defaultServiceAccount": DeployerServiceAccount,
+			"server": deployerServer, "namespace": ns, "defaultServiceAccount": DeployerServiceAccount,
 		})
 	}
 	var blacklist []any
@@ -134,6 +172,25 @@ func AppProject(t *v1alpha1.Tenant, plan *v1alpha1.TenantPlan, opts Options) *un
 // suspended: then nothing syncs, so Argo CD does not scale back up what the
 // suspension scaled down.
 func Applications(t *v1alpha1.Tenant, opts Options) []*unstructured.Unstructured {
+	return applications(t, opts, inCluster)
+}
+
+// MemberApplications are the tenant's Applications on one member of a
+// fleet, in the hub's Argo CD: named after the app and the cluster (a
+// moving tenant has its apps on two), and labelled with the cluster
+// (v1alpha1.LabelMember) as well as the tenant.
+func MemberApplications(t *v1alpha1.Tenant, opts Options, cluster string) []*unstructured.Unstructured {
+	apps := applications(t, opts, onMember(cluster))
+	for _, app := range apps {
+		app.SetName(app.GetName() + "-" + cluster)
+		labels := app.GetLabels()
+		labels[v1alpha1.LabelMember] = cluster
+		app.SetLabels(labels)
+	}
+	return apps
+}
+
+func applications(t *v1alpha1.Tenant, opts Options, cluster destination) []*unstructured.Unstructured {
 	apps := make([]*unstructured.Unstructured, 0, len(t.Spec.Apps))
 	for _, app := range t.Spec.Apps {
 		source := map[string]any{"repoURL": app.RepoURL, "targetRevision": app.TargetRevision}
@@ -168,7 +225,7 @@ func Applications(t *v1alpha1.Tenant, opts Options) []*unstructured.Unstructured
 		obj := argoObject(t, ApplicationGVK, ApplicationName(t, app.Name), opts.ArgoCDNamespace, map[string]any{
 			"project":     AppProjectName(t),
 			"source":      source,
-			"destination": map[string]any{"server": InClusterServer, "namespace": AppNamespace(t, app)},
+			"destination": cluster.in(AppNamespace(t, app)),
 			"syncPolicy":  syncPolicy,
 			// During a canary through Traefik (charts/tenant-app
 			// trafficRouting.traefik) Argo Rollouts sets the weights of the

@@ -176,3 +176,61 @@ func TestTenantRendersGitOpsOnlyWithArgoCD(t *testing.T) {
 		t.Errorf("RoleBindings: %d with Argo CD, %d without: want the deployer's two bindings more", with["RoleBinding"], without["RoleBinding"])
 	}
 }
+
+func TestFleetMemberRendersTheDeployerOnly(t *testing.T) {
+	tenant := newTenant(withApps(v1alpha1.App{Name: "web", RepoURL: "git://x/y", Path: "."}))
+	objs, err := Tenant(tenant, newPlan(), Options{FleetMember: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for _, o := range objs {
+		kinds[o.GetObjectKind().GroupVersionKind().Kind]++
+	}
+	// The hub's Argo CD syncs the apps, as the deployer, from the hub.
+	if kinds["ServiceAccount"] != 1 || kinds["AppProject"] != 0 || kinds["Application"] != 0 {
+		t.Errorf("a member rendered %v: want the deployer ServiceAccount and no Argo CD object", kinds)
+	}
+}
+
+func TestMemberAppsOnTheHub(t *testing.T) {
+	tenant := newTenant(withEnvironments("prod", "staging"),
+		withApps(v1alpha1.App{Name: "web", Environment: "prod", RepoURL: "git://git.example.com/acme/web", Path: "deploy"}))
+	// Moving: its namespaces on both clusters, by their names in Argo CD.
+	p := MemberAppProject(tenant, newPlan(), argoOpts, []string{"eu-1", "eu-2"})
+	wantDests := []any{
+		map[string]any{"name": "eu-1", "namespace": "acme-prod"}, map[string]any{"name": "eu-2", "namespace": "acme-prod"},
+		map[string]any{"name": "eu-1", "namespace": "acme-staging"}, map[string]any{"name": "eu-2", "namespace": "acme-staging"},
+	}
+	if got := nested(t, p, "spec", "destinations"); !reflect.DeepEqual(got, wantDests) {
+		t.Errorf("destinations:\n got %#v\nwant %#v", got, wantDests)
+	}
+	// Every member has the same deployer in the tenant's namespaces, and
+	// the destinations above already confine the apps to its clusters.
+	wantDeployers := []any{
+		map[string]any{"server": "*", "namespace": "acme-prod", "defaultServiceAccount": DeployerServiceAccount},
+		map[string]any{"server": "*", "namespace": "acme-staging", "defaultServiceAccount": DeployerServiceAccount},
+	}
+	if got := nested(t, p, "spec", "destinationServiceAccounts"); !reflect.DeepEqual(got, wantDeployers) {
+		t.Errorf("destinationServiceAccounts:\n got %#v\nwant %#v", got, wantDeployers)
+	}
+	if got := nested(t, p, "spec", "clusterResourceWhitelist"); !reflect.DeepEqual(got, []any{}) {
+		t.Errorf("clusterResourceWhitelist %#v: want no cluster-scoped kind on members either", got)
+	}
+
+	apps := MemberApplications(tenant, argoOpts, "eu-2")
+	if len(apps) != 1 {
+		t.Fatalf("%d Applications, want 1", len(apps))
+	}
+	app := apps[0]
+	if app.GetName() != "acme-web-eu-2" || app.GetLabels()[v1alpha1.LabelMember] != "eu-2" || app.GetLabels()[v1alpha1.LabelTenant] != "acme" {
+		t.Errorf("Application %s labels %v: want acme-web-eu-2, labelled with its tenant and cluster", app.GetName(), app.GetLabels())
+	}
+	if got, want := nested(t, app, "spec", "destination"), map[string]any{"name": "eu-2", "namespace": "acme-prod"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("destination %#v, want %#v", got, want)
+	}
+	// The in-cluster Application is unchanged by the member's.
+	if got := Applications(tenant, argoOpts)[0].GetName(); got != "acme-web" {
+		t.Errorf("in-cluster Application %s, want acme-web", got)
+	}
+}

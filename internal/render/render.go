@@ -37,6 +37,11 @@ type Options struct {
 	// Applications are rendered there. Empty means the cluster has no Argo
 	// CD: no GitOps objects are rendered.
 	ArgoCDNamespace string
+	// FleetMember: the cluster is a member of a fleet, whose hub's Argo CD
+	// syncs the tenants' apps here. The deployer ServiceAccounts it
+	// impersonates are rendered in each tenant namespace; no Argo CD
+	// object is (ArgoCDNamespace stays empty).
+	FleetMember bool
 	// OperatorNamespace and OperatorServiceAccount are the operator's own
 	// identity, which the analysis-writer RoleBindings name.
 	OperatorNamespace, OperatorServiceAccount string
@@ -154,7 +159,7 @@ func Tenant(t *v1alpha1.Tenant, plan *v1alpha1.TenantPlan, opts Options) ([]clie
 		for _, rb := range RoleBindings(t, env.Namespace) {
 			objs = append(objs, rb)
 		}
-		if opts.ArgoCDNamespace != "" {
+		if opts.ArgoCDNamespace != "" || opts.FleetMember {
 			objs = append(objs, Deployer(t, env.Namespace)...)
 		}
 		if analysis != nil {

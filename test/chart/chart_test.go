@@ -15,6 +15,7 @@ import (
 	"helm.sh/helm/v4/pkg/chart/v2/lint/support"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/tenantry/tenantry/gitops"
@@ -60,6 +61,30 @@ func kinds(objs []*unstructured.Unstructured) []string {
 	return out
 }
 
+// wantRendered checks that the chart renders each of want, in its
+// namespace, with the same rules, bindings and data: what the tests and the
+// demo install through internal/install is what the chart installs.
+func wantRendered(t *testing.T, objs []*unstructured.Unstructured, want []client.Object) {
+	t.Helper()
+	for _, obj := range want {
+		kind := obj.GetObjectKind().GroupVersionKind().Kind
+		got := find(objs, kind, obj.GetName())
+		if got == nil || got.GetNamespace() != obj.GetNamespace() {
+			t.Errorf("no %s %s in namespace %q: %v", kind, obj.GetName(), obj.GetNamespace(), got)
+			continue
+		}
+		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, field := range []string{"rules", "roleRef", "subjects", "data"} {
+			if want, ok := u[field]; ok && !reflect.DeepEqual(got.Object[field], want) {
+				t.Errorf("%s %s %s = %v, want %v", kind, obj.GetName(), field, got.Object[field], want)
+			}
+		}
+	}
+}
+
 // TestLint runs what `helm lint --strict` does, with the default values and
 // with every optional part switched on.
 func TestLint(t *testing.T) {
@@ -70,6 +95,7 @@ func TestLint(t *testing.T) {
 			"image": map[string]any{"digest": "sha256:" + strings.Repeat("ab", 32)},
 			"fleet": map[string]any{"hub": true},
 		},
+		"fleet member": {"fleet": map[string]any{"member": true}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			lint := action.NewLint()
@@ -109,6 +135,7 @@ func TestValuesSchemaRefusesBadValues(t *testing.T) {
 		{"extra flag without dashes", "operator: {extraArgs: [leader-elect]}", []string{"extraArgs"}},
 		{"plan name with capitals", "plans: {items: {Gold: {displayName: Gold}}}", []string{"Gold"}},
 		{"DNS server not a CIDR", "operator: {dns: {cidrs: [169.254.20.10]}}", []string{"cidrs"}},
+		{"fleet hub and member at once", "fleet: {hub: true, member: true}", []string{"fleet"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -321,6 +348,19 @@ func TestRender(t *testing.T) {
 			}
 		},
 	}, {
+		name: "fleet member",
+		opts: Options{Values: map[string]any{"fleet": map[string]any{"member": true}}},
+		check: func(t *testing.T, objs []*unstructured.Unstructured) {
+			args, _ := container(t, find(objs, "Deployment", "tenantry-operator"))["args"].([]any)
+			if !slices.Contains(args, any("--fleet-member")) || slices.Contains(args, any("--fleet-hub")) {
+				t.Errorf("args %v: want --fleet-member, not --fleet-hub", args)
+			}
+			if find(objs, "Role", install.FleetMembersRole) != nil {
+				t.Error("a member got the hub's Role to read cluster Secrets")
+			}
+			wantRendered(t, objs, install.FleetMemberObjects())
+		},
+	}, {
 		name: "fleet hub",
 		opts: Options{Values: map[string]any{"fleet": map[string]any{"hub": true}}},
 		check: func(t *testing.T, objs []*unstructured.Unstructured) {
@@ -330,23 +370,7 @@ func TestRender(t *testing.T) {
 			}
 			// What the hub's tests and the demo install (install.FleetHub)
 			// is what the chart renders.
-			for _, obj := range install.FleetHubObjects("argocd") {
-				kind := obj.GetObjectKind().GroupVersionKind().Kind
-				got := find(objs, kind, obj.GetName())
-				if got == nil || got.GetNamespace() != "argocd" {
-					t.Errorf("no %s %s in Argo CD's namespace: %v", kind, obj.GetName(), got)
-					continue
-				}
-				u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, field := range []string{"rules", "roleRef", "subjects", "data"} {
-					if want, ok := u[field]; ok && !reflect.DeepEqual(got.Object[field], want) {
-						t.Errorf("%s %s %s = %v, want %v", kind, obj.GetName(), field, got.Object[field], want)
-					}
-				}
-			}
+			wantRendered(t, objs, install.FleetHubObjects("argocd"))
 		},
 	}}
 	for _, tt := range tests {

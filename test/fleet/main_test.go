@@ -65,10 +65,13 @@ func TestMain(m *testing.M) {
 func setUp(ctx context.Context, c *localcluster.Cluster) (func(), error) {
 	hub = c
 	var err error
-	if argo, err = c.StartArgoCD(ctx, localcluster.ArgoCDOptions{Config: map[string]string{install.TenantHealthCheckKey: install.TenantHealthCheck}}); err != nil {
+	if argo, err = c.StartArgoCD(ctx, localcluster.ArgoCDOptions{Config: map[string]string{
+		install.TenantHealthCheckKey:             install.TenantHealthCheck,
+		"application.sync.impersonation.enabled": "true",
+	}}); err != nil {
 		return nil, err
 	}
-	if gitURL, err = c.ServeGit(ctx, "platform.git"); err != nil {
+	if gitURL, err = c.ServeGit(ctx, "platform.git", "apps.git"); err != nil {
 		return nil, err
 	}
 	scheme, err := install.NewScheme()
@@ -101,6 +104,14 @@ func setUp(ctx context.Context, c *localcluster.Cluster) (func(), error) {
 	if err := gitops.Publish(platformDir, gitURL+"/platform.git", readme, "An empty fleet", "Platform Team", "platform@example.com"); err != nil {
 		return stop, err
 	}
+	appDir, err := os.MkdirTemp(c.DataDir, "apps-")
+	if err != nil {
+		return stop, err
+	}
+	if err := gitops.Publish(appDir, gitURL+"/apps.git", map[string][]byte{"web/configmap.yaml": []byte(webApp)},
+		"The web app", "Tenant Developer", "dev@example.com"); err != nil {
+		return stop, err
+	}
 	operator, err := testutil.BuildOperator(ctx, c.DataDir)
 	if err != nil {
 		return stop, err
@@ -125,7 +136,7 @@ func setUp(ctx context.Context, c *localcluster.Cluster) (func(), error) {
 			return stop, err
 		}
 	}
-	for _, obj := range []client.Object{hubTenantsApplication(), tenantsApplicationSet()} {
+	for _, obj := range []client.Object{platformProject(), hubTenantsApplication(), tenantsApplicationSet()} {
 		if err := admin.Create(ctx, obj); err != nil {
 			return stop, err
 		}
@@ -150,8 +161,11 @@ func startMember(ctx context.Context, name, operator string, scheme *runtime.Sch
 	if err != nil {
 		return m, fmt.Errorf("member %s: %w", name, err)
 	}
+	if err := install.FleetMember(ctx, m.admin); err != nil {
+		return m, fmt.Errorf("member %s: %w", name, err)
+	}
 	if err := c.StartAddon("tenantry-operator", operator, operatorConfig,
-		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--argocd-namespace="); err != nil {
+		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--argocd-namespace=", "--fleet-member"); err != nil {
 		return m, fmt.Errorf("member %s: %w", name, err)
 	}
 	return m, m.admin.Create(ctx, fleetPlan())
@@ -201,6 +215,37 @@ func planOf(name string, selector *metav1.LabelSelector) *v1alpha1.TenantPlan {
 	}}
 }
 
+// webApp is the tenants' app in apps.git: what Argo CD syncs into a
+// tenant's namespace on its member, as the tenant's deployer.
+const webApp = `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: web
+data:
+  greeting: hello from the hub
+`
+
+// platformProject is the platform's AppProject on a fleet's hub: the
+// platform team may deploy anything, here and on every member. With sync
+// impersonation on, syncs here run as Argo CD's application controller,
+// and on members as the member's fleet-sync ServiceAccount, which may
+// write Tenants and plans only.
+func platformProject() *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+		"metadata": map[string]any{"name": "platform", "namespace": argo.Namespace},
+		"spec": map[string]any{
+			"sourceRepos":              []any{gitURL + "/platform.git"},
+			"destinations":             []any{map[string]any{"server": "*", "namespace": "*"}},
+			"clusterResourceWhitelist": []any{map[string]any{"group": "*", "kind": "*"}},
+			"destinationServiceAccounts": []any{
+				map[string]any{"server": localcluster.InClusterServer, "namespace": "*", "defaultServiceAccount": argo.Namespace + ":" + localcluster.ControllerServiceAccount},
+				map[string]any{"server": "*", "namespace": "*", "defaultServiceAccount": install.OperatorNamespace + ":" + install.FleetSyncServiceAccount},
+			},
+		},
+	}}
+}
+
 // hubTenantsApplication syncs the platform repository's tenants/ into the
 // hub, where the operator places them: Git is where tenants are declared.
 func hubTenantsApplication() *unstructured.Unstructured {
@@ -208,7 +253,7 @@ func hubTenantsApplication() *unstructured.Unstructured {
 		"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
 		"metadata": map[string]any{"name": "hub-tenants", "namespace": argo.Namespace},
 		"spec": map[string]any{
-			"project":     "default",
+			"project":     "platform",
 			"source":      map[string]any{"repoURL": gitURL + "/platform.git", "path": "tenants", "directory": map[string]any{"include": "*.yaml"}},
 			"destination": map[string]any{"server": localcluster.InClusterServer},
 			"syncPolicy":  map[string]any{"automated": map[string]any{"prune": true}},
@@ -241,7 +286,7 @@ func tenantsApplicationSet() *unstructured.Unstructured {
 					"finalizers": []any{"resources-finalizer.argocd.argoproj.io"},
 				},
 				"spec": map[string]any{
-					"project": "default",
+					"project": "platform",
 					"source": map[string]any{"repoURL": gitURL + "/platform.git", "path": "tenants",
 						"directory": map[string]any{"include": "{{.tenant}}.yaml"}},
 					"destination": map[string]any{"server": "{{.server}}"},

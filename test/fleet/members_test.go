@@ -1,8 +1,10 @@
 package fleet
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
+	"github.com/tenantry/tenantry/internal/cli"
 	"github.com/tenantry/tenantry/internal/gitops"
 	"github.com/tenantry/tenantry/internal/localcluster"
 	"github.com/tenantry/tenantry/internal/testutil"
@@ -37,7 +40,8 @@ func TestMembersOnboard(t *testing.T) {
 			TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "Tenant"},
 			ObjectMeta: metav1.ObjectMeta{Name: name},
 			Spec: v1alpha1.TenantSpec{Plan: "fleet", Owners: []v1alpha1.Owner{{Kind: v1alpha1.SubjectGroup, Name: name + "-admins"}},
-				Placement: &v1alpha1.Placement{ClusterSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"fleet": "real"}}}},
+				Placement: &v1alpha1.Placement{ClusterSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"fleet": "real"}}},
+				Apps:      []v1alpha1.App{{Name: "web", RepoURL: gitURL + "/apps.git", Path: "web"}}},
 		}
 		data, err := yaml.Marshal(tn)
 		if err != nil {
@@ -53,17 +57,7 @@ func TestMembersOnboard(t *testing.T) {
 
 	want := placedOnMembers(t, "ra", "rb")
 	for tenant, cluster := range want {
-		testutil.Eventually(t, 3*timeout, func() error {
-			var tn v1alpha1.Tenant
-			if err := members[cluster].admin.Get(context.Background(), client.ObjectKey{Name: tenant}, &tn); err != nil {
-				return fmt.Errorf("tenant %s on %s: %w; %s", tenant, cluster, err, carrier(tenant, cluster))
-			}
-			if tn.Status.Phase != v1alpha1.PhaseReady {
-				return fmt.Errorf("tenant %s on %s is %q; %s", tenant, cluster, tn.Status.Phase, carrier(tenant, cluster))
-			}
-			var ns corev1.Namespace
-			return members[cluster].admin.Get(context.Background(), client.ObjectKey{Name: tenant}, &ns)
-		})
+		testutil.Eventually(t, 3*timeout, func() error { return appOn(tenant, cluster) })
 		for other, m := range members {
 			if other == cluster {
 				continue
@@ -80,7 +74,7 @@ func TestMembersOnboard(t *testing.T) {
 		if placed.Status.Placement == nil || placed.Status.Placement.Cluster != cluster {
 			t.Errorf("the hub's tenant %s placed %+v, want on %s", tenant, placed.Status.Placement, cluster)
 		}
-		t.Logf("tenant %s: committed to Git, placed by the hub on %s, synced by Argo CD and Ready there, absent elsewhere", tenant, cluster)
+		t.Logf("tenant %s: committed to Git, placed by the hub on %s, synced by Argo CD and Ready there with its app, absent elsewhere", tenant, cluster)
 	}
 
 	mover := "ra"
@@ -116,48 +110,45 @@ func placedOnMembers(t *testing.T, tenants ...string) map[string]string {
 	return where
 }
 
-// move pins the tenant on member-a to member-b by a commit, as tenantry
-// move will: it must be Ready on member-b before it leaves member-a, and
-// then leave it.
+// move moves the tenant on member-a to member-b with tenantry move, a
+// commit: it must be Ready on member-b with its app synced there before it
+// leaves member-a, and then leave it; Git records the move.
 func move(t *testing.T, repo *gitops.Repo, mover string) {
-	data, err := repo.ReadTenant(mover)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tn v1alpha1.Tenant
-	if err := yaml.Unmarshal(data, &tn); err != nil {
-		t.Fatal(err)
-	}
-	tn.Spec.Placement.Cluster = "member-b"
-	if data, err = yaml.Marshal(tn); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := repo.CommitTenant(mover, data, "Move "+mover+" to member-b"); err != nil {
-		t.Fatal(err)
-	}
-	if err := repo.Push(context.Background(), "origin"); err != nil {
-		t.Fatal(err)
-	}
 	start := time.Now()
-	var readyOnB time.Duration
+	moved := make(chan cliResult, 1)
+	go func() {
+		moved <- tenantry("move", mover, "--to", "member-b", "--gitops", platformDir, "--push",
+			"--reason", "member-a is reserved for a dedicated tenant", "--wait", "--timeout", (3 * timeout).String())
+	}()
+	var arrived time.Duration
 	testutil.Eventually(t, 3*timeout, func() error {
-		var onB v1alpha1.Tenant
-		err := members["member-b"].admin.Get(context.Background(), client.ObjectKey{Name: mover}, &onB)
-		ready := err == nil && onB.Status.Phase == v1alpha1.PhaseReady
-		var ns corev1.Namespace
-		err = members["member-a"].admin.Get(context.Background(), client.ObjectKey{Name: mover}, &ns)
-		onA := !apierrors.IsNotFound(err)
+		onB := appOn(mover, "member-b")
+		left := leaving(mover, "member-a")
 		switch {
-		case !onA && readyOnB == 0:
-			t.Fatalf("%s left member-a %.1fs after the push, before it was Ready on member-b", mover, time.Since(start).Seconds())
-		case ready && readyOnB == 0:
-			readyOnB = time.Since(start)
+		case left != nil && arrived == 0:
+			t.Fatalf("%s started leaving member-a %.1fs after tenantry move (%v), before it ran with its app on member-b (%v)",
+				mover, time.Since(start).Seconds(), left, onB)
+		case onB == nil && arrived == 0:
+			arrived = time.Since(start)
 		}
-		if readyOnB == 0 || onA {
-			return fmt.Errorf("%s Ready on member-b: %v; still on member-a: %v", mover, ready, onA)
+		if arrived == 0 {
+			return onB
+		}
+		var ns corev1.Namespace
+		if err := members["member-a"].admin.Get(context.Background(), client.ObjectKey{Name: mover}, &ns); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("%s's namespace still on member-a: %v", mover, err)
 		}
 		return nil
 	})
+	r := <-moved
+	if r.err != nil {
+		t.Fatalf("tenantry move: %v\n%s", r.err, r.out)
+	}
+	for _, want := range []string{"committed", "Move tenant " + mover + " to cluster member-b", "pushed to origin", "tenant " + mover + ": on member-b after"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("tenantry move printed no %q:\n%s", want, r.out)
+		}
+	}
 	var placed v1alpha1.Tenant
 	if err := admin.Get(context.Background(), client.ObjectKey{Name: mover}, &placed); err != nil {
 		t.Fatal(err)
@@ -167,11 +158,77 @@ func move(t *testing.T, repo *gitops.Repo, mover string) {
 		t.Errorf("the hub's %s: placement %+v, Placed %+v; want on member-b, Moved", mover, placed.Status.Placement, cond)
 	}
 	history, err := repo.History(mover)
-	if err != nil || len(history) < 2 {
-		t.Fatalf("%s's history %v (%v): want the onboarding and the move", mover, history, err)
+	if err != nil || len(history) < 2 || !strings.Contains(history[0].Subject, "to cluster member-b") {
+		t.Fatalf("%s's history %v (%v): want the onboarding and the move, the move last", mover, history, err)
 	}
-	t.Logf("%s moved: Ready on member-b %.1fs after the push, gone from member-a %.1fs after it; Git has %d commits for it, the last %q",
-		mover, readyOnB.Seconds(), time.Since(start).Seconds(), len(history), history[0].Subject)
+	t.Logf("%s moved: Ready with its app on member-b %.1fs after tenantry move, gone from member-a %.1fs after it; Git has %d commits for it, the last %q",
+		mover, arrived.Seconds(), time.Since(start).Seconds(), len(history), history[0].Subject)
+}
+
+// appOn says why the tenant does not run on cluster, Ready with its web
+// app synced by the hub's Argo CD and healthy; nil when it does.
+func appOn(tenant, cluster string) error {
+	ctx := context.Background()
+	var tn v1alpha1.Tenant
+	if err := members[cluster].admin.Get(ctx, client.ObjectKey{Name: tenant}, &tn); err != nil {
+		return fmt.Errorf("tenant %s on %s: %w; %s", tenant, cluster, err, carrier(tenant, cluster))
+	}
+	if tn.Status.Phase != v1alpha1.PhaseReady {
+		return fmt.Errorf("tenant %s on %s is %q; %s", tenant, cluster, tn.Status.Phase, carrier(tenant, cluster))
+	}
+	var web corev1.ConfigMap
+	if err := members[cluster].admin.Get(ctx, client.ObjectKey{Namespace: tenant, Name: "web"}, &web); err != nil {
+		return fmt.Errorf("tenant %s's app on %s: %w; %s", tenant, cluster, err, appStatus(tenant+"-web-"+cluster))
+	}
+	if status := appStatus(tenant + "-web-" + cluster); !strings.HasPrefix(status, "Synced Healthy") {
+		return fmt.Errorf("tenant %s's app on %s is there, its Application is %s", tenant, cluster, status)
+	}
+	return nil
+}
+
+// leaving says how the tenant has started to leave cluster (its app or
+// its namespace going), nil while it runs there whole.
+func leaving(tenant, cluster string) error {
+	ctx := context.Background()
+	var ns corev1.Namespace
+	if err := members[cluster].admin.Get(ctx, client.ObjectKey{Name: tenant}, &ns); err != nil || ns.DeletionTimestamp != nil {
+		return fmt.Errorf("namespace %s: %v, deleted at %v", tenant, err, ns.DeletionTimestamp)
+	}
+	var web corev1.ConfigMap
+	if err := members[cluster].admin.Get(ctx, client.ObjectKey{Namespace: tenant, Name: "web"}, &web); err != nil || web.DeletionTimestamp != nil {
+		return fmt.Errorf("app web: %v, deleted at %v", err, web.DeletionTimestamp)
+	}
+	return nil
+}
+
+// appStatus is an Application's sync and health status on the hub, and
+// its conditions: what to read when an app does not arrive.
+func appStatus(name string) string {
+	app := &unstructured.Unstructured{}
+	app.SetGroupVersionKind(localcluster.ApplicationGVR.GroupVersion().WithKind("Application"))
+	if err := admin.Get(context.Background(), client.ObjectKey{Namespace: argo.Namespace, Name: name}, app); err != nil {
+		return fmt.Sprintf("Application %s: %v", name, err)
+	}
+	sync, _, _ := unstructured.NestedString(app.Object, "status", "sync", "status")
+	health, _, _ := unstructured.NestedString(app.Object, "status", "health", "status")
+	conditions, _, _ := unstructured.NestedSlice(app.Object, "status", "conditions")
+	operation, _, _ := unstructured.NestedString(app.Object, "status", "operationState", "message")
+	return fmt.Sprintf("%s %s, conditions %v, last operation %q", sync, health, conditions, operation)
+}
+
+// cliResult is what one run of the tenantry CLI printed and returned.
+type cliResult struct {
+	out string
+	err error
+}
+
+// tenantry runs the CLI against the hub, as its admin.
+func tenantry(args ...string) cliResult {
+	var out bytes.Buffer
+	root := cli.NewRoot("tenantry", &out, &out)
+	root.SetArgs(append([]string{"--kubeconfig", hub.KubeconfigPath}, args...))
+	err := root.ExecuteContext(context.Background())
+	return cliResult{out: out.String(), err: err}
 }
 
 // carrier says where the hub placed a tenant and what Argo CD reports of
