@@ -61,6 +61,7 @@ type flags struct {
 	quotaMetrics                  string
 	fleetHub                      bool
 	fleetMember                   bool
+	fleetProbeInterval            time.Duration
 }
 
 // parseFlags reads the command line into flags and sets up logging.
@@ -105,6 +106,8 @@ func parseFlags() *flags {
 	flag.BoolVar(&f.fleetHub, "fleet-hub", false,
 		"Run as a fleet's hub: place each Tenant on a member cluster (Argo CD cluster Secrets labelled tenantry.dev/member) and record the decisions "+
 			"in PlacementDecisions in --argocd-namespace for an ApplicationSet, onboarding none here (see docs/fleet.md).")
+	flag.DurationVar(&f.fleetProbeInterval, "fleet-probe-interval", 10*time.Second,
+		"With --fleet-hub: how often to ask each member's API server whether it is ready; three failures in a row make it unavailable.")
 	flag.BoolVar(&f.fleetMember, "fleet-member", false,
 		"Run on a fleet's member cluster, whose tenants' apps the hub's Argo CD syncs: give each tenant namespace the deployer ServiceAccount "+
 			"Argo CD impersonates from the hub (see docs/fleet.md).")
@@ -185,7 +188,7 @@ func run() error {
 	}
 	ctrlConfig, err := controller.WithArgoCD(cfg, controller.Config{Render: renderOpts, MaxConcurrentReconciles: f.concurrency,
 		MetricsTokenAudience: f.metricsTokenAudience, MetricsTokenTTL: f.metricsTokenTTL,
-		QuotaMetrics: quotaMetrics, FleetHub: f.fleetHub}, f.argoCDNamespace)
+		QuotaMetrics: quotaMetrics, FleetHub: f.fleetHub, FleetProbeInterval: f.fleetProbeInterval}, f.argoCDNamespace)
 	if err != nil {
 		return err
 	}

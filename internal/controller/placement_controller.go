@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
 	"github.com/tenantry/tenantry/internal/placement"
@@ -49,7 +50,10 @@ type PlacementReconciler struct {
 	// Namespace is Argo CD's: it holds the members' cluster Secrets and
 	// the PlacementDecisions.
 	Namespace string
-	now       func() time.Time
+	// probe tells which members answer; nil takes every member as
+	// available.
+	probe *memberProbe
+	now   func() time.Time
 }
 
 // fleetRequest is the one request the placement controller handles.
@@ -96,8 +100,14 @@ func (r *PlacementReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return []reconcile.Request{fleetRequest}
 	})
 	specs := builder.WithPredicates(predicate.GenerationChangedPredicate{})
-	return ctrl.NewControllerManagedBy(mgr).
-		Named("placement").
+	b := ctrl.NewControllerManagedBy(mgr)
+	if r.probe != nil {
+		if err := mgr.Add(r.probe); err != nil {
+			return err
+		}
+		b = b.WatchesRawSource(source.Channel(r.probe.changed, fleet))
+	}
+	return b.Named("placement").
 		Watches(&v1alpha1.Tenant{}, fleet, specs).
 		Watches(&v1alpha1.TenantPlan{}, fleet, specs).
 		Watches(&v1alpha1.PlacementDecision{}, fleet).
@@ -124,6 +134,11 @@ func (r *PlacementReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ct
 		return ctrl.Result{}, err
 	}
 	decisions := append(placement.Place(fleet.members, fleet.inputs), fleet.refused...)
+	for i, d := range decisions {
+		if d.Reason == placement.ClusterUnavailable {
+			decisions[i].Message += " (" + d.Clusters[0] + ": " + fleet.unavailable[d.Clusters[0]] + ")"
+		}
+	}
 	if err := r.writeDecisions(ctx, fleet, decisions); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -152,6 +167,8 @@ type observedFleet struct {
 	// "tenant/cluster"; projects the hub's AppProjects.
 	apps     map[string][]*unstructured.Unstructured
 	projects []*unstructured.Unstructured
+	// unavailable says why, of each member the hub cannot reach.
+	unavailable map[string]string
 }
 
 // ready says whether the tenant runs on the cluster as Git says: Ready
@@ -211,8 +228,13 @@ func (r *PlacementReconciler) read(ctx context.Context) (*observedFleet, error) 
 	for i := range projects.Items {
 		f.projects = append(f.projects, &projects.Items[i])
 	}
+	f.unavailable = map[string]string{}
 	for _, s := range secrets.Items {
-		m, err := placement.MemberOf(s.ObjectMeta, true)
+		available, why := r.available(s.Labels[v1alpha1.LabelMember])
+		if !available {
+			f.unavailable[s.Labels[v1alpha1.LabelMember]] = why
+		}
+		m, err := placement.MemberOf(s.ObjectMeta, available)
 		if err != nil {
 			// Left out until fixed: filling it past a bound nobody meant
 			// would be worse than placing nothing there.
@@ -251,6 +273,14 @@ func (r *PlacementReconciler) read(ctx context.Context) (*observedFleet, error) 
 		f.inputs = append(f.inputs, in)
 	}
 	return f, nil
+}
+
+// available says whether the hub reaches the member, and if not, why.
+func (r *PlacementReconciler) available(member string) (bool, string) {
+	if r.probe == nil {
+		return true, ""
+	}
+	return r.probe.Available(member)
 }
 
 // reasonInvalidClusterSelector: a cluster selector does not parse.

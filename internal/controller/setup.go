@@ -46,6 +46,10 @@ type Config struct {
 	// FleetHub makes the operator a fleet's hub: it places Tenants on
 	// member clusters (PlacementReconciler) and onboards none itself.
 	FleetHub bool
+	// FleetProbeInterval is how often a hub asks each member's API server
+	// whether it is ready (default 10 seconds); three failures in a row
+	// make the member unavailable.
+	FleetProbeInterval time.Duration
 }
 
 // CacheOptions make the manager cache only what the operator manages: every
@@ -132,7 +136,8 @@ func Setup(mgr manager.Manager, cfg Config) error {
 			return fmt.Errorf("a fleet's hub places tenants through Argo CD: --argocd-namespace is empty or this cluster serves no Argo CD Applications; install Argo CD and name its namespace, or run without --fleet-hub")
 		}
 		placements := &PlacementReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
-			Recorder: mgr.GetEventRecorder(FieldOwner), Namespace: cfg.Render.ArgoCDNamespace}
+			Recorder: mgr.GetEventRecorder(FieldOwner), Namespace: cfg.Render.ArgoCDNamespace,
+			probe: newMemberProbe(mgr.GetAPIReader(), cfg.Render.ArgoCDNamespace, cfg.FleetProbeInterval)}
 		return placements.SetupWithManager(mgr)
 	}
 	if err := metrics.Register(mgr.GetClient(), mgr.Elected(), cfg.QuotaMetrics); err != nil {

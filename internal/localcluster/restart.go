@@ -2,6 +2,7 @@ package localcluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -31,7 +32,15 @@ import (
 // never do, until stop's grace period runs out; clients would see the same
 // outage, five seconds longer.
 func (c *Cluster) RestartAPIServer(ctx context.Context) error {
-	return c.restart(ctx, "kube-apiserver", func(ctx context.Context, p *process) error {
+	return c.APIServerOutage(ctx, nil)
+}
+
+// APIServerOutage is RestartAPIServer with the API server kept down while
+// during runs: the cluster is unreachable, as a cluster whose network or
+// control plane fails is, for as long as a test needs to see what others
+// make of that. The error is during's, or the restart's.
+func (c *Cluster) APIServerOutage(ctx context.Context, during func(context.Context) error) error {
+	return c.restart(ctx, "kube-apiserver", during, func(ctx context.Context, p *process) error {
 		return waitFor(ctx, "kube-apiserver /readyz", p, c.apiServerReady(ctx))
 	})
 }
@@ -42,7 +51,7 @@ func (c *Cluster) RestartAPIServer(ctx context.Context) error {
 // healthy and the API server answers /readyz again (which it only does
 // when it can reach etcd), so the cluster is usable when it returns.
 func (c *Cluster) RestartEtcd(ctx context.Context) error {
-	return c.restart(ctx, "etcd", func(ctx context.Context, p *process) error {
+	return c.restart(ctx, "etcd", nil, func(ctx context.Context, p *process) error {
 		url, ok := flagValue(p.cmd.Args, "--listen-client-urls")
 		if !ok {
 			return fmt.Errorf("etcd runs without --listen-client-urls: %q", p.cmd.Args)
@@ -59,17 +68,16 @@ func (c *Cluster) RestartEtcd(ctx context.Context) error {
 // for every cluster in the process is enough.
 var restartMu sync.Mutex
 
-// restart kills the running component name and starts it again with the
-// same binary and arguments, in the same place among the cluster's
-// processes (so Stop still ends the API server before etcd), then waits
-// until ready succeeds. It is bounded by Options.StartTimeout, like Start.
-// The components it restarts (etcd, kube-apiserver) get no environment of
-// their own, so none is carried over.
-func (c *Cluster) restart(ctx context.Context, name string, ready func(context.Context, *process) error) error {
+// restart kills the running component name, runs during (if any) while
+// it is down, and starts it again with the same binary and arguments, in
+// the same place among the cluster's processes (so Stop still ends the API
+// server before etcd), then waits until ready succeeds. The start is
+// bounded by Options.StartTimeout, like Start. The components it restarts
+// (etcd, kube-apiserver) get no environment of their own, so none is
+// carried over.
+func (c *Cluster) restart(ctx context.Context, name string, during func(context.Context) error, ready func(context.Context, *process) error) error {
 	restartMu.Lock()
 	defer restartMu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, c.opts.StartTimeout)
-	defer cancel()
 
 	old := c.processByName(name)
 	if old == nil {
@@ -77,23 +85,30 @@ func (c *Cluster) restart(ctx context.Context, name string, ready func(context.C
 	}
 	old.kill()
 	stopped := time.Now()
-	c.progressf("%s (pid %d) killed; starting it again", name, old.cmd.Process.Pid)
+	var duringErr error
+	if during != nil {
+		c.progressf("%s (pid %d) killed; down while the caller looks", name, old.cmd.Process.Pid)
+		duringErr = during(ctx)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.opts.StartTimeout)
+	defer cancel()
+	c.progressf("%s (pid %d) killed %.1fs ago; starting it again", name, old.cmd.Process.Pid, time.Since(stopped).Seconds())
 	// A line in the log shows where the new process starts.
 	appendLine(old.logPath, fmt.Sprintf("--- localcluster: %s restarted at %s ---", name, time.Now().Format(time.RFC3339Nano)))
 	p, err := startProcess(name, old.cmd.Path, old.cmd.Args[1:], nil, c.LogDir)
 	if err != nil {
-		return fmt.Errorf("restarting %s: %w", name, err)
+		return errors.Join(duringErr, fmt.Errorf("restarting %s: %w", name, err))
 	}
 	if !c.replace(old, p) {
 		// Stop ran meanwhile and no longer knows this process: end it here.
 		_ = p.stop()
-		return fmt.Errorf("restarting %s: the cluster was stopped meanwhile", name)
+		return errors.Join(duringErr, fmt.Errorf("restarting %s: the cluster was stopped meanwhile", name))
 	}
 	if err := ready(ctx, p); err != nil {
-		return fmt.Errorf("restarting %s: %w\n%s", name, err, logTail(p.logPath, 20))
+		return errors.Join(duringErr, fmt.Errorf("restarting %s: %w\n%s", name, err, logTail(p.logPath, 20)))
 	}
-	c.progressf("%s (pid %d) ready in %.2fs", name, p.cmd.Process.Pid, time.Since(stopped).Seconds())
-	return nil
+	c.progressf("%s (pid %d) ready %.2fs after the kill", name, p.cmd.Process.Pid, time.Since(stopped).Seconds())
+	return duringErr
 }
 
 // kill ends the process group at once and waits until the process is

@@ -14,6 +14,7 @@ import (
 	"maps"
 	"os"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -85,7 +86,9 @@ func setUp(ctx context.Context, c *localcluster.Cluster) (func(), error) {
 	if err := install.FleetHub(ctx, setup, argo.Namespace); err != nil {
 		return nil, err
 	}
-	cfg := controller.Config{Render: render.DefaultOptions(), FleetHub: true}
+	// Probing members every second, the hub finds one unreachable in
+	// about three.
+	cfg := controller.Config{Render: render.DefaultOptions(), FleetHub: true, FleetProbeInterval: time.Second}
 	cfg.Render.ArgoCDNamespace = argo.Namespace
 	var stopHub func()
 	if admin, stopHub, err = testutil.StartPlatform(ctx, c, scheme, cfg); err != nil {
@@ -290,7 +293,13 @@ func tenantsApplicationSet() *unstructured.Unstructured {
 					"source": map[string]any{"repoURL": gitURL + "/platform.git", "path": "tenants",
 						"directory": map[string]any{"include": "{{.tenant}}.yaml"}},
 					"destination": map[string]any{"server": "{{.server}}"},
-					"syncPolicy":  map[string]any{"automated": map[string]any{"prune": true, "selfHeal": true}},
+					"syncPolicy": map[string]any{
+						"automated": map[string]any{"prune": true, "selfHeal": true},
+						// Argo CD does not sync a revision again once a sync
+						// of it failed, as one does while a member is down.
+						"retry": map[string]any{"limit": int64(10),
+							"backoff": map[string]any{"duration": "5s", "factor": int64(2), "maxDuration": "1m"}},
+					},
 				},
 			},
 		},

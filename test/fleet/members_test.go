@@ -36,20 +36,7 @@ func TestMembersOnboard(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"ra", "rb"} {
-		tn := v1alpha1.Tenant{
-			TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "Tenant"},
-			ObjectMeta: metav1.ObjectMeta{Name: name},
-			Spec: v1alpha1.TenantSpec{Plan: "fleet", Owners: []v1alpha1.Owner{{Kind: v1alpha1.SubjectGroup, Name: name + "-admins"}},
-				Placement: &v1alpha1.Placement{ClusterSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"fleet": "real"}}},
-				Apps:      []v1alpha1.App{{Name: "web", RepoURL: gitURL + "/apps.git", Path: "web"}}},
-		}
-		data, err := yaml.Marshal(tn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := repo.CommitTenant(name, data, "Onboard "+name); err != nil {
-			t.Fatal(err)
-		}
+		commit(t, repo, name)
 	}
 	if err := repo.Push(context.Background(), "origin"); err != nil {
 		t.Fatal(err)
@@ -82,6 +69,39 @@ func TestMembersOnboard(t *testing.T) {
 		mover = "rb"
 	}
 	t.Run("move", func(t *testing.T) { move(t, repo, mover) })
+}
+
+// commit writes a tenant that selects the real members, with an app, to
+// the platform repository.
+func commit(t *testing.T, repo *gitops.Repo, name string) {
+	t.Helper()
+	tn := v1alpha1.Tenant{
+		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "Tenant"},
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: v1alpha1.TenantSpec{Plan: "fleet", Owners: []v1alpha1.Owner{{Kind: v1alpha1.SubjectGroup, Name: name + "-admins"}},
+			Placement: &v1alpha1.Placement{ClusterSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"fleet": "real"}}},
+			Apps:      []v1alpha1.App{{Name: "web", RepoURL: gitURL + "/apps.git", Path: "web"}}},
+	}
+	data, err := yaml.Marshal(tn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.CommitTenant(name, data, "Onboard "+name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// commitTenant commits a tenant as commit does, and pushes it.
+func commitTenant(t *testing.T, name string) {
+	t.Helper()
+	repo, err := gitops.Open(platformDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit(t, repo, name)
+	if err := repo.Push(context.Background(), "origin"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // placedOnMembers waits until the hub has placed each tenant on a real
