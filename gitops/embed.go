@@ -5,10 +5,10 @@ package examples
 
 import "embed"
 
-// Examples holds plans/, tenants/, bootstrap/, platform/, applicationset/
-// and apps/hello/.
+// Examples holds plans/, tenants/, bootstrap/, platform/, applicationset/,
+// fleet/ and apps/hello/.
 //
-//go:embed plans/*.yaml tenants/*.yaml bootstrap/*.yaml platform/*.yaml applicationset/*.yaml apps/hello/*.yaml
+//go:embed plans/*.yaml tenants/*.yaml bootstrap/*.yaml platform/*.yaml applicationset/*.yaml fleet/*.yaml apps/hello/*.yaml
 var Examples embed.FS
 
 // UpstreamRepoURL is the repository the example Applications sync from;

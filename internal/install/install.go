@@ -301,7 +301,23 @@ func NewScheme() (*runtime.Scheme, error) {
 // sync gitops/plans and gitops/tenants (from gitops/platform). The demo and
 // the GitOps tests use it with their loopback repositories.
 func GitOpsBootstrap(ctx context.Context, c client.Client, argoCDNamespace, repoURL string) error {
-	for _, file := range []string{"bootstrap/platform-project.yaml", "platform/plans.yaml", "platform/tenants.yaml"} {
+	return applyExamples(ctx, c, argoCDNamespace, repoURL, "bootstrap/platform-project.yaml", "platform/plans.yaml", "platform/tenants.yaml")
+}
+
+// FleetBootstrap does on a fleet's hub what GitOps bootstrap does on one
+// cluster, from gitops/fleet: the platform AppProject reaching every
+// member, the Applications that sync gitops/plans and gitops/tenants into
+// the hub, and the ApplicationSets that carry the plans to every member and
+// each tenant to the member the hub placed it on. The fleet demo and
+// test/fleet use it with their loopback repositories.
+func FleetBootstrap(ctx context.Context, c client.Client, argoCDNamespace, repoURL string) error {
+	return applyExamples(ctx, c, argoCDNamespace, repoURL, "fleet/platform-project.yaml", "platform/plans.yaml", "platform/tenants.yaml", "fleet/members.yaml")
+}
+
+// applyExamples applies files of gitops/ in Argo CD's namespace, syncing
+// from repoURL.
+func applyExamples(ctx context.Context, c client.Client, argoCDNamespace, repoURL string, files ...string) error {
+	for _, file := range files {
 		data, err := fs.ReadFile(examples.Examples, file)
 		if err != nil {
 			return err

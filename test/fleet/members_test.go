@@ -31,7 +31,7 @@ import (
 // cluster, and that member's operator onboards it there, and only there.
 func TestMembersOnboard(t *testing.T) {
 	testutil.NeedsCluster(t)
-	repo, err := gitops.Open(platformDir)
+	repo, err := gitops.Open(gitopsDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestMembersOnboard(t *testing.T) {
 				continue
 			}
 			var ns corev1.Namespace
-			if err := m.admin.Get(context.Background(), client.ObjectKey{Name: tenant}, &ns); !apierrors.IsNotFound(err) {
+			if err := m.Admin.Get(context.Background(), client.ObjectKey{Name: tenant}, &ns); !apierrors.IsNotFound(err) {
 				t.Errorf("tenant %s has namespace %s on %s too (%v): want it on %s only", tenant, tenant, other, err, cluster)
 			}
 		}
@@ -94,7 +94,7 @@ func commit(t *testing.T, repo *gitops.Repo, name string) {
 // commitTenant commits a tenant as commit does, and pushes it.
 func commitTenant(t *testing.T, name string) {
 	t.Helper()
-	repo, err := gitops.Open(platformDir)
+	repo, err := gitops.Open(gitopsDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func move(t *testing.T, repo *gitops.Repo, mover string) {
 	start := time.Now()
 	moved := make(chan cliResult, 1)
 	go func() {
-		moved <- tenantry("move", mover, "--to", "member-b", "--gitops", platformDir, "--push",
+		moved <- tenantry("move", mover, "--to", "member-b", "--gitops", gitopsDir, "--push",
 			"--reason", "member-a is reserved for a dedicated tenant", "--wait", "--timeout", (3 * timeout).String())
 	}()
 	var arrived time.Duration
@@ -155,7 +155,7 @@ func move(t *testing.T, repo *gitops.Repo, mover string) {
 			return onB
 		}
 		var ns corev1.Namespace
-		if err := members["member-a"].admin.Get(context.Background(), client.ObjectKey{Name: mover}, &ns); !apierrors.IsNotFound(err) {
+		if err := members["member-a"].Admin.Get(context.Background(), client.ObjectKey{Name: mover}, &ns); !apierrors.IsNotFound(err) {
 			return fmt.Errorf("%s's namespace still on member-a: %v", mover, err)
 		}
 		return nil
@@ -190,14 +190,14 @@ func move(t *testing.T, repo *gitops.Repo, mover string) {
 func appOn(tenant, cluster string) error {
 	ctx := context.Background()
 	var tn v1alpha1.Tenant
-	if err := members[cluster].admin.Get(ctx, client.ObjectKey{Name: tenant}, &tn); err != nil {
+	if err := members[cluster].Admin.Get(ctx, client.ObjectKey{Name: tenant}, &tn); err != nil {
 		return fmt.Errorf("tenant %s on %s: %w; %s", tenant, cluster, err, carrier(tenant, cluster))
 	}
 	if tn.Status.Phase != v1alpha1.PhaseReady {
 		return fmt.Errorf("tenant %s on %s is %q; %s", tenant, cluster, tn.Status.Phase, carrier(tenant, cluster))
 	}
 	var web corev1.ConfigMap
-	if err := members[cluster].admin.Get(ctx, client.ObjectKey{Namespace: tenant, Name: "web"}, &web); err != nil {
+	if err := members[cluster].Admin.Get(ctx, client.ObjectKey{Namespace: tenant, Name: "web"}, &web); err != nil {
 		return fmt.Errorf("tenant %s's app on %s: %w; %s", tenant, cluster, err, appStatus(tenant+"-web-"+cluster))
 	}
 	if status := appStatus(tenant + "-web-" + cluster); !strings.HasPrefix(status, "Synced Healthy") {
@@ -211,11 +211,11 @@ func appOn(tenant, cluster string) error {
 func leaving(tenant, cluster string) error {
 	ctx := context.Background()
 	var ns corev1.Namespace
-	if err := members[cluster].admin.Get(ctx, client.ObjectKey{Name: tenant}, &ns); err != nil || ns.DeletionTimestamp != nil {
+	if err := members[cluster].Admin.Get(ctx, client.ObjectKey{Name: tenant}, &ns); err != nil || ns.DeletionTimestamp != nil {
 		return fmt.Errorf("namespace %s: %v, deleted at %v", tenant, err, ns.DeletionTimestamp)
 	}
 	var web corev1.ConfigMap
-	if err := members[cluster].admin.Get(ctx, client.ObjectKey{Namespace: tenant, Name: "web"}, &web); err != nil || web.DeletionTimestamp != nil {
+	if err := members[cluster].Admin.Get(ctx, client.ObjectKey{Namespace: tenant, Name: "web"}, &web); err != nil || web.DeletionTimestamp != nil {
 		return fmt.Errorf("app web: %v, deleted at %v", err, web.DeletionTimestamp)
 	}
 	return nil

@@ -40,7 +40,7 @@ func TestMemberOutage(t *testing.T) {
 	})
 
 	var down time.Time
-	err := members["member-a"].cluster.APIServerOutage(ctx, func(ctx context.Context) error {
+	err := members["member-a"].Cluster.APIServerOutage(ctx, func(ctx context.Context) error {
 		down = time.Now()
 		var reported time.Duration
 		testutil.Eventually(t, 2*timeout, func() error {
@@ -99,7 +99,7 @@ func TestMemberOutage(t *testing.T) {
 			return err
 		}
 		var quota corev1.ResourceQuota
-		if err := members["member-a"].admin.Get(ctx, client.ObjectKey{Namespace: "rc", Name: render.QuotaName}, &quota); err != nil {
+		if err := members["member-a"].Admin.Get(ctx, client.ObjectKey{Namespace: "rc", Name: render.QuotaName}, &quota); err != nil {
 			return err
 		}
 		if pods := quota.Spec.Hard[corev1.ResourcePods]; pods.Cmp(resource.MustParse("5")) != 0 {
@@ -124,7 +124,7 @@ func placedOn(tenant string) string {
 // setQuota commits a quota override for the tenant and pushes it.
 func setQuota(t *testing.T, tenant string, quota corev1.ResourceList) {
 	t.Helper()
-	repo, err := gitops.Open(platformDir)
+	repo, err := gitops.Open(gitopsDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func setQuota(t *testing.T, tenant string, quota corev1.ResourceList) {
 func notElsewhere(t *testing.T, tenant, member string) {
 	t.Helper()
 	var ns corev1.Namespace
-	if err := members[member].admin.Get(context.Background(), client.ObjectKey{Name: tenant}, &ns); !apierrors.IsNotFound(err) {
+	if err := members[member].Admin.Get(context.Background(), client.ObjectKey{Name: tenant}, &ns); !apierrors.IsNotFound(err) {
 		t.Errorf("tenant %s has a namespace on %s (%v): it must run on one cluster", tenant, member, err)
 	}
 	apps := &unstructured.UnstructuredList{}

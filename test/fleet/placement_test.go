@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,22 +20,34 @@ import (
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
 	"github.com/tenantry/tenantry/internal/localcluster"
+	"github.com/tenantry/tenantry/internal/localfleet"
 	"github.com/tenantry/tenantry/internal/testutil"
 )
 
 const timeout = time.Minute
 
-// member registers a cluster that nothing answers for: the hub never
-// contacts a member, Argo CD does.
+// member registers a cluster that runs no Kubernetes: its API server is
+// a stand-in that answers the hub's probe (readyz) alone, so the hub takes
+// it as available. Argo CD's syncs there fail, which placement does not
+// look at.
 func member(t *testing.T, name string, labels, annotations map[string]string) {
 	t.Helper()
-	s := clusterSecret(name, serverOf(name), `{"tlsClientConfig":{"insecure":true}}`, labels, annotations)
+	s := localfleet.ClusterSecret(argo.Namespace, name, serverOf(name), `{"tlsClientConfig":{"insecure":true}}`, labels, annotations)
 	if err := admin.Create(context.Background(), s); err != nil {
 		t.Fatalf("registering cluster %s: %v", name, err)
 	}
 }
 
-func serverOf(cluster string) string { return "https://" + cluster + ".fleet.invalid:6443" }
+// standIn answers /readyz under any path, each path a cluster's server.
+var standIn = sync.OnceValue(func() *httptest.Server {
+	return httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/readyz") {
+			http.NotFound(w, r)
+		}
+	}))
+})
+
+func serverOf(cluster string) string { return standIn().URL + "/" + cluster }
 
 func plan(t *testing.T, name string, selector *metav1.LabelSelector) {
 	t.Helper()
