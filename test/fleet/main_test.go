@@ -131,7 +131,7 @@ func seedRepositories() error {
 		return err
 	}
 	files := map[string][]byte{
-		"gitops/plans/fleet.yaml":   plan,
+		"gitops/plans/fleet.yaml":  plan,
 		"gitops/tenants/README.md": []byte("One Tenant per file; the hub places each.\n"),
 	}
 	if err := gitops.Publish(platformDir, gitURL+"/platform.git", files, "A fleet with one plan", "Platform Team", "platform@example.com"); err != nil {
