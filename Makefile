@@ -83,6 +83,14 @@ demo: testbin operator cli ## Run the operator and the example tenants on a loca
 operator: ## Build bin/tenantry-operator.
 	$(NOCGO) go build -o $(BIN)/tenantry-operator ./cmd/tenantry-operator
 
+.PHONY: demo-fleet
+# Where the fleet demo keeps its clusters' data and logs (emptied at start).
+DEMO_FLEET_DATA_DIR ?= $(BIN)/demo-fleet
+
+demo-fleet: testbin operator cli ## Run a fleet (a hub with Argo CD, two member clusters), place the example tenants and move one, until Ctrl-C.
+	$(NOCGO) go build -o $(BIN)/tenantry-demo-fleet ./hack/demo-fleet
+	$(BIN)/tenantry-demo-fleet --data-dir $(DEMO_FLEET_DATA_DIR)
+
 .PHONY: cli
 cli: ## Build the CLI bin/tenantry, and bin/kubectl-tenant (the kubectl plugin: the same binary).
 	$(NOCGO) go build -o $(BIN)/tenantry ./cmd/tenantry
