@@ -130,6 +130,12 @@ bench-10k: testbin operator ## The same at 10,000 tenants (~17 min); writes bin/
 		-ready-timeout 30m -operator-memory-limit 2Gi -operator-quota-metrics=none \
 		-out bin/bench/10k $(BENCH_FLAGS)
 
+# A fleet: a hub with Argo CD and three member clusters, 1,000 tenants
+# each, committed in one push.
+.PHONY: bench-fleet
+bench-fleet: testbin operator ## Place and onboard 3 members × 1,000 tenants from Git (~25 min); writes bin/bench/fleet/report.md.
+	go run ./test/fleetbench -members 3 -tenants 3000 -out bin/bench/fleet $(BENCH_FLAGS)
+
 .PHONY: testbin
 # Two builds at a time: while one links (single-threaded), the other
 # compiles, which takes minutes off a cold build on 2 cores.

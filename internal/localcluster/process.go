@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -109,4 +111,33 @@ func (p *process) stop() error {
 	// future one might).
 	_ = syscall.Kill(pgid, syscall.SIGKILL)
 	return nil
+}
+
+// ProcessUsage reads a process's resident memory (MiB) and the CPU time it
+// has used (seconds) from /proc: what the benchmarks report of the
+// components they run.
+func ProcessUsage(pid int) (rssMiB, cpuSeconds float64, err error) {
+	if pid == 0 {
+		return 0, 0, errors.New("the process is not running")
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if fields := strings.Fields(line); len(fields) >= 2 && fields[0] == "VmRSS:" {
+			kib, _ := strconv.ParseFloat(fields[1], 64)
+			rssMiB = kib / 1024
+		}
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	// Fields after the command name (in parentheses): utime and stime are
+	// the 12th and 13th, in clock ticks (100 per second on Linux).
+	fields := strings.Fields(string(stat)[strings.LastIndexByte(string(stat), ')')+2:])
+	utime, _ := strconv.ParseFloat(fields[11], 64)
+	stime, _ := strconv.ParseFloat(fields[12], 64)
+	return rssMiB, (utime + stime) / 100, nil
 }

@@ -98,7 +98,7 @@ func (o *operator) kill() error {
 
 // usage reads the operator's resident memory (MiB) and CPU time (seconds).
 func (o *operator) usage() (rssMiB, cpuSeconds float64, err error) {
-	return processUsage(o.cmd.Process.Pid)
+	return localcluster.ProcessUsage(o.cmd.Process.Pid)
 }
 
 // profile saves one of the operator's pprof profiles (such as "heap?gc=1"

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/util/flowcontrol"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/tenantry/tenantry/internal/localcluster"
 	"github.com/tenantry/tenantry/internal/testutil"
 )
 
@@ -84,30 +85,6 @@ func millis(seconds []float64) string {
 	return strings.Join(out, " ") + " ms"
 }
 
-// processUsage reads a process's resident memory (MiB) and CPU time (seconds).
-func processUsage(pid int) (rssMiB, cpuSeconds float64, err error) {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if fields := strings.Fields(line); len(fields) >= 2 && fields[0] == "VmRSS:" {
-			kib, _ := strconv.ParseFloat(fields[1], 64)
-			rssMiB = kib / 1024
-		}
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	// Fields after the command name (in parentheses): utime and stime are
-	// the 12th and 13th, in clock ticks (100 per second on Linux).
-	fields := strings.Fields(string(stat)[strings.LastIndexByte(string(stat), ')')+2:])
-	utime, _ := strconv.ParseFloat(fields[11], 64)
-	stime, _ := strconv.ParseFloat(fields[12], 64)
-	return rssMiB, (utime + stime) / 100, nil
-}
-
 // taxRounds is how many rounds the bystander's reads are made in.
 const taxRounds = 5
 
@@ -158,7 +135,7 @@ func (b *bench) clusterTax(loaded bool) func(context.Context, *report) error {
 		if err != nil {
 			return err
 		}
-		rss, _, err := processUsage(b.cluster.PID("kube-apiserver"))
+		rss, _, err := localcluster.ProcessUsage(b.cluster.PID("kube-apiserver"))
 		if err != nil {
 			return fmt.Errorf("the API server's memory: %w", err)
 		}
