@@ -102,34 +102,17 @@ func run(ctx context.Context, dataDir string) error {
 	}()
 
 	step(">> starting the hub: a local control plane, Argo CD out of cluster, a Git server")
-	hub, err := localcluster.Start(ctx, localcluster.Options{DataDir: filepath.Join(dataDir, "hub"), Nodes: 1, Progress: os.Stderr})
+	h, err := localfleet.StartHub(ctx, operator, scheme, localfleet.HubOptions{
+		Cluster:      localcluster.Options{DataDir: filepath.Join(dataDir, "hub"), Nodes: 1, Progress: os.Stderr},
+		Repositories: []string{"platform.git"},
+	})
+	if h != nil {
+		clusters = append(clusters, h.Cluster)
+	}
 	if err != nil {
 		return err
 	}
-	clusters = append(clusters, hub)
-	argo, err := hub.StartArgoCD(ctx, localcluster.ArgoCDOptions{Config: localfleet.ArgoCDConfig()})
-	if err != nil {
-		return err
-	}
-	gitURL, err := hub.ServeGit(ctx, "platform.git")
-	if err != nil {
-		return err
-	}
-	admin, err := client.New(hub.Config, client.Options{Scheme: scheme})
-	if err != nil {
-		return err
-	}
-	operatorConfig, err := install.Platform(ctx, admin, hub.Config)
-	if err != nil {
-		return err
-	}
-	if err := install.FleetHub(ctx, admin, argo.Namespace); err != nil {
-		return err
-	}
-	if err := hub.StartAddon("tenantry-operator", operator, operatorConfig, "--metrics-bind-address=0", "--health-probe-bind-address=0",
-		"--argocd-namespace="+argo.Namespace, "--fleet-hub"); err != nil {
-		return err
-	}
+	hub, argo, admin, gitURL := h.Cluster, h.ArgoCD, h.Admin, h.GitURL
 	step("   the operator runs as the fleet's hub (--fleet-hub): it places tenants and onboards none")
 
 	for _, m := range members {

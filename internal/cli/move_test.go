@@ -41,3 +41,21 @@ func TestMoveProgress(t *testing.T) {
 		})
 	}
 }
+
+// On a fleet's hub, --wait for anything but a move or a deletion ends once
+// the hub has the change: the tenant's state is on its member.
+func TestWaitOnHub(t *testing.T) {
+	tn := &v1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "acme", Generation: 3}}
+	tn.Status.Placement = &v1alpha1.PlacementStatus{Cluster: "eu-1"}
+	tn.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionPlaced, Status: metav1.ConditionTrue, Reason: "Kept", ObservedGeneration: 3}}
+	for _, g := range []goal{goalReady, goalSuspended, goalAppsSynced} {
+		done, state := progress(tn, change{goal: g})
+		if !done {
+			t.Errorf("goal %d: not done (%s): --wait would never end on a hub", g, state)
+		}
+		wantContains(t, "state", state, "placed by the fleet's hub on eu-1", "on that member")
+	}
+	if done, state := progress(tn, change{goal: goalGone}); done {
+		t.Errorf("delete: done while the Tenant is still there (%s)", state)
+	}
+}

@@ -157,6 +157,11 @@ func progress(t *v1alpha1.Tenant, ch change) (bool, string) {
 		// The hub's operator writes the Placed condition alone.
 		return moveProgress(t, ch.to)
 	}
+	if meta.FindStatusCondition(t.Status.Conditions, v1alpha1.ConditionPlaced) != nil {
+		// A fleet's hub onboards no tenant: Ready, suspended and synced
+		// are its member's to say.
+		return true, "placed by the fleet's hub on " + clusterOf(*t) + "; the tenant's own state is on that member"
+	}
 	if t.Status.ObservedGeneration < t.Generation {
 		return false, fmt.Sprintf("waiting for the operator to see generation %d", t.Generation)
 	}

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -303,4 +304,36 @@ func inUse(l corev1.ResourceList, n int) corev1.ResourceList {
 	}
 	out["pods"] = *resource.NewQuantity(int64(n), resource.DecimalSI)
 	return out
+}
+
+func TestCompactApplication(t *testing.T) {
+	app := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+		"metadata": map[string]any{"name": "tenant-acme-eu-1", "namespace": "argocd",
+			"labels":        map[string]any{v1alpha1.LabelTenant: "acme", v1alpha1.LabelMember: "eu-1"},
+			"managedFields": []any{map[string]any{"manager": "argocd-applicationset-controller"}}},
+		"spec": map[string]any{"project": "platform", "destination": map[string]any{"name": "eu-1"}},
+		"status": map[string]any{
+			"sync":           map[string]any{"status": "Synced", "revision": "abc"},
+			"health":         map[string]any{"status": "Healthy", "lastTransitionTime": "2026-12-07T12:00:00Z"},
+			"resources":      []any{map[string]any{"kind": "Tenant", "name": "acme"}},
+			"history":        []any{map[string]any{"id": int64(0)}},
+			"operationState": map[string]any{"message": "successfully synced"},
+		},
+	}}
+	out, err := compactApplication(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := out.(*unstructured.Unstructured)
+	want := map[string]any{"sync": map[string]any{"status": "Synced"}, "health": map[string]any{"status": "Healthy"}}
+	if !reflect.DeepEqual(got.Object["status"], want) {
+		t.Errorf("status %v, want only sync and health: %v", got.Object["status"], want)
+	}
+	if !synced(got) || got.GetLabels()[v1alpha1.LabelMember] != "eu-1" || got.GetManagedFields() != nil {
+		t.Errorf("compacted %v: want it synced, labelled, without managed fields", got.Object)
+	}
+	if !reflect.DeepEqual(got.Object["spec"], map[string]any{"project": "platform", "destination": map[string]any{"name": "eu-1"}}) {
+		t.Errorf("spec %v changed: the hub compares its own Applications' specs", got.Object["spec"])
+	}
 }

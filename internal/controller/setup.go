@@ -89,7 +89,7 @@ func hubCacheOptions(namespace string) cache.Options {
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{
 		memberSecret():                {Label: memberSelector(), Namespaces: inArgoCD},
 		&v1alpha1.PlacementDecision{}: {Namespaces: inArgoCD},
-		memberApplication():           {Label: memberSelector(), Namespaces: inArgoCD},
+		memberApplication():           {Label: memberSelector(), Namespaces: inArgoCD, Transform: compactApplication},
 		project:                       {Label: managed, Namespaces: inArgoCD},
 	}, DefaultTransform: compactForCache}
 }

@@ -35,6 +35,61 @@ func ArgoCDConfig() map[string]string {
 	}
 }
 
+// Hub is a running fleet hub.
+type Hub struct {
+	Cluster *localcluster.Cluster
+	ArgoCD  *localcluster.ArgoCD
+	// Admin is a client of the hub as its cluster admin.
+	Admin client.Client
+	// GitURL serves HubOptions.Repositories.
+	GitURL string
+}
+
+// HubOptions shape a hub.
+type HubOptions struct {
+	Cluster localcluster.Options
+	// ArgoCD overrides ArgoCDConfig's settings, or adds to them.
+	ArgoCD map[string]string
+	// Repositories are the bare repositories its Git server serves.
+	Repositories []string
+}
+
+// StartHub starts a hub: a local control plane, Argo CD (ArgoCDConfig and
+// opts.ArgoCD), a Git server, and the platform with the chart's hub objects
+// (install.FleetHub), the operator binary running as the chart's
+// ServiceAccount with --fleet-hub. The caller stops h.Cluster, also on
+// error when h is not nil.
+func StartHub(ctx context.Context, operator string, scheme *runtime.Scheme, opts HubOptions) (*Hub, error) {
+	c, err := localcluster.Start(ctx, opts.Cluster)
+	if err != nil {
+		return nil, fmt.Errorf("hub: %w", err)
+	}
+	h := &Hub{Cluster: c}
+	config := ArgoCDConfig()
+	maps.Copy(config, opts.ArgoCD)
+	if h.ArgoCD, err = c.StartArgoCD(ctx, localcluster.ArgoCDOptions{Config: config}); err != nil {
+		return h, err
+	}
+	if h.GitURL, err = c.ServeGit(ctx, opts.Repositories...); err != nil {
+		return h, err
+	}
+	if h.Admin, err = client.New(c.Config, client.Options{Scheme: scheme}); err != nil {
+		return h, err
+	}
+	operatorConfig, err := install.Platform(ctx, h.Admin, c.Config)
+	if err != nil {
+		return h, fmt.Errorf("hub: %w", err)
+	}
+	if err := install.FleetHub(ctx, h.Admin, h.ArgoCD.Namespace); err != nil {
+		return h, fmt.Errorf("hub: %w", err)
+	}
+	if err := c.StartAddon("tenantry-operator", operator, operatorConfig, "--metrics-bind-address=0", "--health-probe-bind-address=0",
+		"--argocd-namespace="+h.ArgoCD.Namespace, "--fleet-hub"); err != nil {
+		return h, fmt.Errorf("hub: %w", err)
+	}
+	return h, nil
+}
+
 // Member is a running member cluster.
 type Member struct {
 	Name    string

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +63,18 @@ func TestMembersOnboard(t *testing.T) {
 			t.Errorf("the hub's tenant %s placed %+v, want on %s", tenant, placed.Status.Placement, cluster)
 		}
 		t.Logf("tenant %s: committed to Git, placed by the hub on %s, synced by Argo CD and Ready there with its app, absent elsewhere", tenant, cluster)
+	}
+	list := tenantry("list")
+	if list.err != nil {
+		t.Fatalf("tenantry list: %v\n%s", list.err, list.out)
+	}
+	for tenant, cluster := range want {
+		if !slices.ContainsFunc(strings.Split(list.out, "\n"), func(row string) bool {
+			fields := strings.Fields(row)
+			return len(fields) > 2 && fields[0] == tenant && fields[2] == cluster
+		}) {
+			t.Errorf("tenantry list on the hub shows no row %s ... %s:\n%s", tenant, cluster, list.out)
+		}
 	}
 
 	mover := "ra"

@@ -99,38 +99,20 @@ func run(ctx context.Context, o options) error {
 			_ = c.Stop()
 		}
 	}()
-	hub, err := localcluster.Start(ctx, localcluster.Options{Nodes: 1, Progress: os.Stderr})
-	if err != nil {
-		return err
-	}
-	clusters = append(clusters, hub)
 	// Argo CD's own defaults: a refresh of each Application every two to
 	// three minutes, not the tests' ten seconds.
-	config := localfleet.ArgoCDConfig()
-	config["timeout.reconciliation"], config["timeout.reconciliation.jitter"] = "120s", "60s"
-	argo, err := hub.StartArgoCD(ctx, localcluster.ArgoCDOptions{Config: config})
+	h, err := localfleet.StartHub(ctx, operator, scheme, localfleet.HubOptions{
+		Cluster:      localcluster.Options{Nodes: 1, Progress: os.Stderr},
+		ArgoCD:       map[string]string{"timeout.reconciliation": "120s", "timeout.reconciliation.jitter": "60s"},
+		Repositories: []string{"platform.git"},
+	})
+	if h != nil {
+		clusters = append(clusters, h.Cluster)
+	}
 	if err != nil {
 		return err
 	}
-	gitURL, err := hub.ServeGit(ctx, "platform.git")
-	if err != nil {
-		return err
-	}
-	admin, err := client.New(hub.Config, client.Options{Scheme: scheme})
-	if err != nil {
-		return err
-	}
-	operatorConfig, err := install.Platform(ctx, admin, hub.Config)
-	if err != nil {
-		return err
-	}
-	if err := install.FleetHub(ctx, admin, argo.Namespace); err != nil {
-		return err
-	}
-	if err := hub.StartAddon("tenantry-operator", operator, operatorConfig, "--metrics-bind-address=0", "--health-probe-bind-address=0",
-		"--argocd-namespace="+argo.Namespace, "--fleet-hub"); err != nil {
-		return err
-	}
+	hub, argo, admin, gitURL := h.Cluster, h.ArgoCD, h.Admin, h.GitURL
 	members := map[string]*localfleet.Member{}
 	perMember := strconv.Itoa((o.tenants + o.members - 1) / o.members)
 	for i := range o.members {
