@@ -133,7 +133,7 @@ bench-10k: testbin operator ## The same at 10,000 tenants (~17 min); writes bin/
 # A fleet: a hub with Argo CD and three member clusters, 1,000 tenants
 # each, committed in one push.
 .PHONY: bench-fleet
-bench-fleet: testbin operator ## Place and onboard 3 members × 1,000 tenants from Git (~25 min); writes bin/bench/fleet/report.md.
+bench-fleet: testbin operator ## Place and onboard 3 members × 1,000 tenants from Git (~20 min); writes bin/bench/fleet/report.md.
 	go run ./test/fleetbench -members 3 -tenants 3000 -out bin/bench/fleet $(BENCH_FLAGS)
 
 .PHONY: testbin

@@ -194,6 +194,12 @@ func move(t *testing.T, repo *gitops.Repo, mover string) {
 	if err != nil || len(history) < 2 || !strings.Contains(history[0].Subject, "to cluster member-b") {
 		t.Fatalf("%s's history %v (%v): want the onboarding and the move, the move last", mover, history, err)
 	}
+	audit := tenantry("audit", mover, "--gitops", gitopsDir)
+	for _, want := range []string{"Move tenant " + mover + " to cluster member-b", "Reason: member-a is reserved for a dedicated tenant", "spec.placement.cluster", "Onboard " + mover} {
+		if audit.err != nil || !strings.Contains(audit.out, want) {
+			t.Errorf("tenantry audit %s (%v) shows no %q:\n%s", mover, audit.err, want, audit.out)
+		}
+	}
 	t.Logf("%s moved: Ready with its app on member-b %.1fs after tenantry move, gone from member-a %.1fs after it; Git has %d commits for it, the last %q",
 		mover, arrived.Seconds(), time.Since(start).Seconds(), len(history), history[0].Subject)
 }
