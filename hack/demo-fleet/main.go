@@ -297,7 +297,7 @@ func waitApp(ctx context.Context, hub client.Client, namespace, name string) err
 		return appHealth(ctx, hub, namespace, name) == "Synced Healthy", nil
 	})
 	if err != nil {
-		return fmt.Errorf("Application %s: %s: %w", name, appHealth(ctx, hub, namespace, name), err)
+		return fmt.Errorf("waiting for Application %s (%s): %w", name, appHealth(ctx, hub, namespace, name), err)
 	}
 	step("   Application %s synced and healthy after %.1fs", name, time.Since(start).Seconds())
 	return nil
