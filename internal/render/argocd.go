@@ -113,7 +113,7 @@ func appProject(t *v1alpha1.Tenant, plan *v1alpha1.TenantPlan, opts Options, clu
 	// and every member has the same deployer in the tenant's namespaces, so
 	// the mapping holds for any server.
 	deployerServer := InClusterServer
-	if clusters[0] != inCluster {
+	if !slices.Contains(clusters, inCluster) {
 		deployerServer = "*"
 	}
 	var destinations, deployers []any
