@@ -395,10 +395,14 @@ func FleetMemberObjects() []client.Object {
 }
 
 // TenantHealthCheck is the Argo CD health check of a Tenant, for the hub's
-// argocd-cm under TenantHealthCheckKey: Healthy once Ready, Degraded when
-// Failed, Suspended while suspended, else Progressing. The hub reads a
-// tenant's health on its cluster from the Application that carries it, so
-// a move leaves the old cluster only once the tenant is Ready on the new.
+// argocd-cm under TenantHealthCheckKey. A member's Tenant is Healthy once
+// Ready, Degraded when Failed, Suspended while suspended, else
+// Progressing: the hub reads a tenant's health on its cluster from the
+// Application that carries it, so a move leaves the old cluster only once
+// the tenant is Ready on the new. The hub's own Tenants are never onboarded
+// there: one is Healthy while placed where the hub means it to be, and
+// Degraded, with the reason, when it cannot be placed or its cluster does
+// not answer.
 const TenantHealthCheck = `hs = {status = "Progressing", message = "onboarding"}
 if obj.status ~= nil then
   if obj.status.phase == "Ready" then
@@ -407,6 +411,16 @@ if obj.status ~= nil then
     hs = {status = "Degraded", message = "Failed: see the Tenant's conditions"}
   elseif obj.status.phase == "Suspended" then
     hs = {status = "Suspended", message = "suspended"}
+  elseif obj.status.phase == nil and obj.status.conditions ~= nil then
+    for _, c in ipairs(obj.status.conditions) do
+      if c.type == "Placed" then
+        if c.status == "True" then
+          hs = {status = "Healthy", message = c.message}
+        else
+          hs = {status = "Degraded", message = c.reason .. ": " .. c.message}
+        end
+      end
+    end
   end
 end
 return hs

@@ -64,6 +64,13 @@ func TestMembersOnboard(t *testing.T) {
 		}
 		t.Logf("tenant %s: committed to Git, placed by the hub on %s, synced by Argo CD and Ready there with its app, absent elsewhere", tenant, cluster)
 	}
+	// The hub's own Tenants are judged by their placement.
+	testutil.Eventually(t, timeout, func() error {
+		if status := appStatus("tenants"); !strings.HasPrefix(status, "Synced Healthy") {
+			return fmt.Errorf("the hub's tenants Application is %s, want Synced Healthy once every tenant is placed", status)
+		}
+		return nil
+	})
 	list := tenantry("list")
 	if list.err != nil {
 		t.Fatalf("tenantry list: %v\n%s", list.err, list.out)

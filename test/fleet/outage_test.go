@@ -65,6 +65,12 @@ func TestMemberOutage(t *testing.T) {
 		if list.err != nil || !strings.Contains(list.out, "member-a (ClusterUnavailable)") {
 			t.Errorf("tenantry list while member-a is down (%v):\n%s", list.err, list.out)
 		}
+		testutil.Eventually(t, timeout, func() error {
+			if status := appStatus("tenants"); !strings.Contains(status, "Degraded") {
+				return fmt.Errorf("the hub's tenants Application is %s while rc's cluster is down, want Degraded", status)
+			}
+			return nil
+		})
 		t.Logf("member-a down: the hub reported rc's cluster unavailable after %.1fs", reported.Seconds())
 
 		// The hub keeps working for the rest of the fleet.
