@@ -52,6 +52,8 @@ type HubOptions struct {
 	ArgoCD map[string]string
 	// Repositories are the bare repositories its Git server serves.
 	Repositories []string
+	// OperatorArgs are more flags for the hub's operator.
+	OperatorArgs []string
 }
 
 // StartHub starts a hub: a local control plane, Argo CD (ArgoCDConfig and
@@ -83,8 +85,9 @@ func StartHub(ctx context.Context, operator string, scheme *runtime.Scheme, opts
 	if err := install.FleetHub(ctx, h.Admin, h.ArgoCD.Namespace); err != nil {
 		return h, fmt.Errorf("hub: %w", err)
 	}
-	if err := c.StartAddon("tenantry-operator", operator, operatorConfig, "--metrics-bind-address=0", "--health-probe-bind-address=0",
-		"--argocd-namespace="+h.ArgoCD.Namespace, "--fleet-hub"); err != nil {
+	args := append([]string{"--metrics-bind-address=0", "--health-probe-bind-address=0", "--argocd-namespace=" + h.ArgoCD.Namespace, "--fleet-hub"},
+		opts.OperatorArgs...)
+	if err := c.StartAddon("tenantry-operator", operator, operatorConfig, args...); err != nil {
 		return h, fmt.Errorf("hub: %w", err)
 	}
 	return h, nil

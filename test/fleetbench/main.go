@@ -14,6 +14,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -105,6 +107,7 @@ func run(ctx context.Context, o options) error {
 		Cluster:      localcluster.Options{Nodes: 1, Progress: os.Stderr},
 		ArgoCD:       map[string]string{"timeout.reconciliation": "120s", "timeout.reconciliation.jitter": "60s"},
 		Repositories: []string{"platform.git"},
+		OperatorArgs: []string{"--pprof-bind-address=" + pprofAddr},
 	})
 	if h != nil {
 		clusters = append(clusters, h.Cluster)
@@ -229,6 +232,11 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	r.ReadySeconds = time.Since(pushed).Seconds()
+	// The hub operator's heap at the end, after a collection, for go tool
+	// pprof: what its memory holds.
+	if err := saveHeap(ctx, "http://"+pprofAddr+"/debug/pprof/heap?gc=1", filepath.Join(o.out, "hub-heap.pprof")); err != nil {
+		fmt.Fprintln(os.Stderr, "fleetbench: the hub operator's heap profile:", err)
+	}
 	for _, p := range hubProcesses {
 		rss, cpu, err := localcluster.ProcessUsage(hub.PID(p))
 		if err != nil {
@@ -239,6 +247,33 @@ func run(ctx context.Context, o options) error {
 		r.Hub = append(r.Hub, u)
 	}
 	return write(o.out, r)
+}
+
+// pprofAddr is where the hub's operator serves its profiles.
+const pprofAddr = "127.0.0.1:6061"
+
+// saveHeap writes the profile url serves to path.
+func saveHeap(ctx context.Context, url, path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o644)
 }
 
 // benchPlan is the bench tenants' plan: one namespace each, a small quota.
