@@ -25,7 +25,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
@@ -146,7 +145,7 @@ func run(ctx context.Context, dataDir string) error {
 	if err != nil {
 		return err
 	}
-	placed, err := waitPlacedAndReady(ctx, admin, argo.Namespace, len(tenants))
+	placed, err := waitPlacedAndReady(ctx, admin, argo, len(tenants))
 	if err != nil {
 		return err
 	}
@@ -163,7 +162,7 @@ func run(ctx context.Context, dataDir string) error {
 		"--gitops", gitopsDir, "--push", "--reason", "first release"); err != nil {
 		return err
 	}
-	if err := waitApp(ctx, admin, argo.Namespace, "globex-hello-"+from); err != nil {
+	if err := waitApp(ctx, argo, "globex-hello-"+from); err != nil {
 		return err
 	}
 	step("\n>> tenantry move globex --to %s (a commit): onboarded there, its app healthy there, then offboarded from %s", to, from)
@@ -258,7 +257,7 @@ func publish(dir, url string) error {
 // waitPlacedAndReady waits until the hub has placed n tenants and each is
 // Ready on its member, as the Application that carries it there reports,
 // and returns where each is.
-func waitPlacedAndReady(ctx context.Context, hub client.Client, argoCDNamespace string, n int) (map[string]string, error) {
+func waitPlacedAndReady(ctx context.Context, hub client.Client, argo *localcluster.ArgoCD, n int) (map[string]string, error) {
 	start, lastReport := time.Now(), time.Now()
 	placed := map[string]string{}
 	err := wait.PollUntilContextTimeout(ctx, time.Second, 5*time.Minute, true, func(ctx context.Context) (bool, error) {
@@ -273,7 +272,7 @@ func waitPlacedAndReady(ctx context.Context, hub client.Client, argoCDNamespace 
 				continue
 			}
 			placed[t.Name] = t.Status.Placement.Cluster
-			if health := appHealth(ctx, hub, argoCDNamespace, "tenant-"+t.Name+"-"+t.Status.Placement.Cluster); health != "Synced Healthy" {
+			if health := appHealth(ctx, argo, "tenant-"+t.Name+"-"+t.Status.Placement.Cluster); health != synced {
 				pending = append(pending, fmt.Sprintf("%s (on %s: %s)", t.Name, t.Status.Placement.Cluster, health))
 			}
 		}
@@ -291,28 +290,28 @@ func waitPlacedAndReady(ctx context.Context, hub client.Client, argoCDNamespace 
 }
 
 // waitApp waits until an Application on the hub is synced and healthy.
-func waitApp(ctx context.Context, hub client.Client, namespace, name string) error {
+func waitApp(ctx context.Context, argo *localcluster.ArgoCD, name string) error {
 	start := time.Now()
 	err := wait.PollUntilContextTimeout(ctx, time.Second, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
-		return appHealth(ctx, hub, namespace, name) == "Synced Healthy", nil
+		return appHealth(ctx, argo, name) == synced, nil
 	})
 	if err != nil {
-		return fmt.Errorf("waiting for Application %s (%s): %w", name, appHealth(ctx, hub, namespace, name), err)
+		return fmt.Errorf("waiting for Application %s (%s): %w", name, appHealth(ctx, argo, name), err)
 	}
 	step("   Application %s synced and healthy after %.1fs", name, time.Since(start).Seconds())
 	return nil
 }
 
+// synced is appHealth of a synced and healthy Application.
+const synced = "Synced Healthy"
+
 // appHealth is an Application's sync and health status, in two words.
-func appHealth(ctx context.Context, hub client.Client, namespace, name string) string {
-	app := &unstructured.Unstructured{}
-	app.SetGroupVersionKind(localcluster.ApplicationGVR.GroupVersion().WithKind("Application"))
-	if err := hub.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, app); err != nil {
+func appHealth(ctx context.Context, argo *localcluster.ArgoCD, name string) string {
+	status, err := argo.Status(ctx, name)
+	if err != nil {
 		return "no Application yet"
 	}
-	sync, _, _ := unstructured.NestedString(app.Object, "status", "sync", "status")
-	health, _, _ := unstructured.NestedString(app.Object, "status", "health", "status")
-	return sync + " " + health
+	return status.Sync + " " + status.Health
 }
 
 // tenantry runs the CLI against the hub, printing what it prints.

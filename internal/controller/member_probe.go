@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -132,8 +133,7 @@ func (p *memberProbe) probeAll(ctx context.Context) error {
 	p.mu.Unlock()
 
 	var wg sync.WaitGroup
-	changed := false
-	var changedMu sync.Mutex
+	var changed atomic.Bool
 	for name, h := range seen {
 		if h.client == nil {
 			continue
@@ -145,14 +145,12 @@ func (p *memberProbe) probeAll(ctx context.Context) error {
 			p.mu.Unlock()
 			if flipped {
 				log.FromContext(ctx).Info("fleet member availability changed", "member", name, "available", h.available, "error", h.lastError)
-				changedMu.Lock()
-				changed = true
-				changedMu.Unlock()
+				changed.Store(true)
 			}
 		})
 	}
 	wg.Wait()
-	if changed {
+	if changed.Load() {
 		select {
 		case p.changed <- event.GenericEvent{}:
 		default: // a pass is queued already

@@ -214,7 +214,8 @@ func (r *PlacementReconciler) read(ctx context.Context) (*observedFleet, error) 
 	}
 
 	f := &observedFleet{tenants: map[string]*v1alpha1.Tenant{}, decisions: map[string]*v1alpha1.PlacementDecision{},
-		plans: map[string]*v1alpha1.TenantPlan{}, carried: map[string]bool{}, apps: map[string][]*unstructured.Unstructured{}}
+		plans: map[string]*v1alpha1.TenantPlan{}, carried: map[string]bool{}, apps: map[string][]*unstructured.Unstructured{},
+		unavailable: map[string]string{}}
 	for i := range apps.Items {
 		app := &apps.Items[i]
 		key := app.GetLabels()[v1alpha1.LabelTenant] + "/" + app.GetLabels()[v1alpha1.LabelMember]
@@ -228,7 +229,6 @@ func (r *PlacementReconciler) read(ctx context.Context) (*observedFleet, error) 
 	for i := range projects.Items {
 		f.projects = append(f.projects, &projects.Items[i])
 	}
-	f.unavailable = map[string]string{}
 	for _, s := range secrets.Items {
 		available, why := r.available(s.Labels[v1alpha1.LabelMember])
 		if !available {

@@ -104,27 +104,7 @@ func (o *operator) usage() (rssMiB, cpuSeconds float64, err error) {
 // profile saves one of the operator's pprof profiles (such as "heap?gc=1"
 // or "profile?seconds=30") to path, for go tool pprof.
 func (o *operator) profile(ctx context.Context, query, path string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+o.pprofAddr+"/debug/pprof/"+query, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("pprof %s: %s", query, resp.Status)
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, resp.Body); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return testutil.SaveProfile(ctx, o.pprofAddr, query, path)
 }
 
 // heapAfterGC writes a heap profile to path, which forces a collection

@@ -12,14 +12,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
 	"github.com/tenantry/tenantry/internal/cli"
 	"github.com/tenantry/tenantry/internal/gitops"
-	"github.com/tenantry/tenantry/internal/localcluster"
 	"github.com/tenantry/tenantry/internal/testutil"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -66,8 +64,8 @@ func TestMembersOnboard(t *testing.T) {
 	}
 	// The hub's own Tenants are judged by their placement.
 	testutil.Eventually(t, timeout, func() error {
-		if status := appStatus("tenants"); !strings.HasPrefix(status, "Synced Healthy") {
-			return fmt.Errorf("the hub's tenants Application is %s, want Synced Healthy once every tenant is placed", status)
+		if err := appSynced("tenants"); err != nil {
+			return fmt.Errorf("%w; want it synced and healthy once every tenant is placed", err)
 		}
 		return nil
 	})
@@ -224,10 +222,10 @@ func appOn(tenant, cluster string) error {
 	}
 	var web corev1.ConfigMap
 	if err := members[cluster].Admin.Get(ctx, client.ObjectKey{Namespace: tenant, Name: "web"}, &web); err != nil {
-		return fmt.Errorf("tenant %s's app on %s: %w; %s", tenant, cluster, err, appStatus(tenant+"-web-"+cluster))
+		return fmt.Errorf("tenant %s's app on %s: %w; %v", tenant, cluster, err, appSynced(tenant+"-web-"+cluster))
 	}
-	if status := appStatus(tenant + "-web-" + cluster); !strings.HasPrefix(status, "Synced Healthy") {
-		return fmt.Errorf("tenant %s's app on %s is there, its Application is %s", tenant, cluster, status)
+	if err := appSynced(tenant + "-web-" + cluster); err != nil {
+		return fmt.Errorf("tenant %s's app on %s is there, but: %w", tenant, cluster, err)
 	}
 	return nil
 }
@@ -247,19 +245,17 @@ func leaving(tenant, cluster string) error {
 	return nil
 }
 
-// appStatus is an Application's sync and health status on the hub, and
-// its conditions: what to read when an app does not arrive.
-func appStatus(name string) string {
-	app := &unstructured.Unstructured{}
-	app.SetGroupVersionKind(localcluster.ApplicationGVR.GroupVersion().WithKind("Application"))
-	if err := admin.Get(context.Background(), client.ObjectKey{Namespace: argo.Namespace, Name: name}, app); err != nil {
-		return fmt.Sprintf("Application %s: %v", name, err)
+// appSynced says why an Application on the hub is not synced and
+// healthy; nil when it is.
+func appSynced(name string) error {
+	status, err := argo.Status(context.Background(), name)
+	if err != nil {
+		return err
 	}
-	sync, _, _ := unstructured.NestedString(app.Object, "status", "sync", "status")
-	health, _, _ := unstructured.NestedString(app.Object, "status", "health", "status")
-	conditions, _, _ := unstructured.NestedSlice(app.Object, "status", "conditions")
-	operation, _, _ := unstructured.NestedString(app.Object, "status", "operationState", "message")
-	return fmt.Sprintf("%s %s, conditions %v, last operation %q", sync, health, conditions, operation)
+	if status.Sync != "Synced" || status.Health != "Healthy" {
+		return fmt.Errorf("Application %s: %s", name, status)
+	}
+	return nil
 }
 
 // cliResult is what one run of the tenantry CLI printed and returned.
@@ -286,13 +282,10 @@ func carrier(tenant, cluster string) string {
 	if err := admin.Get(context.Background(), client.ObjectKey{Name: tenant}, &hubTenant); err == nil {
 		placedAs = fmt.Sprintf("placement %+v, conditions %+v", hubTenant.Status.Placement, hubTenant.Status.Conditions)
 	}
-	app := &unstructured.Unstructured{}
-	app.SetGroupVersionKind(localcluster.ApplicationGVR.GroupVersion().WithKind("Application"))
 	name := "tenant-" + tenant + "-" + cluster
-	if err := admin.Get(context.Background(), client.ObjectKey{Namespace: argo.Namespace, Name: name}, app); err != nil {
-		return fmt.Sprintf("the hub's %s: %s; Application %s: %v", tenant, placedAs, name, err)
+	status, err := argo.Status(context.Background(), name)
+	if err != nil {
+		return fmt.Sprintf("the hub's %s: %s; %v", tenant, placedAs, err)
 	}
-	status, _, _ := unstructured.NestedMap(app.Object, "status")
-	delete(status, "resources")
-	return fmt.Sprintf("the hub's %s: %s; Application %s status: %v", tenant, placedAs, name, status)
+	return fmt.Sprintf("the hub's %s: %s; Application %s: %s", tenant, placedAs, name, status)
 }

@@ -66,8 +66,9 @@ func TestMemberOutage(t *testing.T) {
 			t.Errorf("tenantry list while member-a is down (%v):\n%s", list.err, list.out)
 		}
 		testutil.Eventually(t, timeout, func() error {
-			if status := appStatus("tenants"); !strings.Contains(status, "Degraded") {
-				return fmt.Errorf("the hub's tenants Application is %s while rc's cluster is down, want Degraded", status)
+			status, err := argo.Status(ctx, "tenants")
+			if err != nil || status.Health != "Degraded" {
+				return fmt.Errorf("the hub's tenants Application (%v): %s while rc's cluster is down, want Degraded", err, status)
 			}
 			return nil
 		})

@@ -14,8 +14,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
-	"net/http"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -40,6 +39,7 @@ import (
 	"github.com/tenantry/tenantry/internal/install"
 	"github.com/tenantry/tenantry/internal/localcluster"
 	"github.com/tenantry/tenantry/internal/localfleet"
+	"github.com/tenantry/tenantry/internal/testutil"
 )
 
 type options struct {
@@ -182,7 +182,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "fleetbench: %d tenants pushed\n", o.tenants)
-	r := report{Members: o.members, Tenants: o.tenants, Date: time.Now().UTC().Format(time.RFC3339), CPUs: runtimeCPUs(), PerMember: map[string]int{}}
+	r := report{Members: o.members, Tenants: o.tenants, Date: time.Now().UTC().Format(time.RFC3339), CPUs: runtime.NumCPU(), PerMember: map[string]int{}}
 	sample := func() {
 		for _, p := range hubProcesses {
 			if rss, _, err := localcluster.ProcessUsage(hub.PID(p)); err == nil {
@@ -234,7 +234,7 @@ func run(ctx context.Context, o options) error {
 	r.ReadySeconds = time.Since(pushed).Seconds()
 	// The hub operator's heap at the end, after a collection, for go tool
 	// pprof: what its memory holds.
-	if err := saveHeap(ctx, "http://"+pprofAddr+"/debug/pprof/heap?gc=1", filepath.Join(o.out, "hub-heap.pprof")); err != nil {
+	if err := testutil.SaveProfile(ctx, pprofAddr, "heap?gc=1", filepath.Join(o.out, "hub-heap.pprof")); err != nil {
 		fmt.Fprintln(os.Stderr, "fleetbench: the hub operator's heap profile:", err)
 	}
 	for _, p := range hubProcesses {
@@ -251,30 +251,6 @@ func run(ctx context.Context, o options) error {
 
 // pprofAddr is where the hub's operator serves its profiles.
 const pprofAddr = "127.0.0.1:6061"
-
-// saveHeap writes the profile url serves to path.
-func saveHeap(ctx context.Context, url, path string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, data, 0o644)
-}
 
 // benchPlan is the bench tenants' plan: one namespace each, a small quota.
 func benchPlan() *v1alpha1.TenantPlan {
@@ -369,13 +345,7 @@ func write(dir string, r report) error {
 	fmt.Fprintf(&b, "| from the push of %d tenants until | seconds |\n| --- | --- |\n", r.Tenants)
 	fmt.Fprintf(&b, "| every Tenant on the hub (Argo CD) | %.1f |\n| every Tenant placed (the hub) | %.1f |\n| every Tenant Ready on its member | %.1f |\n\n",
 		r.OnHubSeconds, r.PlacedSeconds, r.ReadySeconds)
-	names := slices.Sorted(func(yield func(string) bool) {
-		for k := range r.PerMember {
-			if !yield(k) {
-				return
-			}
-		}
-	})
+	names := slices.Sorted(maps.Keys(r.PerMember))
 	for _, name := range names {
 		fmt.Fprintf(&b, "- %s: %d tenants Ready\n", name, r.PerMember[name])
 	}
@@ -386,5 +356,3 @@ func write(dir string, r report) error {
 	fmt.Print(b.String())
 	return os.WriteFile(filepath.Join(dir, "report.md"), []byte(b.String()), 0o644)
 }
-
-func runtimeCPUs() int { return runtime.NumCPU() }
