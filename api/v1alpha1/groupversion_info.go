@@ -1,6 +1,7 @@
 // Package v1alpha1 holds Tenantry's API: Tenant, one customer of the platform;
 // TenantPlan, the tier that sets a tenant's quotas and guardrails; and, on a
-// fleet's hub, PlacementDecision, the tenants placed on one member cluster.
+// fleet's hub, PlacementDecision, the tenants placed on one member cluster;
+// and PriceList, the rate card of cost showback.
 //
 // +kubebuilder:object:generate=true
 // +groupName=tenantry.dev
@@ -25,7 +26,8 @@ var (
 )
 
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &Tenant{}, &TenantList{}, &TenantPlan{}, &TenantPlanList{}, &PlacementDecision{}, &PlacementDecisionList{})
+	s.AddKnownTypes(GroupVersion, &Tenant{}, &TenantList{}, &TenantPlan{}, &TenantPlanList{}, &PlacementDecision{}, &PlacementDecisionList{},
+		&PriceList{}, &PriceListList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

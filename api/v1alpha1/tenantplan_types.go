@@ -19,6 +19,7 @@ const (
 
 // TenantPlanSpec is a tier of service: what each namespace of a tenant on
 // this plan may use, and which guardrails apply to it.
+// +kubebuilder:validation:XValidation:rule="!has(self.prices) || !has(self.prices.storageGiBMonth) || 'requests.storage' in self.quota",message="spec.prices.storageGiBMonth: storage is billed on the quota's requests.storage, which spec.quota does not cap; add requests.storage to spec.quota or remove the price"
 type TenantPlanSpec struct {
 	// DisplayName is the plan's name as customers see it, e.g. "Pro".
 	// +kubebuilder:validation:MaxLength=63
@@ -134,6 +135,13 @@ type TenantPlanSpec struct {
 	// narrows it further. Only a fleet's hub reads it.
 	// +optional
 	ClusterSelector *metav1.LabelSelector `json:"clusterSelector,omitempty"`
+
+	// Prices override the platform's PriceList for this plan's tenants,
+	// price by price (a committed tier billed on its quota, a premium
+	// tier's dearer CPU). A change applies from when the operator sees it:
+	// cost already accrued keeps the prices it accrued at.
+	// +optional
+	Prices *PlanPrices `json:"prices,omitempty"`
 }
 
 // ContainerLimits are the LimitRange values for each container.

@@ -56,6 +56,13 @@ limits:
 allowedRegistries: [ghcr.io/acme/]
 `
 
+const validPriceListSpec = `
+currency: EUR
+prices: {cpuCoreHour: "0.0316", memoryGiBHour: "0.0042", storageGiBMonth: "0.08", tenantMonth: "20"}
+sharedNamespaces: [tenantry-system, argocd, monitoring]
+platformMonth: "1500"
+`
+
 const validTenantSpec = `
 plan: pro
 owners: [{kind: User, name: alice@acme.com, role: admin}]
@@ -75,6 +82,10 @@ func TestValidObjectsAreAccepted(t *testing.T) {
 		object(t, "TenantPlan", "plan-metrics-address", validPlanSpec, `analysis: {prometheusAddress: "http://prom:9090"}`),
 		// A Tenant may name a credential of its own, for an external backend.
 		object(t, "Tenant", "own-credential", validTenantSpec, `analysis: {credentialsSecret: acme-token}`),
+		object(t, "PriceList", "default", validPriceListSpec, ""),
+		object(t, "TenantPlan", "committed-plan", validPlanSpec, `prices: {cpuCoreHour: "0.025", basis: Quota}`),
+		object(t, "TenantPlan", "storage-plan", validPlanSpec,
+			`{quota: {requests.cpu: "1", requests.memory: 1Gi, limits.cpu: "2", limits.memory: 2Gi, pods: "10", requests.storage: 10Gi}, prices: {storageGiBMonth: "0.1"}}`),
 	} {
 		if err := apiServer.Create(t.Context(), obj, client.DryRunAll); err != nil {
 			t.Errorf("valid %s refused: %v", obj.GetKind(), err)
@@ -160,6 +171,20 @@ func TestInvalidObjectsAreRefusedWithAMessageNamingTheField(t *testing.T) {
 		{"plan sharing one metrics credential with all its tenants", "TenantPlan", "shared-credential", validPlanSpec,
 			`analysis: {prometheusAddress: "http://prom:9090", credentialsSecret: prom-token}`,
 			"spec.analysis.credentialsSecret: a plan's credential would be shared by every tenant on it, letting each read the others' metrics"},
+		{"price list not named default", "PriceList", "prices", validPriceListSpec, "",
+			`the platform reads one PriceList, named "default"`},
+		{"currency not an ISO code", "PriceList", "default", validPriceListSpec, "currency: euro",
+			"spec.currency: want an ISO 4217 code"},
+		{"price with its currency", "PriceList", "default", validPriceListSpec, `prices: {cpuCoreHour: "$0.03"}`,
+			"spec.prices.cpuCoreHour: Invalid value: \"string\": want a decimal amount such as 0.0316"},
+		{"negative price", "PriceList", "default", validPriceListSpec, `platformMonth: "-5"`,
+			"spec.platformMonth: Invalid value: \"string\": want a decimal amount"},
+		{"unknown cost basis", "PriceList", "default", validPriceListSpec, "basis: Usage",
+			`spec.basis: Unsupported value: "Usage": supported values: "Requests", "Quota"`},
+		{"plan pricing storage its quota does not cap", "TenantPlan", "storage-unbilled", validPlanSpec, `prices: {storageGiBMonth: "0.1"}`,
+			"spec.prices.storageGiBMonth: storage is billed on the quota's requests.storage, which spec.quota does not cap"},
+		{"plan price too precise", "TenantPlan", "fine-price", validPlanSpec, `prices: {memoryGiBHour: "0.0000001"}`,
+			"spec.prices.memoryGiBHour"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

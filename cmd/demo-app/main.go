@@ -4,7 +4,8 @@
 // its routes and metrics. `demo-app get URL` and `demo-app load URL...` are
 // clients in the same image, for probing a Service from a pod and for
 // measuring what a release does to its clients; `demo-app probe
-// tcp|udp|dns|http TARGET` tries one connection, for reachability matrices.
+// tcp|udp|dns|http TARGET` tries one connection, for reachability matrices;
+// `demo-app burn` keeps CPUs busy, a known load for cost tests.
 package main
 
 import (
@@ -24,6 +25,7 @@ import (
 // clients are the subcommands that make the image a client of other pods
 // rather than the app: each returns the process exit code.
 var clients = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) int{
+	"burn":  demoapp.Burn,
 	"get":   demoapp.Get,
 	"load":  demoapp.Load,
 	"probe": demoapp.Probe,

@@ -83,7 +83,7 @@ applied to the cluster directly.`,
 		newAddEnvCommand(o), newRemoveEnvCommand(o), newAddAppCommand(o), newRemoveAppCommand(o), newDeleteCommand(o),
 		newMoveCommand(o),
 		newListCommand(o), newGetCommand(o), newStatusCommand(o), newAuditCommand(o),
-		newDoctorCommand(o), newNamespacesCommand(o),
+		newDoctorCommand(o), newNamespacesCommand(o), newCostCommand(o),
 	)
 	return root
 }

@@ -163,6 +163,7 @@ func (r *TenantReconciler) tenantsOnPlan(ctx context.Context, plan client.Object
 // +kubebuilder:rbac:groups=tenantry.dev,resources=tenants/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=tenantry.dev,resources=tenants/finalizers,verbs=update
 // +kubebuilder:rbac:groups=tenantry.dev,resources=tenantplans,verbs=get;list;watch
+// +kubebuilder:rbac:groups=tenantry.dev,resources=pricelists,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=namespaces;resourcequotas;limitranges,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings,verbs=get;list;watch;create;update;patch;delete

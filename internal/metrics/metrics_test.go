@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -62,7 +63,7 @@ func TestDashboardsUseExistingMetrics(t *testing.T) {
 			exported[name+suffix] = true
 		}
 	}
-	for _, f := range tenantFamilies {
+	for _, f := range slices.Concat(tenantFamilies, costFamilies) {
 		exported[f.name] = true
 	}
 
@@ -141,7 +142,7 @@ func seriesByName(t *testing.T, g prometheus.Gatherer) map[string]int {
 		t.Fatalf("the tenant families fail the registry's checks: %v", err)
 	}
 	labels := map[string][]string{}
-	for _, f := range tenantFamilies {
+	for _, f := range slices.Concat(tenantFamilies, costFamilies) {
 		labels[f.name] = f.labels
 	}
 	n := map[string]int{}
@@ -272,6 +273,20 @@ type listReader struct {
 	client.Reader
 	tenants []v1alpha1.Tenant
 	quotas  []corev1.ResourceQuota
+	plans   []v1alpha1.TenantPlan
+	prices  *v1alpha1.PriceList
+}
+
+func (r listReader) Get(_ context.Context, key client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
+	list, ok := obj.(*v1alpha1.PriceList)
+	if !ok {
+		return fmt.Errorf("unexpected get %T", obj)
+	}
+	if r.prices == nil || key.Name != r.prices.Name {
+		return apierrors.NewNotFound(v1alpha1.GroupVersion.WithResource("pricelists").GroupResource(), key.Name)
+	}
+	*list = *r.prices
+	return nil
 }
 
 func (r listReader) List(_ context.Context, list client.ObjectList, _ ...client.ListOption) error {
@@ -280,6 +295,8 @@ func (r listReader) List(_ context.Context, list client.ObjectList, _ ...client.
 		l.Items = r.tenants
 	case *corev1.ResourceQuotaList:
 		l.Items = r.quotas
+	case *v1alpha1.TenantPlanList:
+		l.Items = r.plans
 	default:
 		return fmt.Errorf("unexpected list %T", list)
 	}

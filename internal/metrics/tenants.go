@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
 )
@@ -105,19 +106,39 @@ func (g tenantGatherer) Gather() ([]*dto.MetricFamily, error) {
 	default:
 		return nil, nil // a standby: the leader reports
 	}
+	ctx := context.Background()
 	var tenants v1alpha1.TenantList
-	if err := g.reader.List(context.Background(), &tenants, client.UnsafeDisableDeepCopy); err != nil {
+	if err := g.reader.List(ctx, &tenants, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing Tenants for the tenantry_ metrics: %w", err)
 	}
+	prices, err := priceList(ctx, g.reader)
+	if err != nil {
+		return nil, err
+	}
 	var quotas corev1.ResourceQuotaList
-	if g.quota == QuotaNamespace || g.quota == "" {
-		if err := g.reader.List(context.Background(), &quotas, client.HasLabels{v1alpha1.LabelTenant}, client.UnsafeDisableDeepCopy); err != nil {
+	if g.quota == QuotaNamespace || g.quota == "" || prices != nil {
+		if err := g.reader.List(ctx, &quotas, client.HasLabels{v1alpha1.LabelTenant}, client.UnsafeDisableDeepCopy); err != nil {
 			return nil, fmt.Errorf("listing ResourceQuotas for the tenantry_ metrics: %w", err)
 		}
 	}
 	s := newSeries()
 	s.tenants(tenants.Items, g.quota != QuotaNone)
-	s.namespaceQuotas(quotas.Items)
+	if g.quota == QuotaNamespace || g.quota == "" {
+		s.namespaceQuotas(quotas.Items)
+	}
+	if prices == nil {
+		return s.families(), nil
+	}
+	var plans v1alpha1.TenantPlanList
+	if err := g.reader.List(ctx, &plans, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("listing TenantPlans for the cost metrics: %w", err)
+	}
+	// The API admits decimal prices only; should one get past it, that
+	// tenant's figures are left out and said in the log, since an error
+	// here would fail the whole scrape.
+	if err := s.costs(prices, plans.Items, tenants.Items, quotas.Items); err != nil {
+		logf.Log.WithName("metrics").Error(err, "cost figures left out")
+	}
 	return s.families(), nil
 }
 
@@ -132,7 +153,7 @@ type series struct {
 func newSeries() *series {
 	s := &series{byFamily: map[string]*dto.MetricFamily{}, pairs: map[[2]string]*dto.LabelPair{},
 		zero: &dto.Gauge{Value: ptr.To(0.0)}, one: &dto.Gauge{Value: ptr.To(1.0)}}
-	for _, f := range tenantFamilies {
+	for _, f := range slices.Concat(tenantFamilies, costFamilies) {
 		s.byFamily[f.name] = &dto.MetricFamily{Name: ptr.To(f.name), Help: ptr.To(f.help), Type: dto.MetricType_GAUGE.Enum()}
 	}
 	return s

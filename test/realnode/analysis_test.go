@@ -69,7 +69,8 @@ var (
 // metric, each time traffic returns to the stable version; a good version
 // is promoted. Argo Rollouts' controller and Prometheus run as pods, and
 // the platform's alert rules and dashboard queries are checked against the
-// same Prometheus, scraping the operator's pods.
+// same Prometheus, scraping the operator's pods; so is cost showback
+// (testCost), on the kubelet's usage of two more tenants' pods.
 func TestCanaryAnalysisRealPrometheus(t *testing.T) {
 	binDir := testutil.NeedsRealNode(t)
 	ctx := context.Background()
@@ -216,6 +217,9 @@ func TestCanaryAnalysisRealPrometheus(t *testing.T) {
 	t.Logf("load, %d requests/s through Service %s:\n%s", loadRate, appName, localcluster.FormatLoadPhases(phases))
 	t.Logf("failed requests during the aborted releases:\n  %s", strings.Join(bounds, "\n  "))
 
+	// Cost before the rules and dashboard check: its PriceList gives the
+	// cost series that check looks for.
+	t.Run("cost showback", func(t *testing.T) { testCost(t, e, prom, image+":1.0.0") })
 	t.Run("platform rules and dashboard", func(t *testing.T) { checkPlatformQueries(t, prom) })
 }
 
