@@ -114,8 +114,13 @@ func run(ctx context.Context, dataDir string, nodes int) error {
 	}
 	// Prometheus before the platform: the chart's metrics gateway is given
 	// its address.
-	step(">> starting Prometheus (Debian's build) as a pod in namespace monitoring: it scrapes the tenants' pods and the operator every %s", scrapeInterval)
-	prom, err := cluster.StartPrometheus(ctx, localcluster.PrometheusOptions{ScrapeInterval: scrapeInterval})
+	step(">> starting Prometheus (Debian's build) as a pod in namespace monitoring: it scrapes the tenants' pods, the operator and the kubelet every %s, with the platform's alerts and cost rules", scrapeInterval)
+	rules, err := install.PrometheusRules()
+	if err != nil {
+		return err
+	}
+	prom, err := cluster.StartPrometheus(ctx, localcluster.PrometheusOptions{ScrapeInterval: scrapeInterval,
+		Rules: map[string]string{"tenantry.yaml": rules}})
 	if err != nil {
 		return err
 	}
@@ -192,6 +197,8 @@ Try it:
   tenantry list                  # the CLI (docs/cli.md); also: kubectl tenant list
   tenantry status acme
   tenantry doctor globex         # the isolation checks above, as globex's owner
+  tenantry cost --since 15m --resolution %s --environments --prometheus %s
+                                 # what each tenant cost so far at gitops/plans/prices.yaml's prices, and its utilisation
   kubectl get pods -n tenantry-system -o wide   # the operator, 2 pods from its own image on the real node
   kubectl get pods -n umbrella-prod -o wide     # the apps: real containers on node real-node-0
   kubectl logs -n umbrella-prod deploy/hello    # through the API server from the kubelet
@@ -199,7 +206,7 @@ Try it:
 
 Press Ctrl-C to stop.
 `, cluster.StartupTotal().Seconds(), cluster.KubeconfigPath, cluster.LogDir,
-		repo.dir, repo.url, repo.dir, repo.dir, cluster.KubeconfigPath, binDir)
+		repo.dir, repo.url, repo.dir, repo.dir, cluster.KubeconfigPath, binDir, scrapeInterval, prom.HostURL)
 
 	<-ctx.Done()
 	return nil

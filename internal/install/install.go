@@ -31,8 +31,10 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/tenantry/tenantry/api/v1alpha1"
+	"github.com/tenantry/tenantry/charts"
 	"github.com/tenantry/tenantry/deploy"
 	"github.com/tenantry/tenantry/gitops"
 )
@@ -462,4 +464,22 @@ func applyTyped(ctx context.Context, c client.Client, typed []client.Object) err
 		objs = append(objs, &unstructured.Unstructured{Object: u})
 	}
 	return applyObjects(ctx, c, objs)
+}
+
+// PrometheusRules returns the platform chart's alerting and recording
+// rules (its PrometheusRule's spec) as a Prometheus rule file, for a
+// Prometheus that does not run the Prometheus Operator.
+func PrometheusRules() (string, error) {
+	data, err := charts.Tenantry.ReadFile("tenantry/dashboards/prometheusrules.yaml")
+	if err != nil {
+		return "", err
+	}
+	var rule struct {
+		Spec map[string]any `json:"spec"`
+	}
+	if err := sigsyaml.Unmarshal(data, &rule); err != nil {
+		return "", fmt.Errorf("the chart's PrometheusRule: %w", err)
+	}
+	out, err := sigsyaml.Marshal(rule.Spec)
+	return string(out), err
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"net/http"
 	"net/url"
 	"os/exec"
@@ -18,6 +19,7 @@ import (
 	"go.yaml.in/yaml/v3"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -87,7 +89,9 @@ type Prometheus struct {
 // (prometheus.io/scrape, port, path) of every tenant's namespaces and the
 // operator's pods (the platform chart's tenantry-operator-metrics Service),
 // found by the harness's service discovery (prometheus_sd.go), so tenants
-// onboarded later and new pods are scraped within a scrape interval.
+// onboarded later and new pods are scraped within a scrape interval. It
+// also scrapes the node's kubelet (kubeletScrapeConfigs): every
+// container's CPU and memory, and the node's capacity.
 //
 // Every series of a tenant pod carries namespace, pod, tenant and
 // rollouts_pod_template_hash (the labels charts/tenant-app's
@@ -135,17 +139,20 @@ func (c *Cluster) StartPrometheus(ctx context.Context, opts PrometheusOptions) (
 	if p.sd, err = startPromSD(c.node.ip, realPodCIDR, c.client, opts.OperatorNamespace); err != nil {
 		return nil, err
 	}
-	config, err := prometheusConfig(opts, p.sd.URL)
+	kubelet := kubeletTarget{node: realNodeName, addr: net.JoinHostPort(c.node.ip.String(), strconv.Itoa(kubeletPort))}
+	config, err := prometheusConfig(opts, p.sd.URL, kubelet)
 	if err != nil {
 		return nil, err
 	}
 	o := prometheusObjects(opts, LocalRegistry+"/"+tag, config)
-	core := c.client.CoreV1()
+	core, rbac := c.client.CoreV1(), c.client.RbacV1()
 	if err := createObject(ctx, core.Namespaces().Create, o.namespace); err != nil && !apierrors.IsAlreadyExists(err) {
 		return nil, err
 	}
 	err = errors.Join(
 		createObject(ctx, core.ServiceAccounts(opts.Namespace).Create, o.serviceAccount),
+		createObject(ctx, rbac.ClusterRoles().Create, o.clusterRole),
+		createObject(ctx, rbac.ClusterRoleBindings().Create, o.clusterRoleBinding),
 		createObject(ctx, core.ConfigMaps(opts.Namespace).Create, o.configMap),
 		createObject(ctx, core.Services(opts.Namespace).Create, o.service),
 		createObject(ctx, c.client.AppsV1().Deployments(opts.Namespace).Create, o.deployment),
@@ -317,13 +324,27 @@ type (
 		EvaluationInterval string `yaml:"evaluation_interval"`
 	}
 	scrapeConfig struct {
-		JobName        string          `yaml:"job_name"`
-		HTTPSDConfigs  []httpSD        `yaml:"http_sd_configs"`
-		RelabelConfigs []relabelConfig `yaml:"relabel_configs,omitempty"`
+		JobName              string             `yaml:"job_name"`
+		HonorLabels          bool               `yaml:"honor_labels,omitempty"`
+		HonorTimestamps      *bool              `yaml:"honor_timestamps,omitempty"`
+		Scheme               string             `yaml:"scheme,omitempty"`
+		MetricsPath          string             `yaml:"metrics_path,omitempty"`
+		Authorization        *promAuthorization `yaml:"authorization,omitempty"`
+		TLSConfig            *promTLSConfig     `yaml:"tls_config,omitempty"`
+		HTTPSDConfigs        []httpSD           `yaml:"http_sd_configs,omitempty"`
+		StaticConfigs        []targetGroup      `yaml:"static_configs,omitempty"`
+		RelabelConfigs       []relabelConfig    `yaml:"relabel_configs,omitempty"`
+		MetricRelabelConfigs []relabelConfig    `yaml:"metric_relabel_configs,omitempty"`
 	}
 	httpSD struct {
 		URL             string `yaml:"url"`
 		RefreshInterval string `yaml:"refresh_interval"`
+	}
+	promAuthorization struct {
+		CredentialsFile string `yaml:"credentials_file"`
+	}
+	promTLSConfig struct {
+		CAFile string `yaml:"ca_file"`
 	}
 	relabelConfig struct {
 		SourceLabels []string `yaml:"source_labels,omitempty,flow"`
@@ -340,8 +361,8 @@ type (
 //
 // The operator job keeps the operator's own labels: its gauges carry the
 // tenant and namespace of the objects they count, and its targets set
-// neither (only pod).
-func prometheusConfig(opts PrometheusOptions, sdBase string) (string, error) {
+// neither (only pod). The kubelet jobs follow (kubeletScrapeConfigs).
+func prometheusConfig(opts PrometheusOptions, sdBase string, kubelet kubeletTarget) (string, error) {
 	interval := opts.ScrapeInterval.String()
 	sd := func(path string) []httpSD { return []httpSD{{URL: sdURL(sdBase, path), RefreshInterval: interval}} }
 	cfg := promConfig{
@@ -358,6 +379,7 @@ func prometheusConfig(opts PrometheusOptions, sdBase string) (string, error) {
 			{JobName: "tenantry-operator", HTTPSDConfigs: sd(sdOperatorPath)},
 		},
 	}
+	cfg.ScrapeConfigs = append(cfg.ScrapeConfigs, kubeletScrapeConfigs(kubelet)...)
 	for _, name := range slices.Sorted(maps.Keys(opts.Rules)) {
 		cfg.RuleFiles = append(cfg.RuleFiles, prometheusRulesDir+"/"+name)
 	}
@@ -369,15 +391,17 @@ func prometheusConfig(opts PrometheusOptions, sdBase string) (string, error) {
 }
 
 // prometheusObjectSet holds Prometheus's objects: a namespace with Pod
-// Security restricted enforced, a ServiceAccount of its own (with no
-// rights: discovery is the harness's), its configuration and rules, a
-// Deployment and a Service.
+// Security restricted enforced, a ServiceAccount of its own with the one
+// right to read the kubelet's metrics (discovery is the harness's, so it
+// needs no other), its configuration and rules, a Deployment and a Service.
 type prometheusObjectSet struct {
-	namespace      *corev1.Namespace
-	serviceAccount *corev1.ServiceAccount
-	configMap      *corev1.ConfigMap
-	deployment     *appsv1.Deployment
-	service        *corev1.Service
+	namespace          *corev1.Namespace
+	serviceAccount     *corev1.ServiceAccount
+	clusterRole        *rbacv1.ClusterRole
+	clusterRoleBinding *rbacv1.ClusterRoleBinding
+	configMap          *corev1.ConfigMap
+	deployment         *appsv1.Deployment
+	service            *corev1.Service
 }
 
 // prometheusLabels select Prometheus's pod.
@@ -398,8 +422,20 @@ func prometheusObjects(opts PrometheusOptions, image, config string) prometheusO
 			Name:   opts.Namespace,
 			Labels: map[string]string{"pod-security.kubernetes.io/enforce": "restricted"},
 		}},
-		serviceAccount: &corev1.ServiceAccount{ObjectMeta: meta, AutomountServiceAccountToken: ptr.To(false)},
-		configMap:      &corev1.ConfigMap{ObjectMeta: meta, Data: data},
+		serviceAccount: &corev1.ServiceAccount{ObjectMeta: meta},
+		clusterRole: &rbacv1.ClusterRole{
+			ObjectMeta: metav1.ObjectMeta{Name: prometheusKubeletRole, Labels: prometheusLabels},
+			// The kubelet authorizes every /metrics/* path (resource,
+			// cadvisor, probes) as get nodes/metrics; /stats/* would be
+			// nodes/stats, which no job reads.
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"nodes/metrics"}, Verbs: []string{"get"}}},
+		},
+		clusterRoleBinding: &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: prometheusKubeletRole, Labels: prometheusLabels},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: prometheusKubeletRole},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: prometheusName, Namespace: opts.Namespace}},
+		},
+		configMap: &corev1.ConfigMap{ObjectMeta: meta, Data: data},
 		deployment: &appsv1.Deployment{
 			ObjectMeta: meta,
 			Spec: appsv1.DeploymentSpec{
@@ -438,7 +474,12 @@ func prometheusPodSpec(image string, configItems []corev1.KeyToPath) corev1.PodS
 	security.FSGroup = ptr.To[int64](images.NonRootUID)
 	return corev1.PodSpec{
 		ServiceAccountName: prometheusName,
-		SecurityContext:    security,
+		// The kubelet jobs authenticate with the token and verify the
+		// kubelet against the ca.crt mounted beside it; the kubelet
+		// refreshes the token before it expires, and Prometheus reads the
+		// file again for every scrape.
+		AutomountServiceAccountToken: ptr.To(true),
+		SecurityContext:              security,
 		Containers: []corev1.Container{{
 			Name:            prometheusName,
 			Image:           image,

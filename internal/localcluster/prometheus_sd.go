@@ -45,10 +45,11 @@ const (
 )
 
 // targetGroup is one entry of an HTTP service discovery answer
-// (https://prometheus.io/docs/prometheus/latest/http_sd/).
+// (https://prometheus.io/docs/prometheus/latest/http_sd/), and of a
+// scrape job's static_configs, which has the same form.
 type targetGroup struct {
-	Targets []string          `json:"targets"`
-	Labels  map[string]string `json:"labels"`
+	Targets []string          `json:"targets" yaml:"targets"`
+	Labels  map[string]string `json:"labels" yaml:"labels,omitempty"`
 }
 
 // tenantPodTargets returns a target per running pod of a tenant's

@@ -12,7 +12,9 @@ import (
 	"go.yaml.in/yaml/v3"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 )
 
 func TestPrometheusConfig(t *testing.T) {
@@ -32,7 +34,7 @@ func TestPrometheusConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, err := prometheusConfig(tt.opts, "http://192.0.2.1:4321")
+			out, err := prometheusConfig(tt.opts, "http://192.0.2.1:4321", testKubelet)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -54,11 +56,82 @@ func TestPrometheusConfig(t *testing.T) {
 					RelabelConfigs: []relabelConfig{{SourceLabels: []string{"tenant"}, Regex: ".+", Action: "keep"}},
 				},
 				{JobName: "tenantry-operator", HTTPSDConfigs: []httpSD{{URL: "http://192.0.2.1:4321/targets/operator", RefreshInterval: i}}},
+				kubeletJob("kubelet", "/metrics/resource", nil),
+				kubeletJob("kubelet-cadvisor", "/metrics/cadvisor", []relabelConfig{
+					{SourceLabels: []string{"__name__"}, Regex: "machine_cpu_cores|machine_memory_bytes", Action: "keep"},
+				}),
 			}
 			if !reflect.DeepEqual(cfg.ScrapeConfigs, want) {
 				t.Errorf("scrape_configs:\n got %+v\nwant %+v", cfg.ScrapeConfigs, want)
 			}
 		})
+	}
+}
+
+// testKubelet is the node the configuration tests scrape.
+var testKubelet = kubeletTarget{node: "real-node-0", addr: "192.0.2.1:10250"}
+
+// kubeletJob is a kubelet job as testKubelet's configuration has it: over
+// HTTPS with the pod's ServiceAccount token, the kubelet verified against
+// the cluster CA mounted with it, its own labels kept and the node's
+// added, its timestamps dropped.
+func kubeletJob(name, path string, metricRelabel []relabelConfig) scrapeConfig {
+	return scrapeConfig{
+		JobName:              name,
+		HonorLabels:          true,
+		HonorTimestamps:      ptr.To(false),
+		Scheme:               "https",
+		MetricsPath:          path,
+		Authorization:        &promAuthorization{CredentialsFile: "/var/run/secrets/kubernetes.io/serviceaccount/token"},
+		TLSConfig:            &promTLSConfig{CAFile: "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"},
+		StaticConfigs:        []targetGroup{{Targets: []string{"192.0.2.1:10250"}, Labels: map[string]string{"node": "real-node-0"}}},
+		MetricRelabelConfigs: metricRelabel,
+	}
+}
+
+// TestPrometheusConfigKubeletYAML pins the kubelet jobs as Prometheus reads
+// them: the field names and nesting a struct comparison cannot see.
+func TestPrometheusConfigKubeletYAML(t *testing.T) {
+	out, err := prometheusConfig(PrometheusOptions{ScrapeInterval: 2 * time.Second}, "http://192.0.2.1:4321", testKubelet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `
+    - job_name: kubelet
+      honor_labels: true
+      honor_timestamps: false
+      scheme: https
+      metrics_path: /metrics/resource
+      authorization:
+        credentials_file: /var/run/secrets/kubernetes.io/serviceaccount/token
+      tls_config:
+        ca_file: /var/run/secrets/kubernetes.io/serviceaccount/ca.crt
+      static_configs:
+        - targets:
+            - 192.0.2.1:10250
+          labels:
+            node: real-node-0
+    - job_name: kubelet-cadvisor
+      honor_labels: true
+      honor_timestamps: false
+      scheme: https
+      metrics_path: /metrics/cadvisor
+      authorization:
+        credentials_file: /var/run/secrets/kubernetes.io/serviceaccount/token
+      tls_config:
+        ca_file: /var/run/secrets/kubernetes.io/serviceaccount/ca.crt
+      static_configs:
+        - targets:
+            - 192.0.2.1:10250
+          labels:
+            node: real-node-0
+      metric_relabel_configs:
+        - source_labels: [__name__]
+          regex: machine_cpu_cores|machine_memory_bytes
+          action: keep
+`
+	if !strings.HasSuffix(out, want) {
+		t.Errorf("the configuration does not end with the kubelet jobs:\n%s\nwant it to end with:%s", out, want)
 	}
 }
 
@@ -73,17 +146,29 @@ func TestPrometheusConfigPromtool(t *testing.T) {
 	}
 	dir := t.TempDir()
 	rules := map[string]string{"platform.yaml": "groups:\n  - name: g\n    rules:\n      - record: x\n        expr: vector(1)\n"}
-	out, err := prometheusConfig(PrometheusOptions{ScrapeInterval: 2 * time.Second, Rules: rules}, "http://192.0.2.1:4321")
+	out, err := prometheusConfig(PrometheusOptions{ScrapeInterval: 2 * time.Second, Rules: rules}, "http://192.0.2.1:4321", testKubelet)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The rule files' absolute paths, moved under dir.
+	// The absolute paths of the rule files and of the pod's ServiceAccount
+	// token and CA (promtool checks that the kubelet jobs' credentials
+	// file exists), moved under dir.
 	out = strings.ReplaceAll(out, prometheusRulesDir, filepath.Join(dir, "rules"))
-	if err := os.MkdirAll(filepath.Join(dir, "rules"), 0o755); err != nil {
+	out = strings.ReplaceAll(out, serviceAccountDir, filepath.Join(dir, "serviceaccount"))
+	ca, err := newCA("promtool-test-ca")
+	if err != nil {
 		t.Fatal(err)
 	}
+	files := map[string]string{"serviceaccount/token": "a-token", "serviceaccount/ca.crt": string(ca.caPEM)}
 	for name, content := range rules {
-		if err := os.WriteFile(filepath.Join(dir, "rules", name), []byte(content), 0o600); err != nil {
+		files["rules/"+name] = content
+	}
+	for name, content := range files {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -270,5 +355,31 @@ func TestAddonPodsRestricted(t *testing.T) {
 	}
 	if want := []string{"prometheus.yml", "rules/a.yaml"}; !reflect.DeepEqual(paths, want) {
 		t.Errorf("config files %v, want %v", paths, want)
+	}
+}
+
+// TestPrometheusKubeletRights checks that Prometheus's ServiceAccount gets
+// what the kubelet jobs need and nothing more: its token mounted, and get
+// on nodes/metrics, the one right the kubelet asks for /metrics/*.
+func TestPrometheusKubeletRights(t *testing.T) {
+	o := prometheusObjects(PrometheusOptions{Namespace: "monitoring"}, "registry.example/prometheus:1", "global: {}")
+	spec := o.deployment.Spec.Template.Spec
+	if spec.ServiceAccountName != o.serviceAccount.Name {
+		t.Errorf("pod runs as %q, want the ServiceAccount %q", spec.ServiceAccountName, o.serviceAccount.Name)
+	}
+	if a := spec.AutomountServiceAccountToken; a == nil || !*a {
+		t.Errorf("pod automountServiceAccountToken = %v, want true (the kubelet jobs' credentials_file)", a)
+	}
+	if a := o.serviceAccount.AutomountServiceAccountToken; a != nil && !*a {
+		t.Error("ServiceAccount refuses to mount its token, want it mounted")
+	}
+	want := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"nodes/metrics"}, Verbs: []string{"get"}}}
+	if !reflect.DeepEqual(o.clusterRole.Rules, want) {
+		t.Errorf("ClusterRole %s grants %+v, want %+v", o.clusterRole.Name, o.clusterRole.Rules, want)
+	}
+	b := o.clusterRoleBinding
+	sa := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: o.serviceAccount.Name, Namespace: "monitoring"}}
+	if !reflect.DeepEqual(b.Subjects, sa) || b.RoleRef.Kind != "ClusterRole" || b.RoleRef.Name != o.clusterRole.Name {
+		t.Errorf("ClusterRoleBinding binds %+v to %s %s, want %+v to ClusterRole %s", b.Subjects, b.RoleRef.Kind, b.RoleRef.Name, sa, o.clusterRole.Name)
 	}
 }

@@ -199,16 +199,30 @@ func TestQuotaSeriesFollowTheDetail(t *testing.T) {
 
 // BenchmarkScrape10000Tenants is what one /metrics scrape of the tenant
 // families costs the operator at 10,000 two-environment tenants with five
-// conditions each, on plan pro's 13 quota resources, at each quota detail:
-// the series, and the time and memory the scrape takes, gzipped as
+// conditions each, on plan pro's 13 quota resources, at each quota detail
+// and with a PriceList (+cost): the series, and the time and memory the
+// scrape takes, gzipped as
 // Prometheus asks for it.
 func BenchmarkScrape10000Tenants(b *testing.B) {
 	reader := quotaReader(10000)
 	elected := make(chan struct{})
 	close(elected)
-	for _, detail := range []QuotaDetail{QuotaNamespace, QuotaTenant, QuotaNone} {
-		b.Run(string(detail), func(b *testing.B) {
-			handler := promhttp.HandlerFor(tenantGatherer{reader: reader, elected: elected, quota: detail}, promhttp.HandlerOpts{})
+	priced := reader
+	price := v1alpha1.Price("0.03")
+	priced.prices = &v1alpha1.PriceList{ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.PriceListName},
+		Spec: v1alpha1.PriceListSpec{Currency: "USD", Prices: v1alpha1.Prices{CPUCoreHour: &price}}}
+	priced.plans = []v1alpha1.TenantPlan{{ObjectMeta: metav1.ObjectMeta{Name: "pro"}}}
+	for _, c := range []struct {
+		name   string
+		detail QuotaDetail
+		reader listReader
+	}{
+		{"namespace", QuotaNamespace, reader}, {"tenant", QuotaTenant, reader}, {"none", QuotaNone, reader},
+		// With a PriceList: the cost series on top of the quota's.
+		{"namespace+cost", QuotaNamespace, priced}, {"none+cost", QuotaNone, priced},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			handler := promhttp.HandlerFor(tenantGatherer{reader: c.reader, elected: elected, quota: c.detail}, promhttp.HandlerOpts{})
 			var body []byte
 			for b.Loop() {
 				req := httptest.NewRequest(http.MethodGet, "/metrics", nil)

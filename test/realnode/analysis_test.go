@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/tenantry/tenantry/internal/install"
 	"github.com/tenantry/tenantry/internal/localcluster"
 	"github.com/tenantry/tenantry/internal/testutil"
 )
@@ -70,7 +71,7 @@ var (
 // is promoted. Argo Rollouts' controller and Prometheus run as pods, and
 // the platform's alert rules and dashboard queries are checked against the
 // same Prometheus, scraping the operator's pods; so is cost showback
-// (testCost), on the kubelet's usage of two more tenants' pods.
+// (costShowback), on the kubelet's usage of two more tenants' pods.
 func TestCanaryAnalysisRealPrometheus(t *testing.T) {
 	binDir := testutil.NeedsRealNode(t)
 	ctx := context.Background()
@@ -95,6 +96,9 @@ func TestCanaryAnalysisRealPrometheus(t *testing.T) {
 	t.Logf("cluster, platform, Argo Rollouts and Prometheus (%s) ready in %.1fs", prom.URL, time.Since(start).Seconds())
 
 	image := pushDemoApp(t, e, "1.0.0", "1.1.0", "1.2.0", "2.0.0")
+	// Cost showback's tenants start now, so that their use has run steady
+	// by the time the releases are done.
+	costs := startCostShowback(t, e, prom, image+":1.0.0")
 	hank := e.userConfig(t, tenantAdmin)
 	app := newTenantApps(t, hank, filepath.Join(binDir, "helm"))
 	release := func(t *testing.T, version string, faults map[string]any) {
@@ -219,7 +223,7 @@ func TestCanaryAnalysisRealPrometheus(t *testing.T) {
 
 	// Cost before the rules and dashboard check: its PriceList gives the
 	// cost series that check looks for.
-	t.Run("cost showback", func(t *testing.T) { testCost(t, e, prom, image+":1.0.0") })
+	t.Run("cost showback", costs.test)
 	t.Run("platform rules and dashboard", func(t *testing.T) { checkPlatformQueries(t, prom) })
 }
 
@@ -339,21 +343,11 @@ func phaseOf(load *localcluster.Load, phase string) localcluster.LoadPhase {
 // rule file: its spec, which is the rule file format.
 func platformRuleFile(t *testing.T) string {
 	t.Helper()
-	data, err := os.ReadFile("../../charts/tenantry/dashboards/prometheusrules.yaml")
+	rules, err := install.PrometheusRules()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rule struct {
-		Spec map[string]any `yaml:"spec"`
-	}
-	if err := yaml.Unmarshal(data, &rule); err != nil {
-		t.Fatal(err)
-	}
-	out, err := yaml.Marshal(rule.Spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(out)
+	return rules
 }
 
 // platformQuery is a PromQL expression the platform chart ships: an alert's
