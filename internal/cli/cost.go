@@ -20,6 +20,8 @@ import (
 type costFlags struct {
 	prometheus   string
 	since, until string
+	// sinceSet is whether --since was given (its default is 30d).
+	sinceSet     bool
 	month        string
 	resolution   time.Duration
 	output       string
@@ -50,6 +52,7 @@ recording rules loaded in the Prometheus that --prometheus names.`,
 		Args:              cobra.MaximumNArgs(1),
 		ValidArgsFunction: o.completeTenants,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			f.sinceSet = cmd.Flags().Changed("since")
 			period, err := f.period(o.now())
 			if err != nil {
 				return err
@@ -96,8 +99,8 @@ recording rules loaded in the Prometheus that --prometheus names.`,
 func (f costFlags) period(now time.Time) (cost.Period, error) {
 	var p cost.Period
 	if f.month != "" {
-		if f.until != "" {
-			return p, errors.New("--month is a whole period: leave --until out")
+		if f.until != "" || f.sinceSet {
+			return p, errors.New("--month is a whole period: leave --since and --until out")
 		}
 		start, err := time.Parse("2006-01", f.month)
 		if err != nil {
