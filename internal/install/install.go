@@ -370,8 +370,9 @@ func FleetHubObjects(argoCDNamespace string) []client.Object {
 
 // FleetMemberObjects are what the chart adds on a fleet's member
 // (fleet.member, templates/fleet-member.yaml; test/chart checks that the
-// two agree): the ServiceAccount the hub's Argo CD syncs Tenants and plans
-// as, in the operator's namespace, with rights on those two kinds only.
+// two agree): the ServiceAccount the hub's Argo CD syncs Tenants, plans and
+// the PriceList as, in the operator's namespace, with rights on those kinds
+// only.
 func FleetMemberObjects() []client.Object {
 	rbac := metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1"}
 	role, binding := rbac, rbac
@@ -384,7 +385,7 @@ func FleetMemberObjects() []client.Object {
 		&rbacv1.ClusterRole{
 			TypeMeta:   role,
 			ObjectMeta: metav1.ObjectMeta{Name: FleetSyncRole},
-			Rules: []rbacv1.PolicyRule{{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"tenants", "tenantplans"},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"tenants", "tenantplans", "pricelists"},
 				Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}}},
 		},
 		&rbacv1.ClusterRoleBinding{
