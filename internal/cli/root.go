@@ -1,7 +1,7 @@
 // Package cli is the `tenantry` command (also the kubectl plugin
 // `kubectl tenant`): onboarding and changing tenants through Git or
-// directly, waiting for them, viewing them, their Git history, and an
-// isolation self-check.
+// directly, waiting for them, viewing them, their Git history, an
+// isolation self-check, and what they cost.
 package cli
 
 import (

@@ -39,15 +39,16 @@ const (
 	hoursPerMonth           = 730
 )
 
-// The two tenants: costa, billed on its requests, burns 0.2 cores (a busy
-// loop under a 200m limit) against 50m requested; costb, on a committed
+// The two tenants: costa, billed on its requests, burns 0.06 cores (a busy
+// loop under a 60m limit: little, since it runs through the releases the
+// test measures for failed requests) against 20m requested; costb, on a committed
 // plan billed on its quota (the free plan's 1 core and 1 GiB, and 5 GiB of
 // storage), idles on 250m requested and holds a 1 GiB claim.
 var (
 	committedQuota   = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("1Gi")}
 	committedStorage = resource.MustParse("5Gi")
-	costaRequests    = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("32Mi")}
-	costaLimits      = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("200m"), corev1.ResourceMemory: resource.MustParse("64Mi")}
+	costaRequests    = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("20m"), corev1.ResourceMemory: resource.MustParse("32Mi")}
+	costaLimits      = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("60m"), corev1.ResourceMemory: resource.MustParse("64Mi")}
 	costbRequests    = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("64Mi")}
 	costbClaim       = resource.MustParse("1Gi")
 )
@@ -194,9 +195,9 @@ func (c *costShowback) test(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, time.Minute, func() error {
-		// costa's recorded CPU cost at the new price: 0.2 cores at 1.0,
-		// where it was 0.1 at 0.5.
-		for _, q := range []string{`tenantry:tenant_cost:hourly{tenant="costa",component="cpu"} > 0.16`,
+		// costa's recorded CPU cost at the new price: 0.06 cores at 1.0,
+		// where it was 0.03 at 0.5.
+		for _, q := range []string{`tenantry:tenant_cost:hourly{tenant="costa",component="cpu"} > 0.045`,
 			`tenantry:namespace_cpu_billed:cores{tenant="costb"} == 0`, `absent(tenantry:namespace_cpu_used:cores{tenant="costb"} > 0.01)`} {
 			if s, err := prom.Query(ctx, q); err != nil || len(s) == 0 {
 				return fmt.Errorf("no %s yet (%v)", q, err)
