@@ -80,17 +80,6 @@ func startCostShowback(t *testing.T, e *env, prom *localcluster.Prometheus, imag
 	if err != nil {
 		t.Fatal(err)
 	}
-	price := func(v float64) *v1alpha1.Price { p := v1alpha1.Price(strconv.FormatFloat(v, 'f', -1, 64)); return &p }
-	list := &v1alpha1.PriceList{
-		ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.PriceListName},
-		Spec: v1alpha1.PriceListSpec{
-			Currency: "USD",
-			Prices: v1alpha1.Prices{CPUCoreHour: price(cpuPrice), MemoryGiBHour: price(memoryPrice), StorageGiBMonth: price(storagePriceMonth),
-				TenantMonth: price(tenantFeeMonth), EnvironmentMonth: price(environmentFeeMonth)},
-			SharedNamespaces: []string{"tenantry-system", prom.Namespace},
-			PlatformMonth:    price(730),
-		},
-	}
 	// The free plan, with storage under quota so that it can be billed.
 	plan := &v1alpha1.TenantPlan{}
 	if err := e.admin.Get(ctx, client.ObjectKey{Name: "free"}, plan); err != nil {
@@ -107,7 +96,13 @@ func startCostShowback(t *testing.T, e *env, prom *localcluster.Prometheus, imag
 	if err := e.admin.Get(ctx, client.ObjectKey{Name: v1alpha1.PriceListName}, current); err != nil {
 		t.Fatal(err)
 	}
-	current.Spec = list.Spec
+	current.Spec = v1alpha1.PriceListSpec{
+		Currency: "USD",
+		Prices: v1alpha1.Prices{CPUCoreHour: priceOf(cpuPrice), MemoryGiBHour: priceOf(memoryPrice), StorageGiBMonth: priceOf(storagePriceMonth),
+			TenantMonth: priceOf(tenantFeeMonth), EnvironmentMonth: priceOf(environmentFeeMonth)},
+		SharedNamespaces: []string{"tenantry-system", prom.Namespace},
+		PlatformMonth:    priceOf(730),
+	}
 	if err := e.admin.Update(ctx, current); err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +147,6 @@ func startCostShowback(t *testing.T, e *env, prom *localcluster.Prometheus, imag
 func (c *costShowback) test(t *testing.T) {
 	e, prom, cs, metered := c.e, c.prom, c.cs, c.metered
 	ctx := e.ctx
-	price := func(v float64) *v1alpha1.Price { p := v1alpha1.Price(strconv.FormatFloat(v, 'f', -1, 64)); return &p }
 	// Until Prometheus has both tenants' usage and cost, and costa's load
 	// has run longer than a rate window (its recorded use 130 s of the
 	// last 3 minutes, the rule's 2 minutes and a margin): the rate of a
@@ -182,7 +176,7 @@ func (c *costShowback) test(t *testing.T) {
 
 	// The plan's CPU price doubles and costb is suspended, at once.
 	changed := time.Now()
-	metered.Spec.Prices = &v1alpha1.PlanPrices{Prices: v1alpha1.Prices{CPUCoreHour: price(cpuPriceAfter)}}
+	metered.Spec.Prices = &v1alpha1.PlanPrices{Prices: v1alpha1.Prices{CPUCoreHour: priceOf(cpuPriceAfter)}}
 	if err := e.admin.Update(ctx, metered); err != nil {
 		t.Fatal(err)
 	}
@@ -233,6 +227,12 @@ func (c *costShowback) test(t *testing.T) {
 	if err := e.admin.Patch(ctx, &v1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "costb"}}, resume); err != nil {
 		t.Error(err)
 	}
+}
+
+// priceOf is v as a PriceList price.
+func priceOf(v float64) *v1alpha1.Price {
+	p := v1alpha1.Price(strconv.FormatFloat(v, 'f', -1, 64))
+	return &p
 }
 
 func costTenant(name, plan string) *v1alpha1.Tenant {
